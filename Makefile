@@ -1,0 +1,42 @@
+# Quick start: `make demo` then `make test`. GPU users: make demo TORCH_SPEC="torch==2.13.0 --index-url <cuda wheel index>"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.vidlab-installed
+DEMO_DIR ?= work_dirs/demo
+DEMO_CONFIG ?= configs/recognition/tsm_r18_synth.yaml
+
+.PHONY: demo test lint install clean
+
+install: $(STAMP)
+
+# torch is installed first, on its own, so pip never resolves a CUDA build on a CPU machine.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@start=$$(date +%s); \
+	$(VENV)/bin/vidlab data synth --out data/synth --num-videos 1000 && \
+	$(VENV)/bin/vidlab train $(DEMO_CONFIG) work_dir=$(DEMO_DIR) && \
+	$(VENV)/bin/vidlab test $(DEMO_CONFIG) work_dir=$(DEMO_DIR) --split val --checkpoint $(DEMO_DIR)/best.pth \
+		--out $(DEMO_DIR)/val_results.json > $(DEMO_DIR)/test_stdout.txt && \
+	grep -v '^RESULT' $(DEMO_DIR)/test_stdout.txt && \
+	echo "checkpoint: $(DEMO_DIR)/best.pth" && \
+	echo "training curves: $(DEMO_DIR)/curves.png" && \
+	echo "confusion matrix: $(DEMO_DIR)/val_results.confusion.png" && \
+	end=$$(date +%s) && \
+	grep '^RESULT' $(DEMO_DIR)/test_stdout.txt | sed -E "s/minutes=[0-9.]+/minutes=$$(awk "BEGIN{printf \"%.2f\", ($$end-$$start)/60}")/"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) work_dirs data/synth

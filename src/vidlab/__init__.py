@@ -1,0 +1,14 @@
+"""vidlab: a toolbox and benchmark suite for video understanding."""
+
+__version__ = "0.1.0"
+
+__all__ = ["create_model", "list_models", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy, so `import vidlab.config` or the CLI's --help do not import the model zoo.
+    if name in ("create_model", "list_models"):
+        from vidlab import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'vidlab' has no attribute '{name}'")

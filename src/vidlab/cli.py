@@ -1,0 +1,127 @@
+"""`vidlab <command>`: thin argument parsing; the work happens in vidlab.engine and vidlab.data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_data_synth(args) -> None:
+    from vidlab.data.synthetic import generate_synth_actions
+
+    info = generate_synth_actions(
+        args.out,
+        num_videos=args.num_videos,
+        seed=args.seed,
+        workers=args.workers,
+        rawframes=args.rawframes,
+        overwrite=args.overwrite,
+    )
+    print(f"SynthActions in {args.out}: {info}")
+
+
+def _cmd_train(args) -> None:
+    from vidlab.config import load_config
+    from vidlab.engine.train import train
+
+    cfg = load_config(args.config, args.overrides)
+    train(cfg, resume=args.resume)
+
+
+def _cmd_test(args) -> None:
+    from vidlab.config import load_config
+    from vidlab.engine.inference import run_test
+
+    cfg = load_config(args.config, args.overrides)
+    run_test(cfg, args.checkpoint, out=args.out, split=args.split)
+
+
+def _cmd_predict(args) -> None:
+    from vidlab.config import load_config
+    from vidlab.engine.inference import predict_video
+
+    cfg = load_config(args.config, args.overrides)
+    for rank, (label, name, prob) in enumerate(predict_video(cfg, args.video, args.checkpoint, args.topk), 1):
+        print(f"{rank}. {name} (label {label}): {prob:.4f}")
+
+
+def _cmd_models(args) -> None:
+    from vidlab.models import create_model, list_models
+
+    names = list_models(args.pattern)
+    width = max([len(n) for n in names] + [5])
+    print(f"{'model'.ljust(width)}  params (M, {args.num_classes} classes)")
+    for name in names:
+        model = create_model(name, num_classes=args.num_classes)
+        print(f"{name.ljust(width)}  {sum(p.numel() for p in model.parameters()) / 1e6:8.3f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidlab", description="Video understanding toolbox.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
+    synth = data.add_parser("synth", help="generate the SynthActions dataset (H.264 videos + lists)")
+    synth.add_argument("--out", default="data/synth")
+    synth.add_argument("--num-videos", type=int, default=1000)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--workers", type=int, default=2)
+    synth.add_argument("--rawframes", action="store_true", help="also write JPEG frames and rawframes lists")
+    synth.add_argument("--overwrite", action="store_true")
+    synth.set_defaults(func=_cmd_data_synth)
+
+    train = sub.add_parser("train", help="train a model from a YAML recipe")
+    train.add_argument("config")
+    train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=0.01")
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="resume from a checkpoint (default: the newest epoch_N.pth in work_dir)",
+    )
+    train.set_defaults(func=_cmd_train)
+
+    test = sub.add_parser("test", help="evaluate a checkpoint (multi-view) and print metrics")
+    test.add_argument("config")
+    test.add_argument("overrides", nargs="*")
+    test.add_argument("--checkpoint", required=True)
+    test.add_argument("--out", default=None, help="write per-video scores and metrics (JSON)")
+    test.add_argument("--split", default="test", choices=["train", "val", "test"])
+    test.set_defaults(func=_cmd_test)
+
+    pred = sub.add_parser("predict", help="top-k labels for one video")
+    pred.add_argument("video")
+    pred.add_argument("--config", required=True)
+    pred.add_argument("--checkpoint", required=True)
+    pred.add_argument("--topk", type=int, default=5)
+    pred.add_argument("overrides", nargs="*")
+    pred.set_defaults(func=_cmd_predict)
+
+    models = sub.add_parser("models", help="list registered models with parameter counts")
+    models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'tsm_*'")
+    models.add_argument("--num-classes", type=int, default=400)
+    models.set_defaults(func=_cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from vidlab.config import ConfigError
+    from vidlab.data.datasets import AnnotationError
+    from vidlab.engine.checkpoint import CheckpointError
+
+    try:
+        args.func(args)
+    except (ConfigError, AnnotationError, CheckpointError) as e:
+        print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except ValueError as e:
+        if type(e).__name__ != "UnknownModelError":
+            raise
+        print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""Run configuration: a dataclass tree, flat YAML recipes and dotted command-line overrides.
+
+A recipe is one YAML file whose sections mirror the tree below (``data:``, ``model:``, ``optim:``,
+``train:``, ``test:``); there is no inheritance. ``key=value`` overrides address any leaf with dots
+(``optim.lr=0.01``, ``data.train_sampler.num_clips=16``). An unknown key is an error that names the key
+and suggests the closest valid one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid."""
+
+
+def _default_train_pipeline() -> list[dict]:
+    return [
+        {"type": "RandomResizedCrop"},
+        {"type": "Resize", "scale": [112, 112], "keep_ratio": False},
+        {"type": "Flip", "flip_ratio": 0.5},
+    ]
+
+
+def _default_test_pipeline() -> list[dict]:
+    return [{"type": "CenterCrop", "crop_size": 112}]
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how clips are sampled and transformed."""
+
+    root: str = "data/synth"
+    format: str = "video"  # video | rawframes | kinetics_csv
+    train_list: str = "train.txt"
+    val_list: str = "val.txt"
+    test_list: str = "test.txt"
+    label_map: str | None = "label_map.txt"
+    flip_label_map: str | None = None  # JSON {label: label} used by Flip
+    pairs: str | None = None  # JSON with "direction_pairs" to report accuracy on temporally paired classes
+    multi_label: bool = False
+    filename_tmpl: str = "img_{:05}.jpg"  # rawframes
+    start_index: int | None = None  # None: 0 for videos, 1 for rawframes (MMAction2's defaults)
+    backend: str = "pyav"  # pyav | decord
+    short_side: int | None = 128  # resize in the decoder (one swscale pass); None keeps the size
+    input_format: str = "NCTHW"  # NCTHW: a view is one clip; NCHW (2D models): a view is num_segments frames
+    num_segments: int = 8  # frames per view for NCHW
+    train_sampler: dict = field(
+        default_factory=lambda: {"type": "SampleFrames", "clip_len": 1, "frame_interval": 1, "num_clips": 8}
+    )
+    val_sampler: dict = field(
+        default_factory=lambda: {
+            "type": "SampleFrames",
+            "clip_len": 1,
+            "frame_interval": 1,
+            "num_clips": 8,
+            "test_mode": True,
+        }
+    )
+    test_sampler: dict | None = None  # None: same as val_sampler
+    train_pipeline: list = field(default_factory=_default_train_pipeline)
+    val_pipeline: list = field(default_factory=_default_test_pipeline)
+    test_pipeline: list | None = None  # None: same as val_pipeline
+    mean: list = field(default_factory=lambda: [123.675, 116.28, 103.53])
+    std: list = field(default_factory=lambda: [58.395, 57.12, 57.375])
+    batch_size: int = 8  # per process
+    val_batch_size: int | None = None  # None: batch_size
+    num_workers: int = 2
+    on_error: str = "raise"  # raise | skip (undecodable videos)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tsm_r18"
+    num_classes: int = 12
+    kwargs: dict = field(default_factory=dict)  # extra keyword arguments of the model builder
+    pretrained: str | None = None  # local checkpoint file
+    average_clips: str | None = "prob"  # prob | score | None (MMAction2's test_cfg.average_clips)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # sgd | adamw
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    scheduler: str = "cosine"  # cosine | step | constant
+    warmup_epochs: float = 0.0
+    warmup_start_factor: float = 0.1
+    milestones: list = field(default_factory=list)  # epochs, for step
+    gamma: float = 0.1
+    min_lr: float = 0.0
+    auto_scale_lr: bool = False  # lr *= global_batch / base_batch_size
+    base_batch_size: int = 64
+    grad_clip: float | None = None  # max global L2 norm
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    accum_steps: int = 1
+    amp: str = "none"  # none | bf16 | fp16 (fp16 on CUDA only)
+    seed: int = 0
+    deterministic: bool = False
+    val_interval: int = 1
+    log_interval: int = 20
+    tensorboard: bool = False
+    channels_last: bool = False
+    label_smoothing: float = 0.0
+    max_iters_per_epoch: int | None = None  # for quick experiments and tests
+    max_keep_ckpts: int = 2  # epoch_N.pth files kept (best.pth is kept apart)
+
+
+@dataclass
+class TestConfig:
+    """Evaluation options; test views are num_clips x num_crops, set by test_sampler and test_pipeline."""
+
+    batch_size: int | None = None  # None: data.val_batch_size
+    topk: list = field(default_factory=lambda: [1, 5])
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+    work_dir: str = "work_dirs/default"
+    device: str = "auto"  # auto | cpu | cuda
+
+
+def _valid_keys(obj: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        keys.append(prefix + f.name)
+        if dataclasses.is_dataclass(value):
+            keys.extend(_valid_keys(value, prefix + f.name + "."))
+    return keys
+
+
+def _unknown_key(key: str, root: Config) -> ConfigError:
+    valid = _valid_keys(root)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    if not close:  # try the last component alone, e.g. "lrr" -> "optim.lr"
+        last = key.rsplit(".", 1)[-1]
+        by_last = {k.rsplit(".", 1)[-1]: k for k in valid}
+        hit = difflib.get_close_matches(last, list(by_last), n=1, cutoff=0.6)
+        close = [by_last[hit[0]]] if hit else []
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown config key '{key}'{hint}")
+
+
+def _allowed_types(annotation: Any) -> tuple[type, ...]:
+    args = typing.get_args(annotation)
+    return tuple(a for a in args) if args else (annotation,)
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check/convert a YAML value against a dataclass field's annotation."""
+    allowed = _allowed_types(annotation)
+    names = ", ".join("null" if t is type(None) else t.__name__ for t in allowed)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ConfigError(f"config key '{key}' cannot be null")
+    if isinstance(value, bool):
+        if bool in allowed:
+            return value
+        raise ConfigError(f"config key '{key}' expects {names}, got {value!r}")
+    if bool in allowed and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for typ in allowed:
+        if typ in (list, dict, str) and isinstance(value, typ):
+            return value
+    if int in allowed and (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+        return int(value)
+    if float in allowed and isinstance(value, (int, float)):
+        return float(value)
+    raise ConfigError(f"config key '{key}' expects {names}, got {value!r}")
+
+
+def _apply(node: Any, values: dict, prefix: str, root: Config) -> None:
+    hints = get_type_hints(type(node))
+    names = {f.name for f in dataclasses.fields(node)}
+    for k, v in values.items():
+        key = prefix + str(k)
+        if k not in names:
+            raise _unknown_key(key, root)
+        current = getattr(node, k)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(v, dict):
+                raise ConfigError(f"config key '{key}' is a section; expected a mapping, got {v!r}")
+            _apply(current, v, key + ".", root)
+        else:
+            setattr(node, k, _coerce(v, hints[k], key))
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' is not of the form key=value")
+    key, raw = item.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw) if raw != "" else ""
+
+
+def apply_override(cfg: Config, item: str) -> None:
+    """Apply one ``a.b.c=value`` override (value parsed as YAML) in place."""
+    parts, value = _parse_override(item)
+    node: Any = cfg
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if dataclasses.is_dataclass(node):
+            if part not in {f.name for f in dataclasses.fields(node)}:
+                raise _unknown_key(".".join(parts), cfg)
+            if last:
+                _apply(node, {part: value}, ".".join(parts[:i]) + ("." if i else ""), cfg)
+                return
+            node = getattr(node, part)
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+                return
+            if part not in node or not isinstance(node[part], dict):
+                node[part] = {}
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            if last:
+                node[int(part)] = value
+                return
+            node = node[int(part)]
+        else:
+            raise ConfigError(f"cannot set '{item}': '{'.'.join(parts[:i])}' is {type(node).__name__}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Build a Config from defaults, a YAML recipe and dotted overrides (applied in that order)."""
+    cfg = Config()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: invalid YAML: {e}") from e
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of sections")
+        try:
+            _apply(cfg, values, "", cfg)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from e
+    for item in overrides:
+        apply_override(cfg, item)
+    validate(cfg)
+    return cfg
+
+
+_CHOICES = {
+    "data.format": ("video", "rawframes", "kinetics_csv"),
+    "data.backend": ("pyav", "decord"),
+    "data.input_format": ("NCTHW", "NCHW"),
+    "data.on_error": ("raise", "skip"),
+    "optim.name": ("sgd", "adamw"),
+    "optim.scheduler": ("cosine", "step", "constant"),
+    "train.amp": ("none", "bf16", "fp16"),
+    "device": ("auto", "cpu", "cuda"),
+}
+
+
+def validate(cfg: Config) -> None:
+    """Check enumerated options so a typo fails before any work starts."""
+    flat = to_dict(cfg)
+    for key, choices in _CHOICES.items():
+        node: Any = flat
+        for part in key.split("."):
+            node = node[part]
+        if node not in choices:
+            raise ConfigError(f"config key '{key}' must be one of {list(choices)}, got {node!r}")
+    if cfg.model.average_clips not in ("prob", "score", None):
+        raise ConfigError(f"model.average_clips must be prob, score or null, got {cfg.model.average_clips!r}")
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML (loadable again with load_config)."""
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,61 @@
+"""DataLoader construction: epoch-seeded shuffling, rank shards under torch.distributed, uint8 collate."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from vidlab.data.datasets import collate
+
+
+class ShardSampler(Sampler[int]):
+    """Rank ``rank`` of ``world_size`` reads indices ``rank, rank + world_size, ...`` without padding.
+
+    Used for evaluation, where DistributedSampler's padding would count some videos twice.
+    """
+
+    def __init__(self, dataset: Dataset, rank: int = 0, world_size: int = 1):
+        self.n, self.rank, self.world_size = len(dataset), rank, world_size
+
+    def __iter__(self):
+        return iter(range(self.rank, self.n, self.world_size))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world_size))
+
+
+def _worker_init(worker_id: int) -> None:
+    # Workers decode; intra-op threads there would only fight the main process for the cores.
+    torch.set_num_threads(1)
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    train: bool,
+    num_workers: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader over ``dataset``.
+
+    Training shuffles with a permutation drawn from ``(seed, epoch)`` (DistributedSampler, also for a
+    single process) and drops the last incomplete batch; call ``loader.sampler.set_epoch(epoch)`` and
+    ``dataset.set_epoch(epoch)`` before each epoch. Evaluation reads each rank's shard in order.
+    """
+    if train:
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    else:
+        sampler = ShardSampler(dataset, rank, world_size)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=train,
+        worker_init_fn=_worker_init if num_workers > 0 else None,
+        pin_memory=torch.cuda.is_available(),
+    )

@@ -1,0 +1,738 @@
+"""SynthActions: a built-in synthetic action-recognition dataset of real H.264 videos.
+
+Each video shows one large "actor" shape (it carries an off-centre marker dot) performing an action over most of
+the clip, on a random textured background, with 1-3 smaller distractor shapes wandering around and a small camera
+jitter. Videos are written as H.264 MP4 (yuv420p, libx264) with PyAV, in the MMAction2 video-list layout, so the
+real decoding / sampling / training pipeline can be exercised without downloading anything.
+
+Ten of the twelve classes come in pairs whose members differ only in the direction of time: the second class of
+a pair is rendered by playing the first one's (independently randomized) scene backwards. The bag of frames of
+both members therefore has exactly the same distribution, so a model without temporal modelling (TSN averaging
+per-frame features) is at chance within a pair, while a temporal model (TSM, 3D CNNs) separates them easily.
+
+Everything is seeded: video ``i`` is rendered from ``numpy.random.default_rng([seed, i])``, so the output is
+byte-identical for a given seed whatever the number of worker processes.
+
+Layout written by :func:`generate_synth_actions`::
+
+    out_dir/
+      videos/<class>/<class>_<i:05d>.mp4
+      train.txt val.txt test.txt            # "videos/<class>/<class>_<i:05d>.mp4 <label>"
+      label_map.txt                         # line i = name of label i
+      flip_label_map.json                   # {"0": 1, "1": 0, ...}: labels swapped by a horizontal flip
+      pairs.json                            # {"direction_pairs": [[0, 1], ...], "classes": [...]}
+      meta.json                             # generator settings + per-video fps / size / frame count
+      rawframes/<class>/<stem>/img_00001.jpg   # only with rawframes=True
+      train_rawframes.txt ...               # "rawframes/<class>/<stem> <total_frames> <label>"
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import multiprocessing as mp
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+__all__ = [
+    "CLASSES",
+    "DIRECTION_PAIRS",
+    "FLIP_LABEL_MAP",
+    "DEFAULT_SIZES",
+    "FPS_CHOICES",
+    "GENERATOR_VERSION",
+    "generate_synth_actions",
+    "render_synth_video",
+]
+
+logger = logging.getLogger(__name__)
+
+GENERATOR_VERSION = "1.0"
+
+CLASSES: tuple[str, ...] = (
+    "moving_left",
+    "moving_right",
+    "moving_up",
+    "moving_down",
+    "rotating_clockwise",
+    "rotating_counterclockwise",
+    "growing",
+    "shrinking",
+    "fading_in",
+    "fading_out",
+    "bouncing",
+    "static",
+)
+# (motion kind, played backwards): the second member of each pair is the first one reversed in time.
+_CLASS_MOTION: dict[str, tuple[str, bool]] = {
+    "moving_left": ("translate_x", False),
+    "moving_right": ("translate_x", True),
+    "moving_up": ("translate_y", False),
+    "moving_down": ("translate_y", True),
+    "rotating_clockwise": ("rotate", False),
+    "rotating_counterclockwise": ("rotate", True),
+    "growing": ("scale", False),
+    "shrinking": ("scale", True),
+    "fading_in": ("fade", False),
+    "fading_out": ("fade", True),
+    "bouncing": ("bounce", False),
+    "static": ("static", False),
+}
+DIRECTION_PAIRS: tuple[tuple[int, int], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
+# A horizontal flip turns left into right and clockwise into counter-clockwise; every other class is unchanged.
+FLIP_LABEL_MAP: dict[int, int] = {0: 1, 1: 0, 4: 5, 5: 4}
+
+# (width, height), all even as yuv420p requires.
+DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((128, 96), (144, 108), (160, 120), (176, 132), (192, 144))
+FPS_CHOICES: tuple[int, ...] = (24, 25, 30)
+DURATION_RANGE: tuple[float, float] = (2.0, 6.0)
+
+_SPLITS = ("train", "val", "test")
+_CRF = 23
+_PRESET = "veryfast"
+_JPEG_QUALITY = 90
+_JITTER = 2  # max camera shift in pixels
+_SHAPES = ("circle", "ellipse", "triangle", "square", "pentagon", "hexagon", "star", "star4")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shapes
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _polygon_table(radii: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-edge constants of a star-shaped polygon with vertices at angles 2*pi*k/N and the given radii.
+
+    For a ray with direction d from the centre, the edge (P1, P2) is hit at distance
+    ``cross(P1, P2) / cross(d, P2 - P1)``.
+    """
+    n = len(radii)
+    ang = 2 * np.pi * np.arange(n + 1) / n
+    rad = np.asarray(list(radii) + [radii[0]], dtype=np.float64)
+    px, py = rad * np.cos(ang), rad * np.sin(ang)
+    ex, ey = px[1:] - px[:-1], py[1:] - py[:-1]
+    cross = px[:-1] * py[1:] - py[:-1] * px[1:]
+    return cross.astype(np.float32), ex.astype(np.float32), ey.astype(np.float32)
+
+
+_POLYGONS: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
+    "triangle": _polygon_table([1.0] * 3),
+    "square": _polygon_table([1.0] * 4),
+    "pentagon": _polygon_table([1.0] * 5),
+    "hexagon": _polygon_table([1.0] * 6),
+    "star": _polygon_table([1.0, 0.45] * 5),
+    "star4": _polygon_table([1.0, 0.5] * 4),
+}
+
+
+def _unit_radius(shape: str, lx: np.ndarray, ly: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Boundary radius (for an object of radius 1) in the direction of each local point (lx, ly)."""
+    if shape == "circle":
+        return np.ones_like(rho)
+    inv = 1.0 / np.maximum(rho, 1e-6)
+    cos, sin = lx * inv, ly * inv
+    if shape == "ellipse":  # semi-axes 1 and 0.6
+        return 0.6 / np.sqrt((0.6 * cos) ** 2 + sin**2)
+    cross, ex, ey = _POLYGONS[shape]
+    n = len(cross)
+    theta = np.mod(np.arctan2(ly, lx), 2 * np.pi)
+    k = np.minimum((theta * (n / (2 * np.pi))).astype(np.int64), n - 1)
+    # At the very centre cos = sin = 0: the tiny denominator makes the radius huge, i.e. "inside".
+    return cross[k] / np.maximum(cos * ey[k] - sin * ex[k], 1e-6)
+
+
+def _draw_shape(
+    frame: np.ndarray,
+    cx: float,
+    cy: float,
+    r: float,
+    phi: float,
+    alpha: float,
+    shape: str,
+    color: np.ndarray,
+    marker: np.ndarray | None,
+) -> None:
+    """Alpha-composite one anti-aliased shape into ``frame`` (H, W, 3) float32 in place.
+
+    Works on the shape's bounding box only. ``phi`` rotates the shape; on screen (y pointing down) a growing
+    ``phi`` turns it clockwise. ``marker`` is the colour of an off-centre dot that makes the rotation visible.
+    """
+    h, w = frame.shape[:2]
+    ext = r + 2.0
+    x0, x1 = max(math.floor(cx - ext), 0), min(math.ceil(cx + ext) + 1, w)
+    y0, y1 = max(math.floor(cy - ext), 0), min(math.ceil(cy + ext) + 1, h)
+    if alpha <= 0.0 or x0 >= x1 or y0 >= y1 or r <= 0.5:
+        return
+    xs = np.arange(x0, x1, dtype=np.float32)[None, :] - np.float32(cx)
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(cy)
+    c, s = np.float32(math.cos(phi)), np.float32(math.sin(phi))
+    lx, ly = c * xs + s * ys, c * ys - s * xs  # (h', w') shape-local coordinates
+    rho = np.sqrt(lx * lx + ly * ly)
+    edge = r * _unit_radius(shape, lx, ly, rho) - rho  # > 0 inside, in pixels (radially)
+    cover = np.clip(edge + 0.5, 0.0, 1.0)
+    fill = np.clip(edge - (0.5 + 0.04 * r), 0.0, 1.0)  # the rest of `cover` is a dark outline
+    col = (color * 0.35) + fill[..., None] * (color * 0.65)
+    if marker is not None:
+        dot = np.clip(0.3 * r - np.sqrt((lx - 0.55 * r) ** 2 + ly * ly) + 0.5, 0.0, 1.0) * fill
+        col += dot[..., None] * (marker - col)
+    a = (cover * np.float32(alpha))[..., None]
+    region = frame[y0:y1, x0:x1]
+    region += a * (col - region)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Scene: background, actor, distractors, camera
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Track:
+    """One object: per-frame centre / radius / angle / opacity arrays (length T) and its look."""
+
+    cx: np.ndarray
+    cy: np.ndarray
+    r: np.ndarray
+    phi: np.ndarray
+    alpha: np.ndarray
+    shape: str
+    color: np.ndarray
+    marker: np.ndarray | None = None
+
+    def reversed(self) -> _Track:
+        return _Track(
+            self.cx[::-1], self.cy[::-1], self.r[::-1], self.phi[::-1], self.alpha[::-1], self.shape, self.color,
+            self.marker,
+        )  # fmt: skip
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
+    i = int(h * 6.0) % 6
+    f = h * 6.0 - math.floor(h * 6.0)
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    rgb = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+    return np.asarray(rgb, dtype=np.float32)
+
+
+def _contrasting_color(rng: np.random.Generator, against: np.ndarray, min_dist: float) -> np.ndarray:
+    """A saturated colour at least ``min_dist`` (RGB euclidean) from ``against``, or the farthest of 20 tries."""
+    best, best_d = None, -1.0
+    for _ in range(20):
+        col = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.55, 1.0), rng.uniform(0.55, 1.0))
+        d = float(np.linalg.norm(col - against))
+        if d >= min_dist:
+            return col
+        if d > best_d:
+            best, best_d = col, d
+    return best
+
+
+def _upsample(grid: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Bilinear upsampling of a small (gh, gw, C) grid to (h, w, C)."""
+    gh, gw = grid.shape[:2]
+    fy, fx = np.linspace(0, gh - 1, h, dtype=np.float32), np.linspace(0, gw - 1, w, dtype=np.float32)
+    y0, x0 = np.minimum(fy.astype(np.int64), gh - 2), np.minimum(fx.astype(np.int64), gw - 2)
+    wy, wx = (fy - y0)[:, None, None], (fx - x0)[None, :, None]
+    top = grid[y0][:, x0] * (1 - wx) + grid[y0][:, x0 + 1] * wx
+    bottom = grid[y0 + 1][:, x0] * (1 - wx) + grid[y0 + 1][:, x0 + 1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def _make_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A muted random gradient plus one random texture (value noise, stripes, checkers or blobs), (h, w, 3)."""
+    yy = np.arange(h, dtype=np.float32)[:, None] / h
+    xx = np.arange(w, dtype=np.float32)[None, :] / w
+    c1 = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.05, 0.5), rng.uniform(0.25, 0.8))
+    c2 = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.05, 0.5), rng.uniform(0.25, 0.8))
+    a = rng.uniform(0, 2 * np.pi)
+    g = xx * math.cos(a) + yy * math.sin(a)
+    g = (g - g.min()) / max(float(g.max() - g.min()), 1e-6)
+    bg = c1 + (c2 - c1) * g[..., None]
+    kind = int(rng.integers(4))
+    amp = rng.uniform(0.06, 0.16)
+    tint = rng.uniform(0.5, 1.0, size=3).astype(np.float32)
+    if kind == 0:  # smooth value noise
+        grid = rng.uniform(-1, 1, size=(int(rng.integers(3, 9)), int(rng.integers(4, 12)), 3)).astype(np.float32)
+        bg += amp * _upsample(grid, h, w)
+    elif kind == 1:  # stripes
+        b, freq = rng.uniform(0, np.pi), rng.uniform(3, 12)
+        pattern = np.sin(2 * np.pi * freq * (xx * math.cos(b) + yy * math.sin(b) * h / w) + rng.uniform(0, 6.3))
+        bg += amp * pattern[..., None] * tint
+    elif kind == 2:  # checkerboard
+        cell = int(rng.integers(6, 20))
+        checks = ((np.arange(h)[:, None] // cell + np.arange(w)[None, :] // cell) % 2) * 2.0 - 1.0
+        bg += amp * checks[..., None].astype(np.float32) * tint
+    else:  # soft blobs
+        for _ in range(int(rng.integers(3, 7))):
+            bx, by, bs = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.25)
+            blob = np.exp(-((xx - bx) ** 2 + ((yy - by) * h / w) ** 2) / (2 * bs * bs))
+            bg += rng.uniform(-2, 2) * amp * blob[..., None] * tint
+    bg += rng.normal(0.0, 0.015, size=(h, w, 1)).astype(np.float32)  # static grain
+    return np.clip(bg, 0.0, 1.0).astype(np.float32)
+
+
+def _progress(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Action progress in [0, 1] per frame: linear from a start in the first 10% to an end in the last 10%."""
+    t = np.arange(n, dtype=np.float64) / max(n - 1, 1)
+    t0, t1 = rng.uniform(0.0, 0.1), rng.uniform(0.9, 1.0)
+    return np.clip((t - t0) / (t1 - t0), 0.0, 1.0)
+
+
+def _travel(rng: np.random.Generator, u: np.ndarray, length: int, r: float) -> np.ndarray:
+    """Positions along one axis going from the high end toward the low end, covering 60-90% of the free range."""
+    lo, hi = r + 1.0, length - r - 1.0
+    dist = rng.uniform(0.6, 0.9) * (hi - lo)
+    start = rng.uniform(lo + dist, hi)
+    return start - dist * u
+
+
+def _actor_track(rng: np.random.Generator, kind: str, n: int, w: int, h: int, bg_mean: np.ndarray) -> _Track:
+    """The actor's trajectory for a motion kind, in its forward (not reversed) direction."""
+    short = min(w, h)
+    u = _progress(rng, n)
+    ones = np.ones(n)
+    r = rng.uniform(0.10, 0.16) * short * ones  # diameter 20-32% of the short side
+    if kind == "scale":
+        r_small, r_big = rng.uniform(0.05, 0.08) * short, rng.uniform(0.16, 0.20) * short
+        r = r_small + (r_big - r_small) * u
+    rmax = float(r.max())
+    cx = rng.uniform(rmax + 1, w - rmax - 1) * ones
+    cy = rng.uniform(rmax + 1, h - rmax - 1) * ones
+    phi = rng.uniform(0, 2 * np.pi) * ones
+    alpha = ones.copy()
+    if kind == "translate_x":  # right -> left
+        cx = _travel(rng, u, w, rmax)
+        cy = np.clip(cy + rng.uniform(-0.05, 0.05) * h * u, rmax + 1, h - rmax - 1)
+    elif kind == "translate_y":  # bottom -> top
+        cy = _travel(rng, u, h, rmax)
+        cx = np.clip(cx + rng.uniform(-0.05, 0.05) * w * u, rmax + 1, w - rmax - 1)
+    elif kind == "rotate":  # clockwise on screen, 90-270 degrees in total
+        phi = phi + rng.uniform(0.5, 1.5) * np.pi * u
+    elif kind == "fade":
+        alpha = u
+    elif kind == "bounce":  # 2 or 3 hops from a floor near the bottom
+        floor = h - rmax - 1 - rng.uniform(0, 0.1) * h
+        height = rng.uniform(0.45, 0.8) * (floor - rmax - 1)
+        cy = floor - height * np.abs(np.sin(np.pi * int(rng.integers(2, 4)) * u))
+    elif kind not in ("static", "scale"):
+        raise ValueError(f"unknown motion kind {kind!r}")
+    shape = _SHAPES[int(rng.integers(len(_SHAPES)))]
+    color = _contrasting_color(rng, bg_mean, 0.45)
+    lum = float(color @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32))
+    marker = np.full(3, 0.08 if lum > 0.5 else 0.95, dtype=np.float32)
+    return _Track(cx, cy, r, phi, alpha, shape, color, marker)
+
+
+def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Fold coordinates into [lo, hi] as if bouncing off the borders."""
+    span = max(hi - lo, 1e-6)
+    y = np.mod(x - lo, 2 * span)
+    return lo + np.where(y > span, 2 * span - y, y)
+
+
+def _distractor_track(rng: np.random.Generator, n: int, w: int, h: int, bg_mean: np.ndarray) -> _Track:
+    """A small shape drifting slowly in a random direction with some wobble, bouncing off the borders."""
+    short = min(w, h)
+    t = np.arange(n, dtype=np.float64) / max(n - 1, 1)
+    r = rng.uniform(0.035, 0.06) * short
+    direction, drift = rng.uniform(0, 2 * np.pi), rng.uniform(0.0, 0.3) * w
+    wobble, freq, phase = rng.uniform(0, 0.04) * short, rng.uniform(0.5, 2.0), rng.uniform(0, 2 * np.pi)
+    cx = rng.uniform(0, w) + drift * math.cos(direction) * t + wobble * np.sin(2 * np.pi * freq * t + phase)
+    cy = rng.uniform(0, h) + drift * math.sin(direction) * t + wobble * np.cos(2 * np.pi * freq * t + phase)
+    phi = rng.uniform(0, 2 * np.pi) + rng.uniform(-np.pi, np.pi) * t
+    shape = _SHAPES[int(rng.integers(len(_SHAPES)))]
+    color = _contrasting_color(rng, bg_mean, 0.3)
+    ones = np.ones(n)
+    return _Track(_reflect(cx, r, w - r), _reflect(cy, r, h - r), r * ones, phi, ones, shape, color)
+
+
+def _camera_jitter(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer camera offsets per frame: a random walk with steps in {-1, 0, 1} kept within +-_JITTER."""
+    out = []
+    for _ in range(2):
+        steps = rng.choice(np.asarray([-1, 0, 0, 1]), size=n)
+        pos, walk = 0, np.empty(n, dtype=np.int64)
+        for i, step in enumerate(steps):
+            pos = min(max(pos + int(step), -_JITTER), _JITTER)
+            walk[i] = pos
+        out.append(walk)
+    return out[0], out[1]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One video
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Scene:
+    """Everything needed to render one video frame by frame."""
+
+    info: dict[str, Any]
+    background: np.ndarray  # (H + 2J, W + 2J, 3) float32
+    tracks: list[_Track]  # drawn in order: distractors first, actor last
+    dx: np.ndarray
+    dy: np.ndarray
+
+
+def _make_scene(index: int, seed: int, sizes: Sequence[tuple[int, int]]) -> _Scene:
+    label = index % len(CLASSES)
+    name = CLASSES[label]
+    kind, backwards = _CLASS_MOTION[name]
+    rng = np.random.default_rng([seed, index])
+    w, h = (int(v) for v in sizes[int(rng.integers(len(sizes)))])
+    fps = int(FPS_CHOICES[int(rng.integers(len(FPS_CHOICES)))])
+    duration = float(rng.uniform(*DURATION_RANGE))
+    n = max(int(round(duration * fps)), 2)
+    background = _make_background(rng, h + 2 * _JITTER, w + 2 * _JITTER)
+    bg_mean = background.reshape(-1, 3).mean(axis=0)
+    tracks = [_distractor_track(rng, n, w, h, bg_mean) for _ in range(int(rng.integers(1, 4)))]
+    tracks.append(_actor_track(rng, kind, n, w, h, bg_mean))
+    dx, dy = _camera_jitter(rng, n)
+    if backwards:  # the partner class is the same scene played in reverse
+        tracks = [tr.reversed() for tr in tracks]
+        dx, dy = dx[::-1], dy[::-1]
+    stem = f"{name}_{index:05d}"
+    info = {
+        "index": index,
+        "label": label,
+        "class_name": name,
+        "video": f"videos/{name}/{stem}.mp4",
+        "fps": fps,
+        "width": w,
+        "height": h,
+        "num_frames": n,
+        "duration": round(duration, 4),
+        "actor_shape": tracks[-1].shape,
+        "num_distractors": len(tracks) - 1,
+    }
+    return _Scene(info, background, tracks, dx, dy)
+
+
+def _iter_frames(scene: _Scene) -> Iterator[np.ndarray]:
+    """Yield the scene's frames as uint8 (H, W, 3) RGB arrays."""
+    w, h = scene.info["width"], scene.info["height"]
+    for f in range(scene.info["num_frames"]):
+        ox, oy = int(scene.dx[f]), int(scene.dy[f])
+        frame = scene.background[_JITTER + oy : _JITTER + oy + h, _JITTER + ox : _JITTER + ox + w].copy()
+        for tr in scene.tracks:
+            # the camera moving by (ox, oy) moves the objects by the opposite amount on screen
+            _draw_shape(
+                frame, tr.cx[f] - ox, tr.cy[f] - oy, tr.r[f], tr.phi[f], tr.alpha[f], tr.shape, tr.color, tr.marker
+            )
+        yield (frame * 255.0 + 0.5).astype(np.uint8)
+
+
+def render_synth_video(
+    index: int, seed: int = 0, sizes: Sequence[tuple[int, int]] | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Render video ``index`` of a SynthActions dataset in memory, without encoding.
+
+    Args:
+        index: Video index; its class is ``index % len(CLASSES)``.
+        seed: Dataset seed.
+        sizes: Candidate ``(width, height)`` frame sizes; defaults to :data:`DEFAULT_SIZES`.
+
+    Returns:
+        ``(frames, info)``: uint8 RGB frames ``(T, H, W, 3)`` and a dict with label, class name, fps, width,
+        height, num_frames and duration.
+    """
+    scene = _make_scene(index, seed, _check_sizes(sizes))
+    return np.stack(list(_iter_frames(scene))), scene.info
+
+
+def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range conversion of uint8 (H, W, 3) RGB to a planar yuv420p (H * 3 // 2, W) array."""
+    h, w = rgb.shape[:2]
+    x = rgb.astype(np.float32)
+    out = np.empty((h * 3 // 2, w), dtype=np.uint8)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    k = 1.0 / 255.0  # limited range stays inside [16, 240]: no clipping needed; + 0.5 rounds
+    out[:h] = r * (65.481 * k) + g * (128.553 * k) + b * (24.966 * k) + 16.5
+    s = x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]  # 2x2 chroma sums, (H/2, W/2, 3)
+    r, g, b, k = s[..., 0], s[..., 1], s[..., 2], 0.25 / 255.0
+    chroma = out[h:].reshape(2, -1)
+    chroma[0] = (r * (-37.797 * k) + g * (-74.203 * k) + b * (112.0 * k) + 128.5).reshape(-1)
+    chroma[1] = (r * (112.0 * k) + g * (-93.786 * k) + b * (-18.214 * k) + 128.5).reshape(-1)
+    return out
+
+
+# /proc/cpuinfo flag -> x264 CPU capability name
+_X264_CPU_NAMES = (
+    ("sse", "MMX2"), ("sse", "SSE"), ("sse2", "SSE2"), ("pni", "SSE3"), ("ssse3", "SSSE3"), ("sse4_1", "SSE4.1"),
+    ("sse4_2", "SSE4.2"), ("abm", "LZCNT"), ("avx", "AVX"), ("fma", "FMA3"), ("bmi1", "BMI1"), ("bmi2", "BMI2"),
+    ("avx2", "AVX2"),
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _x264_params() -> str:
+    """Extra x264 settings that keep the encoder's output identical from run to run.
+
+    Even single-threaded, x264's AVX-512 code paths produce slightly different bitstreams from one run to the
+    next. On a CPU with AVX-512 we therefore list its other SIMD capabilities explicitly, which leaves AVX-512
+    out (and is as fast); elsewhere x264 keeps its own CPU detection.
+    """
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
+    if not any(flag.startswith("avx512") for flag in flags):
+        return ""
+    names = dict.fromkeys(name for flag, name in _X264_CPU_NAMES if flag in flags)
+    return "asm=" + ",".join(names) if names else ""
+
+
+def _render_job(job: tuple[str, int, int, tuple[tuple[int, int], ...], bool]) -> dict[str, Any]:
+    """Render, encode and (optionally) dump the JPEG frames of one video; returns its info dict."""
+    out_dir, index, seed, sizes, rawframes = job
+    root = Path(out_dir)
+    scene = _make_scene(index, seed, sizes)
+    info = scene.info
+    path = root / info["video"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame_dir = None
+    if rawframes:
+        from PIL import Image  # lazy: only this option needs Pillow
+
+        info["rawframes"] = info["video"].replace("videos/", "rawframes/", 1)[: -len(".mp4")]
+        frame_dir = root / info["rawframes"]
+        frame_dir.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="mp4") as container:
+        options = {"crf": str(_CRF), "preset": _PRESET}
+        if _x264_params():
+            options["x264-params"] = _x264_params()
+        stream = container.add_stream("libx264", rate=info["fps"], options=options)
+        stream.width, stream.height, stream.pix_fmt = info["width"], info["height"], "yuv420p"
+        stream.codec_context.thread_count = 1  # multi-threaded x264 output depends on thread timing
+        for i, rgb in enumerate(_iter_frames(scene)):
+            frame = av.VideoFrame.from_ndarray(_rgb_to_yuv420p(rgb), format="yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+            if frame_dir is not None:
+                Image.fromarray(rgb).save(frame_dir / f"img_{i + 1:05d}.jpg", quality=_JPEG_QUALITY)
+        container.mux(stream.encode(None))
+    return info
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dataset
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _check_sizes(sizes: Sequence[tuple[int, int]] | None) -> tuple[tuple[int, int], ...]:
+    if sizes is None:
+        return DEFAULT_SIZES
+    out = tuple((int(w), int(h)) for w, h in sizes)
+    if not out or any(w % 2 or h % 2 or min(w, h) < 32 for w, h in out):
+        raise ValueError(f"sizes must be a non-empty list of (width, height) with even values >= 32, got {sizes!r}")
+    return out
+
+
+def _check_split(split: Sequence[float]) -> tuple[float, float, float]:
+    if len(split) != 3 or any(s < 0 for s in split) or abs(sum(split) - 1.0) > 1e-6:
+        raise ValueError(f"split must be three non-negative fractions (train, val, test) summing to 1, got {split!r}")
+    return (float(split[0]), float(split[1]), float(split[2]))
+
+
+def _stratified_split(labels: Sequence[int], split: Sequence[float], seed: int) -> dict[str, list[int]]:
+    """Assign video indices to train/val/test so that every class is split in the same proportions (+-1 video).
+
+    The videos of each class are shuffled, then dealt round-robin (class order reshuffled each round) into one
+    sequence whose consecutive chunks become the splits.
+    """
+    rng = np.random.default_rng([seed, 0x5EED])
+    by_class: dict[int, list[int]] = {}
+    for idx, lab in enumerate(labels):
+        by_class.setdefault(lab, []).append(idx)
+    queues = {lab: list(rng.permutation(idxs)) for lab, idxs in sorted(by_class.items())}
+    order: list[int] = []
+    for rnd in range(max(len(q) for q in queues.values())):
+        for lab in rng.permutation(sorted(queues)):
+            if rnd < len(queues[lab]):
+                order.append(int(queues[lab][rnd]))
+    n = len(order)
+    n_train = int(round(split[0] * n))
+    n_val = min(int(round(split[1] * n)), n - n_train)
+    cuts = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+    return {name: sorted(idxs) for name, idxs in cuts.items()}
+
+
+def _identity(num_videos: int, seed: int, split: Sequence[float], sizes: Sequence[tuple[int, int]]) -> dict:
+    """The settings that determine the dataset's content; a stored dataset is reused only if they all match."""
+    return {
+        "generator": "SynthActions",
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "num_videos": num_videos,
+        "split": list(split),
+        "sizes": [list(s) for s in sizes],
+        "fps_choices": list(FPS_CHOICES),
+        "duration_range": list(DURATION_RANGE),
+        "classes": list(CLASSES),
+    }
+
+
+def _is_complete(root: Path, identity: dict, rawframes: bool) -> bool:
+    """Whether ``root`` already holds the dataset described by ``identity`` (with rawframes if asked)."""
+    try:
+        meta = json.loads((root / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in identity.items()):
+        return False
+    if rawframes and not meta.get("rawframes"):
+        return False
+    names = ["label_map.txt", "flip_label_map.json", "pairs.json"] + [f"{s}.txt" for s in _SPLITS]
+    if meta.get("rawframes"):
+        names += [f"{s}_rawframes.txt" for s in _SPLITS]
+    if not all((root / name).is_file() for name in names):
+        return False
+    videos = meta.get("videos", [])
+    return len(videos) == identity["num_videos"] and all((root / v["video"]).is_file() for v in videos)
+
+
+def _write_text(path: Path, lines: Sequence[str]) -> None:
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+def _write_annotations(root: Path, infos: list[dict[str, Any]], splits: dict[str, list[int]], rawframes: bool) -> None:
+    _write_text(root / "label_map.txt", CLASSES)
+    (root / "flip_label_map.json").write_text(json.dumps({str(k): v for k, v in FLIP_LABEL_MAP.items()}) + "\n")
+    pairs = {"direction_pairs": [list(p) for p in DIRECTION_PAIRS], "classes": list(CLASSES)}
+    (root / "pairs.json").write_text(json.dumps(pairs, indent=2) + "\n")
+    for name, idxs in splits.items():
+        _write_text(root / f"{name}.txt", [f"{infos[i]['video']} {infos[i]['label']}" for i in idxs])
+        if rawframes:
+            lines = [f"{infos[i]['rawframes']} {infos[i]['num_frames']} {infos[i]['label']}" for i in idxs]
+            _write_text(root / f"{name}_rawframes.txt", lines)
+
+
+def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc="SynthActions", unit="video", disable=not progress)
+    infos: list[dict[str, Any]] = []
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            infos.append(_render_job(job))
+            bar.update()
+    else:
+        # fork where the platform has it: starts fast and works from scripts without a `__main__` guard. Workers
+        # only run numpy and PyAV, and each video is seeded on its own, so the output is the same for any count.
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        with mp.get_context(method).Pool(min(workers, len(jobs))) as pool:
+            for info in pool.imap_unordered(_render_job, jobs, chunksize=4):
+                infos.append(info)
+                bar.update()
+    bar.close()
+    return sorted(infos, key=lambda v: v["index"])
+
+
+def generate_synth_actions(
+    out_dir: str | Path,
+    num_videos: int = 1000,
+    seed: int = 0,
+    split: Sequence[float] = (0.7, 0.15, 0.15),
+    workers: int = 2,
+    rawframes: bool = False,
+    sizes: Sequence[tuple[int, int]] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate the SynthActions dataset (see the module docstring for the layout).
+
+    If ``out_dir`` already holds a complete dataset with the same settings, nothing is rendered and its summary
+    is returned at once. A dataset generated earlier with different settings (recognised by its ``meta.json``)
+    is replaced.
+
+    Args:
+        out_dir: Output directory (created if missing).
+        num_videos: Number of videos; video ``i`` belongs to class ``i % 12``, so classes are balanced.
+        seed: Seed; the same seed gives byte-identical files.
+        split: Train / val / test fractions; every class is split in these proportions.
+        workers: Number of processes rendering and encoding videos.
+        rawframes: Also write the frames as JPEGs (``rawframes/<class>/<stem>/img_00001.jpg``, 1-based) and the
+            MMAction2 rawframe lists ``<split>_rawframes.txt``.
+        sizes: Candidate ``(width, height)`` frame sizes, even values; defaults to :data:`DEFAULT_SIZES`.
+        overwrite: Regenerate even if a matching dataset is already there.
+        progress: Show a progress bar.
+
+    Returns:
+        A summary dict: ``out_dir``, ``classes``, ``num_videos``, ``splits`` (paths of the list files),
+        ``split_sizes``, ``rawframe_splits`` (if any), ``label_map``, ``flip_label_map``, ``pairs``,
+        ``generated`` (False when an existing dataset was reused) and ``seconds``.
+
+    Raises:
+        ValueError: On invalid ``num_videos``, ``split``, ``workers`` or ``sizes``.
+    """
+    if int(num_videos) < 1:
+        raise ValueError(f"num_videos must be >= 1, got {num_videos}")
+    if int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    num_videos, seed, workers = int(num_videos), int(seed), int(workers)
+    split, sizes = _check_split(split), _check_sizes(sizes)
+    root = Path(out_dir)
+    identity = _identity(num_videos, seed, split, sizes)
+    start = time.perf_counter()
+    generated = overwrite or not _is_complete(root, identity, rawframes)
+    if generated:
+        _prepare_dir(root)
+        jobs = [(str(root), i, seed, sizes, rawframes) for i in range(num_videos)]
+        infos = _run_jobs(jobs, workers, progress)
+        splits = _stratified_split([v["label"] for v in infos], split, seed)
+        _write_annotations(root, infos, splits, rawframes)
+        meta = {**identity, "rawframes": rawframes, "split_sizes": {k: len(v) for k, v in splits.items()}}
+        meta["videos"] = infos
+        # meta.json goes last: its presence marks a complete dataset.
+        (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        logger.info("SynthActions: wrote %d videos to %s in %.1fs", num_videos, root, time.perf_counter() - start)
+    else:
+        meta = json.loads((root / "meta.json").read_text())
+        logger.info("SynthActions: reusing the complete dataset in %s", root)
+    with_frames = bool(meta.get("rawframes"))
+    return {
+        "out_dir": str(root),
+        "classes": list(CLASSES),
+        "num_videos": num_videos,
+        "splits": {s: str(root / f"{s}.txt") for s in _SPLITS},
+        "split_sizes": dict(meta["split_sizes"]),
+        "rawframe_splits": {s: str(root / f"{s}_rawframes.txt") for s in _SPLITS} if with_frames else {},
+        "label_map": str(root / "label_map.txt"),
+        "flip_label_map": dict(FLIP_LABEL_MAP),
+        "pairs": [list(p) for p in DIRECTION_PAIRS],
+        "generated": generated,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def _prepare_dir(root: Path) -> None:
+    """Create ``root``; if it holds an earlier SynthActions dataset (it has our meta.json), remove that first.
+
+    Only the paths this generator writes are removed, and only when ``meta.json`` proves they are ours.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    meta_path = root / "meta.json"
+    try:
+        ours = json.loads(meta_path.read_text()).get("generator") == "SynthActions"
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        return
+    meta_path.unlink()
+    for sub in ("videos", "rawframes"):
+        if (root / sub).is_dir():
+            shutil.rmtree(root / sub)
+    for name in ["label_map.txt", "flip_label_map.json", "pairs.json"] + [f"{s}.txt" for s in _SPLITS]:
+        (root / name).unlink(missing_ok=True)
+    for s in _SPLITS:
+        (root / f"{s}_rawframes.txt").unlink(missing_ok=True)

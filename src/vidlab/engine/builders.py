@@ -1,0 +1,128 @@
+"""Config -> objects. Only these helpers (and the CLI) read Config; everything they build takes plain args."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from vidlab.config import Config, ConfigError
+from vidlab.data import sampling
+from vidlab.data.datasets import (
+    VideoDataset,
+    parse_kinetics_csv,
+    parse_rawframe_list,
+    parse_video_list,
+    read_label_map,
+)
+from vidlab.data.transforms import build_pipeline
+
+SAMPLERS = {
+    "SampleFrames": sampling.SampleFrames,
+    "UniformSample": sampling.UniformSample,
+    "DenseSampleFrames": sampling.DenseSampleFrames,
+}
+
+
+def data_path(cfg: Config, name: str | None) -> Path | None:
+    """A data file named in the config: absolute, or relative to ``data.root``."""
+    if name is None:
+        return None
+    p = Path(name)
+    return p if p.is_absolute() else Path(cfg.data.root) / p
+
+
+def build_sampler(spec: dict, key: str):
+    spec = dict(spec)
+    kind = spec.pop("type", "SampleFrames")
+    if kind not in SAMPLERS:
+        raise ConfigError(f"{key}.type: unknown sampler {kind!r}; choose one of {sorted(SAMPLERS)}")
+    try:
+        return SAMPLERS[kind](**spec)
+    except TypeError as e:
+        raise ConfigError(f"{key}: {e}") from e
+
+
+def load_class_names(cfg: Config) -> list[str] | None:
+    path = data_path(cfg, cfg.data.label_map)
+    return read_label_map(path) if path is not None and path.is_file() else None
+
+
+def _flip_map(cfg: Config) -> dict[int, int] | None:
+    path = data_path(cfg, cfg.data.flip_label_map)
+    if path is None:
+        return None
+    if not path.is_file():
+        raise ConfigError(f"data.flip_label_map: file not found: {path}")
+    return {int(k): int(v) for k, v in json.loads(path.read_text()).items()}
+
+
+def _pipeline(cfg: Config, spec: list, key: str):
+    spec = [dict(t) for t in spec]
+    flip_map = _flip_map(cfg)
+    for t in spec:
+        if t.get("type") == "Flip" and flip_map is not None and "flip_label_map" not in t:
+            t["flip_label_map"] = flip_map
+    try:
+        return build_pipeline(spec)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{key}: {e}") from e
+
+
+def build_dataset(cfg: Config, split: str, items: list | None = None) -> VideoDataset:
+    """The dataset of ``split`` (train | val | test) as the config describes it.
+
+    ``items`` replaces the annotation file (e.g. one video for ``vidlab predict``).
+    """
+    d = cfg.data
+    ann = data_path(cfg, {"train": d.train_list, "val": d.val_list, "test": d.test_list}[split])
+    explicit = items is not None
+    if explicit:
+        pass
+    elif d.format == "video":
+        items = parse_video_list(ann, d.root, d.multi_label, cfg.model.num_classes)
+    elif d.format == "rawframes":
+        items = parse_rawframe_list(ann, d.root, d.multi_label, cfg.model.num_classes)
+    else:
+        items = parse_kinetics_csv(ann, d.root, load_class_names(cfg))
+    if split == "train":
+        sampler = build_sampler(d.train_sampler, "data.train_sampler")
+        pipeline = _pipeline(cfg, d.train_pipeline, "data.train_pipeline")
+    elif split == "val" or d.test_sampler is None and d.test_pipeline is None:
+        sampler = build_sampler(d.val_sampler, "data.val_sampler")
+        pipeline = _pipeline(cfg, d.val_pipeline, "data.val_pipeline")
+    else:
+        sampler = build_sampler(d.test_sampler or d.val_sampler, "data.test_sampler")
+        pipeline = _pipeline(cfg, d.test_pipeline or d.val_pipeline, "data.test_pipeline")
+    return VideoDataset(
+        items,
+        sampler,
+        pipeline,
+        cfg.model.num_classes,
+        fmt="rawframes" if d.format == "rawframes" and not explicit else "video",
+        multi_label=d.multi_label,
+        input_format=d.input_format,
+        num_segments=d.num_segments,
+        on_error=d.on_error,
+        short_side=d.short_side,
+        backend=d.backend,
+        filename_tmpl=d.filename_tmpl,
+        start_index=d.start_index,
+        seed=cfg.train.seed,
+    )
+
+
+def build_model(cfg: Config) -> torch.nn.Module:
+    from vidlab.models import create_model
+
+    return create_model(cfg.model.name, num_classes=cfg.model.num_classes, **cfg.model.kwargs)
+
+
+def direction_pairs(cfg: Config) -> list[int]:
+    """Class ids that belong to temporally paired classes (SynthActions' pairs.json), or []."""
+    path = data_path(cfg, cfg.data.pairs)
+    if path is None or not path.is_file():
+        return []
+    pairs = json.loads(path.read_text()).get("direction_pairs", [])
+    return sorted({int(c) for pair in pairs for c in pair})

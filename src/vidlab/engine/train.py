@@ -1,0 +1,316 @@
+"""The training loop, top to bottom: set-up, epochs of optimizer steps, validation, checkpoints, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidlab.config import Config, save_config, to_dict
+from vidlab.data.loader import build_loader
+from vidlab.engine import checkpoint as ckpt
+from vidlab.engine.builders import build_dataset, build_model, direction_pairs, load_class_names
+from vidlab.engine.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_distributed
+from vidlab.engine.evaluate import (
+    autocast_context,
+    compute_metrics,
+    predict,
+    result_line,
+    result_table,
+    to_input,
+    unwrap,
+)
+from vidlab.engine.optim import build_optimizer, build_scheduler
+
+logger = logging.getLogger("vidlab")
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def setup_logging(work_dir: Path | None, is_main: bool) -> None:
+    logger.setLevel(logging.INFO if is_main else logging.WARNING)
+    if logger.handlers:
+        return
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    stream = logging.StreamHandler()
+    stream.setFormatter(fmt)
+    logger.addHandler(stream)
+    if work_dir is not None and is_main:
+        handler = logging.FileHandler(work_dir / "train.log")
+        handler.setFormatter(fmt)
+        logger.addHandler(handler)
+
+
+def loss_fn(logits: torch.Tensor, target: torch.Tensor, multi_label: bool, smoothing: float) -> torch.Tensor:
+    if multi_label:
+        return F.binary_cross_entropy_with_logits(logits, target.float())
+    return F.cross_entropy(logits, target, label_smoothing=smoothing)
+
+
+def train_step(model, batch, info: DistInfo, cfg: Config, micro_step: int, accum: int) -> float:
+    """Forward + backward of one micro-batch; gradients are synchronised only on the last micro-step."""
+    x = to_input(batch["imgs"], cfg.data.mean, cfg.data.std, info.device)  # (B, V, C, T, H, W)
+    y = batch["label"].to(info.device)
+    b, v = x.shape[:2]
+    x = x.flatten(0, 1)  # (B*V, C, T, H, W): training views act as extra samples
+    if v > 1:
+        y = y.repeat_interleave(v, dim=0)
+    if cfg.train.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    sync = (micro_step + 1) % accum == 0
+    ctx = model.no_sync() if info.distributed and not sync else contextlib.nullcontext()
+    with ctx:
+        with autocast_context(cfg.train.amp, info.device):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y, cfg.data.multi_label, cfg.train.label_smoothing)
+        (loss / accum).backward()
+    return loss.item()
+
+
+def optimizer_step(model, optimizer, scheduler, cfg: Config) -> float | None:
+    grad_norm = None
+    if cfg.optim.grad_clip:
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip).item()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    scheduler.step()
+    return grad_norm
+
+
+def train_one_epoch(model, loader, optimizer, scheduler, info: DistInfo, cfg: Config, epoch: int) -> dict:
+    model.train()
+    accum = cfg.train.accum_steps
+    n_micro = len(loader) - len(loader) % accum
+    if cfg.train.max_iters_per_epoch:
+        n_micro = min(n_micro, cfg.train.max_iters_per_epoch * accum)
+    losses, skipped = [], []
+    bar = None
+    if info.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_micro, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False, dynamic_ncols=True)
+    t0 = time.time()
+    for i, batch in enumerate(loader):
+        if i >= n_micro:
+            break
+        losses.append(train_step(model, batch, info, cfg, i, accum))
+        skipped.extend(batch["skipped"])
+        if (i + 1) % accum == 0:
+            optimizer_step(model, optimizer, scheduler, cfg)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+    if bar is not None:
+        bar.close()
+    loss = float(np.mean(losses)) if losses else float("nan")
+    gathered = all_gather_objects((loss, skipped), info)
+    return {
+        "loss": float(np.nanmean([g[0] for g in gathered])),
+        "skipped": sorted({p for g in gathered for p in g[1]}),
+        "time_s": time.time() - t0,
+        "lr": optimizer.param_groups[0]["lr"],
+    }
+
+
+def _resume_path(work_dir: Path, resume: str) -> Path | None:
+    if resume != "auto":
+        return Path(resume)
+    found = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+    return found[-1] if found else None
+
+
+def _state(model, optimizer, scheduler, epoch: int, best: dict, history: list, cfg: Config) -> dict:
+    return {
+        "model": unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "best": best,
+        "history": history,
+        "rng": ckpt.capture_rng_state(),
+        "config": to_dict(cfg),
+        "meta": {"model": cfg.model.name, "num_classes": cfg.model.num_classes},
+    }
+
+
+def _save_epoch(state: dict, work_dir: Path, epoch: int, is_best: bool, keep: int) -> None:
+    ckpt.save_checkpoint(state, work_dir / f"epoch_{epoch}.pth")
+    if is_best:
+        ckpt.save_checkpoint(state, work_dir / "best.pth")
+    old = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+    for p in old[:-keep] if keep > 0 else []:
+        p.unlink()
+
+
+def _report_skipped(work_dir: Path, epoch: int, split: str, skipped: list[str]) -> None:
+    if not skipped:
+        return
+    logger.warning("epoch %d %s: skipped %d undecodable video(s): %s", epoch, split, len(skipped), ", ".join(skipped))
+    with open(work_dir / "skipped_videos.txt", "a") as f:
+        for p in skipped:
+            f.write(f"epoch={epoch} split={split} {p}\n")
+
+
+def train(cfg: Config, resume: str | None = None) -> dict:
+    """Train ``cfg`` (single process or under torchrun) and return the final validation metrics."""
+    t_start = time.time()
+    info = init_distributed(cfg.device)
+    work_dir = Path(cfg.work_dir)
+    if info.is_main:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, work_dir / "config.yaml")
+    barrier(info)
+    setup_logging(work_dir, info.is_main)
+    seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
+
+    train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
+    train_loader = build_loader(
+        train_set,
+        cfg.data.batch_size,
+        train=True,
+        num_workers=cfg.data.num_workers,
+        rank=info.rank,
+        world_size=info.world_size,
+        seed=cfg.train.seed,
+    )
+    val_loader = build_loader(
+        val_set,
+        cfg.data.val_batch_size or cfg.data.batch_size,
+        train=False,
+        num_workers=cfg.data.num_workers,
+        rank=info.rank,
+        world_size=info.world_size,
+    )
+    if len(train_loader) < cfg.train.accum_steps:
+        raise ValueError(f"{len(train_set)} training videos make no full batch of {cfg.data.batch_size} per process")
+
+    model = build_model(cfg).to(info.device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    if cfg.model.pretrained:
+        from vidlab.engine.checkpoint import load_file, model_state
+
+        missing = unwrap(model).load_state_dict(model_state(load_file(cfg.model.pretrained)), strict=False)
+        logger.info("loaded %s (missing %s, unexpected %s)", cfg.model.pretrained, missing[0], missing[1])
+    global_batch = cfg.data.batch_size * info.world_size * cfg.train.accum_steps
+    optimizer = build_optimizer(model, cfg.optim, global_batch)
+    iters = len(train_loader) // cfg.train.accum_steps
+    if cfg.train.max_iters_per_epoch:
+        iters = min(iters, cfg.train.max_iters_per_epoch)
+    scheduler = build_scheduler(optimizer, cfg.optim, cfg.train.epochs, iters)
+    if info.distributed:
+        ids = [info.device.index] if info.device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
+    path = _resume_path(work_dir, resume) if resume else None
+    if path is not None:
+        state = ckpt.load_file(path, map_location=info.device)
+        unwrap(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best, history = state["epoch"], state["best"], state["history"]
+        ckpt.restore_rng_state(state["rng"])
+        logger.info("resumed from %s at epoch %d", path, start_epoch)
+    tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
+    paired = direction_pairs(cfg)
+    logger.info(
+        "training %s: %d train / %d val videos, %d processes, global batch %d, lr %.4g",
+        cfg.model.name,
+        len(train_set),
+        len(val_set),
+        info.world_size,
+        global_batch,
+        optimizer.param_groups[0]["lr"],
+    )
+
+    values: dict = {}
+    last_eval = None
+    for epoch in range(start_epoch, cfg.train.epochs):
+        train_set.set_epoch(epoch)
+        train_loader.sampler.set_epoch(epoch)
+        stats = train_one_epoch(model, train_loader, optimizer, scheduler, info, cfg, epoch)
+        record = {"epoch": epoch + 1, "loss": stats["loss"], "lr": stats["lr"], "train_time_s": stats["time_s"]}
+        last = epoch + 1 == cfg.train.epochs
+        if (epoch + 1) % cfg.train.val_interval == 0 or last:
+            scores, labels, vskipped = predict(
+                model,
+                val_loader,
+                info,
+                mean=cfg.data.mean,
+                std=cfg.data.std,
+                average_clips=cfg.model.average_clips,
+                amp=cfg.train.amp,
+            )
+            values = compute_metrics(scores, labels, multi_label=cfg.data.multi_label, paired_classes=paired)
+            record.update({f"val_{k}": v for k, v in values.items()})
+            last_eval = (scores, labels)
+        else:
+            vskipped = []
+        history.append(record)
+        score = record.get("val_top1", record.get("val_mAP", -1.0))
+        is_best = score > best["top1"]
+        if is_best:
+            best = {"top1": score, "epoch": epoch + 1}
+        if info.is_main:
+            _save_epoch(
+                _state(model, optimizer, scheduler, epoch + 1, best, history, cfg),
+                work_dir,
+                epoch + 1,
+                is_best,
+                cfg.train.max_keep_ckpts,
+            )
+            with open(work_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            _report_skipped(work_dir, epoch + 1, "train", stats["skipped"])
+            _report_skipped(work_dir, epoch + 1, "val", sorted(set(vskipped)))
+            if tb is not None:
+                for k, v in record.items():
+                    if k != "epoch":
+                        tb.add_scalar(k, v, epoch + 1)
+            logger.info("epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+        barrier(info)
+
+    minutes = (time.time() - t_start) / 60
+    if info.is_main:
+        _finish(cfg, work_dir, history, values, minutes, best, last_eval)
+    cleanup(info)
+    return {**values, "minutes": minutes, "work_dir": str(work_dir)}
+
+
+def _tensorboard(work_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ImportError(
+            "train.tensorboard=true needs the tensorboard package: pip install vidlab[tensorboard]"
+        ) from e
+    return SummaryWriter(str(work_dir / "tb"))
+
+
+def _finish(cfg: Config, work_dir: Path, history: list, values: dict, minutes: float, best: dict, last_eval) -> None:
+    from vidlab.engine.plots import plot_confusion, plot_curves
+
+    print(result_table(values, minutes, title=f"{cfg.model.name}: validation after {len(history)} epochs"))
+    print(f"best checkpoint: {work_dir / 'best.pth'} (epoch {best['epoch']}, top-1 {best['top1']:.4f})")
+    print(f"training curves: {plot_curves(history, work_dir / 'curves.png')}")
+    if last_eval is not None and not cfg.data.multi_label:
+        path = plot_confusion(*last_eval, work_dir / "confusion_val.png", load_class_names(cfg))
+        print(f"confusion matrix (last validation): {path}")
+    print(result_line(values, minutes), flush=True)

@@ -1,0 +1,27 @@
+"""Model zoo: registry plus one module per family."""
+
+# Importing the family modules registers their builders.
+from vidlab.models import tsm, tsn, x3d  # noqa: F401
+from vidlab.models._registry import (
+    ModelInfo,
+    UnknownModelError,
+    count_params,
+    create_model,
+    get_model_info,
+    list_models,
+    register_model,
+)
+from vidlab.models.base import VideoClassifier
+from vidlab.models.heads import average_view_scores
+
+__all__ = [
+    "ModelInfo",
+    "UnknownModelError",
+    "VideoClassifier",
+    "average_view_scores",
+    "count_params",
+    "create_model",
+    "get_model_info",
+    "list_models",
+    "register_model",
+]

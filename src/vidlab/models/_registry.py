@@ -1,0 +1,140 @@
+"""One flat registry: model name -> builder function.
+
+A builder is a small keyword-only function decorated with :func:`register_model`::
+
+    @register_model(input_shape=(3, 8, 224, 224))
+    def tsn_r50(*, num_classes: int = 400, **kwargs) -> TSN:
+        return TSN(depth=50, num_classes=num_classes, **kwargs)
+
+``create_model("tsn_r50", num_classes=101)`` then builds it. The registry holds no weights and does no I/O.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ModelInfo",
+    "UnknownModelError",
+    "count_params",
+    "create_model",
+    "get_model_info",
+    "list_models",
+    "register_model",
+]
+
+
+class UnknownModelError(ValueError):
+    """Raised by :func:`create_model` / :func:`get_model_info` for a name that is not registered."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about one model name.
+
+    Attributes:
+        name: registered name, ``family_variant``.
+        builder: the decorated function; call it with keyword arguments only.
+        input_shape: default input of one clip, ``(C, T, H, W)`` (the batch dimension is not included).
+        module: the module that defines the builder (``vidlab.models.tsn`` ...).
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    input_shape: tuple[int, int, int, int]
+    module: str
+
+    def num_params(self, **kwargs) -> int:
+        """Parameter count of the model built with ``kwargs``, without allocating its weights."""
+        with torch.device("meta"):
+            model = self.builder(**kwargs)
+        return count_params(model)
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    fn: Callable[..., nn.Module] | None = None, *, input_shape: tuple[int, int, int, int] = (3, 8, 224, 224)
+):
+    """Register a builder under its function name.
+
+    Usable bare (``@register_model``) or with metadata (``@register_model(input_shape=(3, 13, 160, 160))``).
+
+    Args:
+        fn: the builder; its ``__name__`` becomes the model name.
+        input_shape: default clip shape ``(C, T, H, W)`` the model was designed for.
+
+    Raises:
+        ValueError: if the name is already registered, or ``input_shape`` does not have 4 entries.
+    """
+    if len(input_shape) != 4:
+        raise ValueError(f"input_shape must be (C, T, H, W), got {input_shape!r}")
+
+    def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = builder.__name__
+        if name in _MODELS:
+            raise ValueError(
+                f"model {name!r} is already registered (by {_MODELS[name].module}); "
+                f"pick another name for the builder in {builder.__module__}"
+            )
+        _MODELS[name] = ModelInfo(name, builder, tuple(int(s) for s in input_shape), builder.__module__)
+        return builder
+
+    return decorator(fn) if fn is not None else decorator
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` registered under ``name``.
+
+    Raises:
+        UnknownModelError: naming the closest registered names.
+    """
+    try:
+        return _MODELS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}{hint} (`vidlab models` or vidlab.list_models() lists all {len(_MODELS)})"
+        ) from None
+
+
+def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Module:
+    """Build a registered model.
+
+    Keyword arguments that are ``None`` are dropped, so that unset command-line options fall through to the
+    builder's defaults.
+
+    Args:
+        name: a registered name (see :func:`list_models`).
+        num_classes: size of the classifier output; the builder's default when ``None``.
+        **kwargs: passed on to the builder.
+
+    Raises:
+        UnknownModelError: if ``name`` is not registered.
+    """
+    info = get_model_info(name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    return info.builder(**kwargs)
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted registered names, optionally filtered by a shell-style pattern (``"tsm_*"``)."""
+    names = sorted(_MODELS)
+    if pattern is not None:
+        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    return names
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameter elements of ``model`` (shared parameters counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,148 @@
+"""End-to-end runs of the real CLI on real H.264 files: train, test, predict, resume, error paths."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.conftest import REPO, run_cli
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def test_train_test_predict_end_to_end(tiny_recipe, synth_tiny, tmp_path):
+    work = tmp_path / "run"
+    r = run_cli("train", str(tiny_recipe), f"work_dir={work}", "data.num_workers=1")
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("RESULT top1=") and "minutes=" in last
+    for name in ("best.pth", "epoch_2.pth", "config.yaml", "metrics.jsonl", "curves.png", "confusion_val.png"):
+        assert (work / name).is_file(), name
+    history = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2] and all("val_top1" in h for h in history)
+
+    out = tmp_path / "results.json"
+    r = run_cli("test", str(tiny_recipe), "--checkpoint", str(work / "best.pth"), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("RESULT top1=")
+    from vidlab.engine.evaluate import read_results
+
+    doc = read_results(out)
+    n_test = len((synth_tiny / "test.txt").read_text().split())
+    assert doc["scores"].shape[0] == len(doc["videos"]) == len(doc["labels"]) == n_test // 2
+    assert abs(doc["scores"].sum(1) - 1).max() < 1e-4  # average_clips=prob
+    top1 = float((doc["scores"].argmax(1) == doc["labels"]).mean())
+    assert abs(top1 - doc["metrics"]["top1"]) < 1e-9
+
+    video = synth_tiny / (synth_tiny / "test.txt").read_text().split()[0]
+    r = run_cli("predict", str(video), "--config", str(tiny_recipe), "--checkpoint", str(work / "best.pth"))
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if line[:2] in {f"{i}." for i in range(1, 6)}]
+    assert len(lines) == 5
+    probs = [float(line.rsplit(":", 1)[1]) for line in lines]
+    assert probs == sorted(probs, reverse=True)
+
+
+def test_resume_after_kill_is_bitwise_identical(tiny_recipe, tmp_path):
+    common = [str(tiny_recipe), "train.deterministic=true", "train.max_iters_per_epoch=4", "train.epochs=2"]
+    straight = tmp_path / "straight"
+    r = run_cli("train", *common, f"work_dir={straight}")
+    assert r.returncode == 0, r.stderr
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidlab", "train", *common, f"work_dir={killed}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    while not (killed / "epoch_1.pth").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (killed / "epoch_1.pth").exists()
+    assert not (killed / "epoch_2.pth").exists(), "the run finished before it could be killed"
+    r = run_cli("train", *common, f"work_dir={killed}", "--resume")
+    assert r.returncode == 0, r.stderr
+    assert "resumed from" in r.stderr + r.stdout
+    a, b = _weights(straight / "epoch_2.pth"), _weights(killed / "epoch_2.pth")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def _corrupt_copy(synth_tiny, tmp_path):
+    """A copy of the tiny set's lists where three train videos are broken in three ways."""
+    lines = (synth_tiny / "train.txt").read_text().splitlines()
+    bad = {"zero.mp4": b"", "text.mp4": b"this is not a video\n"}
+    good = (synth_tiny / lines[0].split()[0]).read_bytes()
+    bad["truncated.mp4"] = good[: len(good) // 3]
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+    root_lines = [f"{synth_tiny / line.split()[0]} {line.split()[1]}" for line in lines]
+    root_lines[1:4] = [f"{tmp_path / name} 0" for name in bad]
+    (tmp_path / "train.txt").write_text("\n".join(root_lines) + "\n")
+    return tmp_path / "train.txt", sorted(str(tmp_path / n) for n in bad)
+
+
+def test_corrupt_videos_skip_and_report(tiny_recipe, synth_tiny, tmp_path):
+    train_list, bad = _corrupt_copy(synth_tiny, tmp_path)
+    work = tmp_path / "run"
+    r = run_cli(
+        "train",
+        str(tiny_recipe),
+        f"data.train_list={train_list}",
+        "data.on_error=skip",
+        "train.epochs=1",
+        "train.max_iters_per_epoch=null",
+        f"work_dir={work}",
+    )
+    assert r.returncode == 0, r.stderr
+    report = (work / "skipped_videos.txt").read_text()
+    assert sorted({line.split()[-1] for line in report.splitlines()}) == bad
+    assert "skipped 3 undecodable video(s)" in r.stderr
+
+
+def test_corrupt_video_raise_names_file(tiny_recipe, synth_tiny, tmp_path):
+    train_list, bad = _corrupt_copy(synth_tiny, tmp_path)
+    r = run_cli(
+        "train",
+        str(tiny_recipe),
+        f"data.train_list={train_list}",
+        "train.epochs=1",
+        "train.max_iters_per_epoch=null",
+        f"work_dir={tmp_path / 'run'}",
+    )
+    assert r.returncode != 0
+    assert any(path in r.stderr for path in bad)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epoch=3", "unknown config key 'train.epoch'; did you mean 'train.epochs'?"),
+        ("model.name=tsm_r19", "tsm_r19"),
+    ],
+)
+def test_cli_user_errors(tiny_recipe, tmp_path, override, message):
+    r = run_cli("train", str(tiny_recipe), override, f"work_dir={tmp_path}")
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_malformed_annotation_line(tiny_recipe, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a.mp4 0\nb.mp4\n")
+    r = run_cli("train", str(tiny_recipe), f"data.train_list={bad}", f"work_dir={tmp_path}")
+    assert r.returncode == 2
+    assert f"{bad}:2: expected 'path label'" in r.stderr

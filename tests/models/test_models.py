@@ -1,0 +1,236 @@
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidlab.models import create_model, get_model_info, list_models
+from vidlab.models.heads import average_view_scores
+from vidlab.models.layers import temporal_shift
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+# sum(p.numel() for p in model.parameters()) of MMAction2 1.2.0's builds (num_classes=400, random init).
+REFERENCE_PARAMS = {
+    # configs/recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb.py
+    "tsn_r50": 24_327_632,
+    # configs/recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py
+    "tsm_r50": 24_327_632,
+    # configs/recognition/x3d/x3d_s_13x6x1_facebook-kinetics400-rgb.py
+    "x3d_s": 3_794_322,
+    # the two r50 configs above with backbone.depth=18, cls_head.in_channels=512
+    "tsn_r18": 11_381_712,
+    "tsm_r18": 11_381_712,
+}
+
+NUM_CLASSES = 5
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The tensors here are tiny: a second intra-op thread only adds synchronisation (and stalls badly when
+    other processes share the cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_input(batch: int = 2, frames: int = 4, size: int = 32) -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.randn(batch, 3, frames, size, size)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_param_count_matches_reference(name):
+    assert name in REFERENCE_PARAMS, f"add the reference parameter count of {name}"
+    assert get_model_info(name).num_params(num_classes=400) == REFERENCE_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_shape_and_backward_reaches_every_parameter(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=NUM_CLASSES)
+    # zero-initialised residual BN weights would block the gradient of the branch behind them
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+    x = tiny_input()
+    logits = model(x)
+    assert logits.shape == (2, NUM_CLASSES)
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    F.cross_entropy(logits, torch.tensor([1, 3])).backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, f"{pname} got no gradient"
+        assert p.grad.abs().sum() > 0, f"{pname} has an all-zero gradient"
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_interface(name):
+    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    x = tiny_input()
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        assert feats.dim() == 5 and feats.shape[0] == 2 and feats.shape[2] == 4  # (B, C', T, H', W')
+        pre = model.forward_head(feats, pre_logits=True)
+        assert pre.dim() == 2 and pre.shape[0] == 2
+        assert torch.equal(model.forward_head(feats), model(x))
+    assert model.num_classes == NUM_CLASSES
+    model.reset_classifier(11)
+    assert model.num_classes == 11
+    with torch.no_grad():
+        assert model(x).shape == (2, 11)
+    with pytest.raises(ValueError, match=r"\(B, C, T, H, W\)"):
+        model(x[0])
+
+
+@pytest.mark.parametrize("name", ["tsm_r18", "x3d_s"])
+def test_bfloat16_autocast_and_channels_last(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    for m in model.modules():  # make the output depend on every block
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+    x = tiny_input()
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(x)
+        assert low.shape == ref.shape and torch.isfinite(low).all()
+        assert (low.float() - ref).abs().max() < 0.05 * ref.abs().max() + 1e-3
+        model.to_channels_last()
+        conv_w = next(p for p in model.parameters() if p.dim() >= 4)
+        fmt = torch.channels_last if conv_w.dim() == 4 else torch.channels_last_3d
+        assert conv_w.is_contiguous(memory_format=fmt)
+        torch.testing.assert_close(model(x), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_init_matches_reference_scheme():
+    tsn = create_model("tsn_r50")
+    conv = tsn.backbone.layer3[0].conv2  # 256 -> 256, 3x3: fan_out = 256 * 9
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (256 * 9)), rel=0.05)
+    assert all(
+        torch.all(m.weight == 1) and torch.all(m.bias == 0)
+        for m in tsn.modules()
+        if isinstance(m, torch.nn.BatchNorm2d)
+    )  # MMAction2's 2D ResNet: no zero-init of the last BN of a block
+    assert tsn.head.fc.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    assert torch.all(tsn.head.fc.bias == 0)
+    assert create_model("tsm_r50").head.fc.weight.std().item() == pytest.approx(0.001, rel=0.05)
+    x3d = create_model("x3d_s")
+    assert all(
+        torch.all(block.bn3.weight == 0) for layer in ("layer1", "layer4") for block in getattr(x3d.backbone, layer)
+    )
+    assert torch.all(x3d.backbone.bn5.weight == 1)
+    assert x3d.head.fc1.bias is None
+    assert x3d.head.fc2.weight.std().item() == pytest.approx(0.01, rel=0.05)
+
+
+def test_x3d_s_structure():
+    backbone = create_model("x3d_s").backbone
+    assert [len(getattr(backbone, f"layer{i}")) for i in range(1, 5)] == [3, 5, 11, 7]
+    assert backbone.num_features == 432
+    assert backbone.layer1[0].conv2.groups == 54  # depthwise
+    assert [block.se is not None for block in backbone.layer2] == [True, False, True, False, True]
+    assert backbone.layer4[0].se.fc1.out_channels == 32
+    with torch.no_grad():
+        feats = backbone.eval()(torch.randn(1, 3, 13, 160, 160))
+    assert feats.shape == (1, 432, 13, 5, 5)
+
+
+def test_tsm_uses_input_length_and_checks_optional_num_segments():
+    model = create_model("tsm_r18", num_classes=NUM_CLASSES).eval()
+    with torch.no_grad():
+        assert model(tiny_input(frames=8)).shape == (2, NUM_CLASSES)
+        assert model(tiny_input(frames=4)).shape == (2, NUM_CLASSES)
+    fixed = create_model("tsm_r18", num_classes=NUM_CLASSES, num_segments=4).eval()
+    with pytest.raises(ValueError, match="num_segments=4 frames, got T=8"):
+        fixed(tiny_input(frames=8))
+
+
+def test_tsm_shift_mixes_frames_and_tsn_does_not():
+    """Changing one frame changes the other frames' features in TSM, never in TSN."""
+    for name, mixes in (("tsm_r18", True), ("tsn_r18", False)):
+        model = create_model(name, num_classes=NUM_CLASSES).eval()
+        x = tiny_input()
+        y = x.clone()
+        y[:, :, 0] += 1.0
+        with torch.no_grad():
+            fx, fy = model.forward_features(x), model.forward_features(y)
+        changed = (fx - fy).abs().amax(dim=(0, 1, 3, 4)) > 1e-6  # per frame
+        assert changed.tolist() == [True, mixes, mixes, mixes], name
+
+
+def _views() -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.randn(2, 3, 3, 4, 32, 32)  # (B, V, C, T, H, W)
+
+
+def test_tsn_forward_views_averages_features_over_all_frames():
+    torch.manual_seed(0)
+    model = create_model("tsn_r18", num_classes=NUM_CLASSES).eval()
+    torch.nn.init.normal_(model.head.fc.weight, std=0.2)  # logits of order 1, where the two schemes differ
+    x = _views()
+    with torch.no_grad():
+        pooled = torch.stack([model.forward_features(x[:, v]).mean(dim=(2, 3, 4)) for v in range(3)], 1)
+        logits = model.head.fc(pooled.mean(dim=1))  # one fc on the features of all V*T frames
+        torch.testing.assert_close(model.forward_views(x, "prob"), logits.softmax(-1))
+        torch.testing.assert_close(model.forward_views(x, "score"), logits)
+        torch.testing.assert_close(model.forward_views(x, None), logits)
+        per_view = torch.stack([model(x[:, v]) for v in range(3)], 1).softmax(-1).mean(1)
+    assert (per_view - logits.softmax(-1)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("name", ["tsm_r18", "x3d_s"])
+def test_forward_views_averages_per_view_scores(name):
+    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    x = _views()
+    with torch.no_grad():
+        logits = torch.stack([model(x[:, v]) for v in range(3)], 1)  # (B, V, K)
+        torch.testing.assert_close(model.forward_views(x, "prob"), logits.softmax(-1).mean(1))
+        torch.testing.assert_close(model.forward_views(x, "score"), logits.mean(1))
+        torch.testing.assert_close(model.forward_views(x, None), logits.mean(1))
+        torch.testing.assert_close(model.forward_views(x[:, :1], None), logits[:, 0])
+    with pytest.raises(ValueError, match="average_clips"):
+        model.forward_views(x, "max")
+    with pytest.raises(ValueError, match=r"\(B, V, C, T, H, W\)"):
+        model.forward_views(x[:, 0])
+
+
+def test_average_view_scores():
+    scores = torch.tensor([[[0.0, 1.0], [2.0, 0.0]]])  # (B=1, V=2, K=2)
+    torch.testing.assert_close(average_view_scores(scores, "score"), torch.tensor([[1.0, 0.5]]))
+    expected = (scores.softmax(-1)[0, 0] + scores.softmax(-1)[0, 1]) / 2
+    torch.testing.assert_close(average_view_scores(scores, "prob"), expected[None])
+    assert average_view_scores(scores.bfloat16(), "prob").dtype == torch.float32
+
+
+def test_temporal_shift_matches_reference_fixture():
+    fixture = json.loads((ASSETS / "temporal_shift.json").read_text())
+    assert len(fixture["cases"]) >= 2
+    for case in fixture["cases"]:
+        shape = case["shape"]
+        x = torch.arange(1, math.prod(shape) + 1, dtype=torch.float32).reshape(shape)
+        expected = torch.tensor(case["output"], dtype=torch.float32).reshape(shape)
+        out = temporal_shift(x, case["num_segments"], case["shift_div"])
+        assert torch.equal(out, expected), case
+        out_cl = temporal_shift(
+            x.contiguous(memory_format=torch.channels_last), case["num_segments"], case["shift_div"]
+        )
+        assert torch.equal(out_cl, expected)
+        assert out_cl.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_temporal_shift_direction_and_gradient():
+    x = torch.arange(1.0, 4.0).view(3, 1, 1, 1).expand(3, 4, 1, 1).contiguous()  # frame t holds t+1
+    out = temporal_shift(x, num_segments=3, shift_div=4)[:, :, 0, 0]
+    assert out[:, 0].tolist() == [2.0, 3.0, 0.0]  # first fold: frame t sees frame t+1
+    assert out[:, 1].tolist() == [0.0, 1.0, 2.0]  # second fold: frame t sees frame t-1
+    assert out[:, 2:].tolist() == [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
+    xd = torch.randn(6, 8, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: temporal_shift(t, 3, 4), (xd,))
+    assert torch.autograd.gradgradcheck(lambda t: temporal_shift(t, 3, 4), (xd,))
+    with pytest.raises(ValueError, match="multiple of num_segments=4"):
+        temporal_shift(torch.zeros(6, 8, 2, 2), 4)
