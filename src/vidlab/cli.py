@@ -46,14 +46,14 @@ def _cmd_predict(args) -> None:
 
 
 def _cmd_models(args) -> None:
-    from vidlab.models import create_model, list_models
+    from vidlab.models import get_model_info, list_models
 
     names = list_models(args.pattern)
     width = max([len(n) for n in names] + [5])
-    print(f"{'model'.ljust(width)}  params (M, {args.num_classes} classes)")
+    print(f"{'model'.ljust(width)}  {'params':>12}  input (C, T, H, W)   [{args.num_classes} classes]")
     for name in names:
-        model = create_model(name, num_classes=args.num_classes)
-        print(f"{name.ljust(width)}  {sum(p.numel() for p in model.parameters()) / 1e6:8.3f}")
+        info = get_model_info(name)
+        print(f"{name.ljust(width)}  {info.num_params(num_classes=args.num_classes):>12,}  {info.input_shape}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,15 +110,11 @@ def main(argv: list[str] | None = None) -> None:
     from vidlab.config import ConfigError
     from vidlab.data.datasets import AnnotationError
     from vidlab.engine.checkpoint import CheckpointError
+    from vidlab.models import UnknownModelError
 
     try:
         args.func(args)
-    except (ConfigError, AnnotationError, CheckpointError) as e:
-        print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except ValueError as e:
-        if type(e).__name__ != "UnknownModelError":
-            raise
+    except (ConfigError, AnnotationError, CheckpointError, UnknownModelError) as e:
         print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
         sys.exit(2)
 

@@ -119,6 +119,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     max_iters_per_epoch: int | None = None  # for quick experiments and tests
     max_keep_ckpts: int = 2  # epoch_N.pth files kept (best.pth is kept apart)
+    threads: int | None = None  # torch intra-op threads of each process; None keeps torch's default
 
 
 @dataclass

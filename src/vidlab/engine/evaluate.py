@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def predict(
     net = unwrap(model)
     parts, skipped = [], []
     iterator = loader
-    if progress and info.is_main:
+    if progress and info.is_main and sys.stderr.isatty():
         from tqdm import tqdm
 
         iterator = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, info: DistInfo, cfg: Co
         n_micro = min(n_micro, cfg.train.max_iters_per_epoch * accum)
     losses, skipped = [], []
     bar = None
-    if info.is_main:
+    if info.is_main and sys.stderr.isatty():  # no carriage-return bars in logs and CI output
         from tqdm import tqdm
 
         bar = tqdm(total=n_micro, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False, dynamic_ncols=True)
@@ -177,6 +178,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         save_config(cfg, work_dir / "config.yaml")
     barrier(info)
     setup_logging(work_dir, info.is_main)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
 
     train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
@@ -202,7 +205,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
 
     model = build_model(cfg).to(info.device)
     if cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model.to_channels_last()
     if cfg.model.pretrained:
         from vidlab.engine.checkpoint import load_file, model_state
 
