@@ -12,6 +12,7 @@ import torch
 
 from vidlab import metrics
 from vidlab.data.transforms import normalize_batch
+from vidlab.engine.builders import direction_pairs
 from vidlab.engine.distributed import DistInfo, all_gather_objects
 
 
@@ -119,6 +120,30 @@ def read_results(path: str | Path) -> dict:
     doc["scores"] = np.asarray(doc["scores"], dtype=np.float32)
     doc["labels"] = np.asarray(doc["labels"])
     return doc
+
+
+def evaluate_split(
+    model, loader, info: DistInfo, cfg, progress: bool = False
+) -> tuple[dict, np.ndarray, np.ndarray, list]:
+    """Predict a loader's dataset with the config's view averaging and precision, then compute its metrics.
+
+    Returns:
+        (metrics, scores, labels, skipped video paths).
+    """
+    scores, labels, skipped = predict(
+        model,
+        loader,
+        info,
+        mean=cfg.data.mean,
+        std=cfg.data.std,
+        average_clips=cfg.model.average_clips,
+        amp=cfg.train.amp,
+        progress=progress,
+    )
+    values = compute_metrics(
+        scores, labels, multi_label=cfg.data.multi_label, topk=tuple(cfg.test.topk), paired_classes=direction_pairs(cfg)
+    )
+    return values, scores, labels, skipped
 
 
 def result_line(values: dict, minutes: float) -> str:

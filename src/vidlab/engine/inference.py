@@ -10,13 +10,12 @@ import torch
 from vidlab.config import Config
 from vidlab.data.datasets import VideoItem
 from vidlab.data.loader import build_loader
-from vidlab.engine.builders import build_dataset, build_model, direction_pairs, load_class_names
+from vidlab.engine.builders import build_dataset, build_model, load_class_names
 from vidlab.engine.checkpoint import load_file, model_state
 from vidlab.engine.distributed import cleanup, init_distributed
 from vidlab.engine.evaluate import (
     autocast_context,
-    compute_metrics,
-    predict,
+    evaluate_split,
     result_line,
     result_table,
     to_input,
@@ -49,19 +48,7 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
         world_size=info.world_size,
     )
     model = load_model(cfg, checkpoint, info.device)
-    scores, labels, skipped = predict(
-        model,
-        loader,
-        info,
-        mean=cfg.data.mean,
-        std=cfg.data.std,
-        average_clips=cfg.model.average_clips,
-        amp=cfg.train.amp,
-        progress=True,
-    )
-    values = compute_metrics(
-        scores, labels, multi_label=cfg.data.multi_label, topk=tuple(cfg.test.topk), paired_classes=direction_pairs(cfg)
-    )
+    values, scores, labels, skipped = evaluate_split(model, loader, info, cfg, progress=True)
     minutes = (time.time() - t0) / 60
     if info.is_main:
         if skipped:

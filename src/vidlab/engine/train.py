@@ -18,12 +18,11 @@ import torch.nn.functional as F
 from vidlab.config import Config, save_config, to_dict
 from vidlab.data.loader import build_loader
 from vidlab.engine import checkpoint as ckpt
-from vidlab.engine.builders import build_dataset, build_model, direction_pairs, load_class_names
+from vidlab.engine.builders import build_dataset, build_model, load_class_names
 from vidlab.engine.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_distributed
 from vidlab.engine.evaluate import (
     autocast_context,
-    compute_metrics,
-    predict,
+    evaluate_split,
     result_line,
     result_table,
     to_input,
@@ -232,7 +231,6 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         ckpt.restore_rng_state(state["rng"])
         logger.info("resumed from %s at epoch %d", path, start_epoch)
     tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
-    paired = direction_pairs(cfg)
     logger.info(
         "training %s: %d train / %d val videos, %d processes, global batch %d, lr %.4g",
         cfg.model.name,
@@ -252,16 +250,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         record = {"epoch": epoch + 1, "loss": stats["loss"], "lr": stats["lr"], "train_time_s": stats["time_s"]}
         last = epoch + 1 == cfg.train.epochs
         if (epoch + 1) % cfg.train.val_interval == 0 or last:
-            scores, labels, vskipped = predict(
-                model,
-                val_loader,
-                info,
-                mean=cfg.data.mean,
-                std=cfg.data.std,
-                average_clips=cfg.model.average_clips,
-                amp=cfg.train.amp,
-            )
-            values = compute_metrics(scores, labels, multi_label=cfg.data.multi_label, paired_classes=paired)
+            values, scores, labels, vskipped = evaluate_split(model, val_loader, info, cfg)
             record.update({f"val_{k}": v for k, v in values.items()})
             last_eval = (scores, labels)
         else:
