@@ -24,12 +24,14 @@ demo: $(STAMP)
 	$(VENV)/bin/vidlab train $(DEMO_CONFIG) work_dir=$(DEMO_DIR) && \
 	$(VENV)/bin/vidlab test $(DEMO_CONFIG) work_dir=$(DEMO_DIR) --split val --checkpoint $(DEMO_DIR)/best.pth \
 		--out $(DEMO_DIR)/val_results.json > $(DEMO_DIR)/test_stdout.txt && \
+	end=$$(date +%s) && minutes=$$(awk "BEGIN{printf \"%.2f\", ($$end-$$start)/60}") && \
+	echo && echo "== vidlab demo: $(DEMO_CONFIG), best checkpoint on the SynthActions validation split ==" && \
 	grep -v '^RESULT' $(DEMO_DIR)/test_stdout.txt && \
+	echo "| demo time (min), data + train + test | $$minutes |" && \
 	echo "checkpoint: $(DEMO_DIR)/best.pth" && \
 	echo "training curves: $(DEMO_DIR)/curves.png" && \
 	echo "confusion matrix: $(DEMO_DIR)/val_results.confusion.png" && \
-	end=$$(date +%s) && \
-	grep '^RESULT' $(DEMO_DIR)/test_stdout.txt | sed -E "s/minutes=[0-9.]+/minutes=$$(awk "BEGIN{printf \"%.2f\", ($$end-$$start)/60}")/"
+	grep '^RESULT' $(DEMO_DIR)/test_stdout.txt | sed -E "s/minutes=[0-9.]+/minutes=$$minutes/"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

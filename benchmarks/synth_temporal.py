@@ -26,8 +26,19 @@ def run(config: str, overrides: list[str], work_root: Path) -> dict:
     cmd = [sys.executable, "-m", "vidlab", "train", config, f"work_dir={work}", *overrides]
     subprocess.run(cmd, check=True)
     out = work / "test_results.json"
-    cmd = [sys.executable, "-m", "vidlab", "test", config, f"work_dir={work}", *overrides,
-           "--checkpoint", str(work / "best.pth"), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vidlab",
+        "test",
+        config,
+        f"work_dir={work}",
+        *overrides,
+        "--checkpoint",
+        str(work / "best.pth"),
+        "--out",
+        str(out),
+    ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     doc = json.loads(out.read_text())
     history = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
@@ -45,8 +56,10 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for c, r in rows.items():
         m = r["test"]
-        print(f"| {Path(c).stem} | {m['top1']:.4f} | {m['paired_top1']:.4f} | {m['mean_class_acc']:.4f} "
-              f"| {r['train_minutes']:.1f} |")
+        print(
+            f"| {Path(c).stem} | {m['top1']:.4f} | {m['paired_top1']:.4f} | {m['mean_class_acc']:.4f} "
+            f"| {r['train_minutes']:.1f} |"
+        )
     paired = [r["test"]["paired_top1"] for r in rows.values()]
     print(f"RESULT paired_gap={paired[-1] - paired[0]:.4f}")
 

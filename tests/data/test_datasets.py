@@ -1,4 +1,3 @@
-
 import pytest
 
 from vidlab.data.datasets import (

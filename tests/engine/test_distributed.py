@@ -48,3 +48,37 @@ def test_torchrun_train_end_to_end(tiny_recipe, tmp_path):
     assert len(results) == 1  # only rank 0 reports
     assert (work / "epoch_1.pth").is_file() and (work / "best.pth").is_file()
     assert "2 processes" in r.stderr
+
+
+def test_gradient_accumulation_matches_full_batch():
+    """Two micro-batches with accum_steps=2 give the gradients of one batch of twice the size."""
+    sys.path.insert(0, str(REPO / "tests" / "engine"))
+    from ddp_worker import TinyNet
+
+    from vidlab.config import Config
+    from vidlab.engine.distributed import DistInfo
+    from vidlab.engine.train import train_step
+
+    gen = torch.Generator().manual_seed(3)
+    imgs = torch.randint(0, 256, (8, 1, 4, 8, 8, 3), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, 5, (8,), generator=gen)
+    grads = []
+    for accum in (1, 2):
+        torch.manual_seed(0)
+        model = TinyNet()
+        size = 8 // accum
+        losses = [
+            train_step(
+                model,
+                {"imgs": imgs[i * size : (i + 1) * size], "label": labels[i * size : (i + 1) * size]},
+                DistInfo(),
+                Config(),
+                micro_step=i,
+                accum=accum,
+            )
+            for i in range(accum)
+        ]
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+        assert len(losses) == accum
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-5, atol=1e-7, msg=name)

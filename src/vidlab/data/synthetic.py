@@ -10,6 +10,11 @@ a pair is rendered by playing the first one's (independently randomized) scene b
 both members therefore has exactly the same distribution, so a model without temporal modelling (TSN averaging
 per-frame features) is at chance within a pair, while a temporal model (TSM, 3D CNNs) separates them easily.
 
+Classes (label: name): 0/1 moving_left/right and 2/3 moving_up/down (the actor crosses 60-90% of the frame),
+4/5 rotating_clockwise/counterclockwise (it turns 180-360 degrees about a pivot off its centre, so the whole
+shape swings), 6/7 growing/shrinking (radius x2-4), 8/9 fading_in/out (opacity 0 <-> 1), 10 bouncing (2-3 hops)
+and 11 static (only the camera jitter and the distractors move).
+
 Everything is seeded: video ``i`` is rendered from ``numpy.random.default_rng([seed, i])``, so the output is
 byte-identical for a given seed whatever the number of worker processes.
 

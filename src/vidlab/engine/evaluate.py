@@ -154,7 +154,8 @@ def result_line(values: dict, minutes: float) -> str:
     )
 
 
-def result_table(values: dict, minutes: float, title: str = "") -> str:
+def result_table(values: dict, minutes: float, title: str = "", time_label: str = "time (min)") -> str:
+    """A small markdown table of the metrics and the wall time of the command that made them."""
     rows = [
         ("top-1", values.get("top1")),
         ("top-5", values.get("top5")),
@@ -162,13 +163,13 @@ def result_table(values: dict, minutes: float, title: str = "") -> str:
     ]
     if "paired_top1" in values:
         rows.append(("top-1 on direction pairs", values["paired_top1"]))
-    rows.append(("time (min)", minutes))
+    rows.append((time_label, minutes))
     width = max(len(r[0]) for r in rows)
     lines = [title] if title else []
     lines.append(f"| {'metric'.ljust(width)} | value  |")
     lines.append(f"|{'-' * (width + 2)}|--------|")
     lines += [
-        f"| {name.ljust(width)} | {v:6.4f} |" if name != "time (min)" else f"| {name.ljust(width)} | {v:6.2f} |"
+        f"| {name.ljust(width)} | {v:6.4f} |" if name != time_label else f"| {name.ljust(width)} | {v:6.2f} |"
         for name, v in rows
         if v is not None
     ]

@@ -69,7 +69,8 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
             png = Path(out).with_suffix(".confusion.png") if out else Path(cfg.work_dir) / f"confusion_{split}.png"
             png.parent.mkdir(parents=True, exist_ok=True)
             print(f"confusion matrix: {plot_confusion(scores, labels, png, load_class_names(cfg))}")
-        print(result_table(values, minutes, title=f"{cfg.model.name} on {split} ({len(dataset)} videos)"))
+        title = f"{cfg.model.name} on {split} ({len(dataset)} videos)"
+        print(result_table(values, minutes, title=title, time_label="test time (min)"))
         print(result_line(values, minutes), flush=True)
     cleanup(info)
     return {**values, "minutes": minutes}

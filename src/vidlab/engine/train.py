@@ -299,7 +299,8 @@ def _tensorboard(work_dir: Path):
 def _finish(cfg: Config, work_dir: Path, history: list, values: dict, minutes: float, best: dict, last_eval) -> None:
     from vidlab.engine.plots import plot_confusion, plot_curves
 
-    print(result_table(values, minutes, title=f"{cfg.model.name}: validation after {len(history)} epochs"))
+    title = f"{cfg.model.name}: validation after {len(history)} epochs"
+    print(result_table(values, minutes, title=title, time_label="train time (min)"))
     print(f"best checkpoint: {work_dir / 'best.pth'} (epoch {best['epoch']}, top-1 {best['top1']:.4f})")
     print(f"training curves: {plot_curves(history, work_dir / 'curves.png')}")
     if last_eval is not None and not cfg.data.multi_label:
