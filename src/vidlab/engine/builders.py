@@ -26,11 +26,14 @@ SAMPLERS = {
 
 
 def data_path(cfg: Config, name: str | None) -> Path | None:
-    """A data file named in the config: absolute, or relative to ``data.root``."""
+    """A data file named in the config: absolute, relative to ``data.root``, or else relative to the cwd."""
     if name is None:
         return None
     p = Path(name)
-    return p if p.is_absolute() else Path(cfg.data.root) / p
+    if p.is_absolute():
+        return p
+    under_root = Path(cfg.data.root) / p
+    return p if not under_root.exists() and p.exists() else under_root
 
 
 def build_sampler(spec: dict, key: str):

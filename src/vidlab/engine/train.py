@@ -116,6 +116,15 @@ def train_one_epoch(model, loader, optimizer, scheduler, info: DistInfo, cfg: Co
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+        elif info.is_main and (i + 1) % cfg.train.log_interval == 0:
+            logger.info(
+                "epoch %d iter %d/%d loss %.4f lr %.3g",
+                epoch + 1,
+                i + 1,
+                n_micro,
+                np.mean(losses[-cfg.train.log_interval :]),
+                optimizer.param_groups[0]["lr"],
+            )
     if bar is not None:
         bar.close()
     loss = float(np.mean(losses)) if losses else float("nan")
@@ -167,6 +176,58 @@ def _report_skipped(work_dir: Path, epoch: int, split: str, skipped: list[str]) 
             f.write(f"epoch={epoch} split={split} {p}\n")
 
 
+def _loaders(cfg: Config, info: DistInfo):
+    train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
+    common = {"num_workers": cfg.data.num_workers, "rank": info.rank, "world_size": info.world_size}
+    train_loader = build_loader(train_set, cfg.data.batch_size, train=True, seed=cfg.train.seed, **common)
+    val_loader = build_loader(val_set, cfg.data.val_batch_size or cfg.data.batch_size, train=False, **common)
+    if len(train_loader) < cfg.train.accum_steps:
+        raise ValueError(f"{len(train_set)} training videos make no full batch of {cfg.data.batch_size} per process")
+    return train_loader, val_loader
+
+
+def _model_and_optimizer(cfg: Config, info: DistInfo, iters_per_epoch: int):
+    """The model on its device (DDP-wrapped under torchrun), its optimizer and per-step lr schedule."""
+    model = build_model(cfg).to(info.device)
+    if cfg.train.channels_last:
+        model.to_channels_last()
+    if cfg.model.pretrained:
+        result = model.load_state_dict(ckpt.model_state(ckpt.load_file(cfg.model.pretrained)), strict=False)
+        logger.info("loaded %s (missing %s, unexpected %s)", cfg.model.pretrained, *result)
+    global_batch = cfg.data.batch_size * info.world_size * cfg.train.accum_steps
+    optimizer = build_optimizer(model, cfg.optim, global_batch)
+    scheduler = build_scheduler(optimizer, cfg.optim, cfg.train.epochs, iters_per_epoch)
+    if info.distributed:
+        ids = [info.device.index] if info.device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return model, optimizer, scheduler, global_batch
+
+
+def _restore(path: Path, model, optimizer, scheduler, info: DistInfo) -> tuple[int, dict, list]:
+    """Load a full training state; returns (epochs done, best, history)."""
+    state = ckpt.load_file(path, map_location=info.device)
+    unwrap(model).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    ckpt.restore_rng_state(state["rng"])
+    logger.info("resumed from %s at epoch %d", path, state["epoch"])
+    return state["epoch"], state["best"], state["history"]
+
+
+def _write_epoch(work_dir: Path, record: dict, stats: dict, vskipped: list, tb) -> None:
+    """Rank 0's per-epoch outputs besides the checkpoint: metrics line, skip report, TensorBoard, log."""
+    epoch = record["epoch"]
+    with open(work_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    _report_skipped(work_dir, epoch, "train", stats["skipped"])
+    _report_skipped(work_dir, epoch, "val", sorted(set(vskipped)))
+    if tb is not None:
+        for k, v in record.items():
+            if k != "epoch":
+                tb.add_scalar(k, v, epoch)
+    logger.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+
+
 def train(cfg: Config, resume: str | None = None) -> dict:
     """Train ``cfg`` (single process or under torchrun) and return the final validation metrics."""
     t_start = time.time()
@@ -181,102 +242,45 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
 
-    train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
-    train_loader = build_loader(
-        train_set,
-        cfg.data.batch_size,
-        train=True,
-        num_workers=cfg.data.num_workers,
-        rank=info.rank,
-        world_size=info.world_size,
-        seed=cfg.train.seed,
-    )
-    val_loader = build_loader(
-        val_set,
-        cfg.data.val_batch_size or cfg.data.batch_size,
-        train=False,
-        num_workers=cfg.data.num_workers,
-        rank=info.rank,
-        world_size=info.world_size,
-    )
-    if len(train_loader) < cfg.train.accum_steps:
-        raise ValueError(f"{len(train_set)} training videos make no full batch of {cfg.data.batch_size} per process")
-
-    model = build_model(cfg).to(info.device)
-    if cfg.train.channels_last:
-        model.to_channels_last()
-    if cfg.model.pretrained:
-        from vidlab.engine.checkpoint import load_file, model_state
-
-        missing = unwrap(model).load_state_dict(model_state(load_file(cfg.model.pretrained)), strict=False)
-        logger.info("loaded %s (missing %s, unexpected %s)", cfg.model.pretrained, missing[0], missing[1])
-    global_batch = cfg.data.batch_size * info.world_size * cfg.train.accum_steps
-    optimizer = build_optimizer(model, cfg.optim, global_batch)
+    train_loader, val_loader = _loaders(cfg, info)
     iters = len(train_loader) // cfg.train.accum_steps
-    if cfg.train.max_iters_per_epoch:
-        iters = min(iters, cfg.train.max_iters_per_epoch)
-    scheduler = build_scheduler(optimizer, cfg.optim, cfg.train.epochs, iters)
-    if info.distributed:
-        ids = [info.device.index] if info.device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
+    iters = min(iters, cfg.train.max_iters_per_epoch or iters)
+    model, optimizer, scheduler, global_batch = _model_and_optimizer(cfg, info, iters)
     start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
     path = _resume_path(work_dir, resume) if resume else None
     if path is not None:
-        state = ckpt.load_file(path, map_location=info.device)
-        unwrap(model).load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best, history = state["epoch"], state["best"], state["history"]
-        ckpt.restore_rng_state(state["rng"])
-        logger.info("resumed from %s at epoch %d", path, start_epoch)
+        start_epoch, best, history = _restore(path, model, optimizer, scheduler, info)
     tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
     logger.info(
         "training %s: %d train / %d val videos, %d processes, global batch %d, lr %.4g",
         cfg.model.name,
-        len(train_set),
-        len(val_set),
+        len(train_loader.dataset),
+        len(val_loader.dataset),
         info.world_size,
         global_batch,
         optimizer.param_groups[0]["lr"],
     )
 
-    values: dict = {}
-    last_eval = None
+    values, last_eval = {}, None
     for epoch in range(start_epoch, cfg.train.epochs):
-        train_set.set_epoch(epoch)
+        train_loader.dataset.set_epoch(epoch)
         train_loader.sampler.set_epoch(epoch)
         stats = train_one_epoch(model, train_loader, optimizer, scheduler, info, cfg, epoch)
         record = {"epoch": epoch + 1, "loss": stats["loss"], "lr": stats["lr"], "train_time_s": stats["time_s"]}
-        last = epoch + 1 == cfg.train.epochs
-        if (epoch + 1) % cfg.train.val_interval == 0 or last:
+        vskipped = []
+        if (epoch + 1) % cfg.train.val_interval == 0 or epoch + 1 == cfg.train.epochs:
             values, scores, labels, vskipped = evaluate_split(model, val_loader, info, cfg)
             record.update({f"val_{k}": v for k, v in values.items()})
             last_eval = (scores, labels)
-        else:
-            vskipped = []
         history.append(record)
         score = record.get("val_top1", record.get("val_mAP", -1.0))
         is_best = score > best["top1"]
         if is_best:
             best = {"top1": score, "epoch": epoch + 1}
         if info.is_main:
-            _save_epoch(
-                _state(model, optimizer, scheduler, epoch + 1, best, history, cfg),
-                work_dir,
-                epoch + 1,
-                is_best,
-                cfg.train.max_keep_ckpts,
-            )
-            with open(work_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            _report_skipped(work_dir, epoch + 1, "train", stats["skipped"])
-            _report_skipped(work_dir, epoch + 1, "val", sorted(set(vskipped)))
-            if tb is not None:
-                for k, v in record.items():
-                    if k != "epoch":
-                        tb.add_scalar(k, v, epoch + 1)
-            logger.info("epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+            state = _state(model, optimizer, scheduler, epoch + 1, best, history, cfg)
+            _save_epoch(state, work_dir, epoch + 1, is_best, cfg.train.max_keep_ckpts)
+            _write_epoch(work_dir, record, stats, vskipped, tb)
         barrier(info)
 
     minutes = (time.time() - t_start) / 60
