@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["create_model", "list_models", "__version__"]
+__all__ = ["convert_state_dict", "create_model", "list_models", "load_checkpoint", "__version__"]
 
 
 def __getattr__(name: str):
@@ -11,4 +11,8 @@ def __getattr__(name: str):
         from vidlab import models
 
         return getattr(models, name)
+    if name in ("convert_state_dict", "load_checkpoint"):
+        from vidlab.models import convert
+
+        return getattr(convert, name)
     raise AttributeError(f"module 'vidlab' has no attribute '{name}'")

@@ -46,14 +46,6 @@ def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"cannot load checkpoint {path}: {e}") from e
 
 
-def model_state(obj: dict) -> dict:
-    """The model weights of a loaded file: a bare state_dict or one wrapped in ``state_dict``/``model``."""
-    for key in ("model", "state_dict"):
-        if key in obj and isinstance(obj[key], dict):
-            return obj[key]
-    return obj
-
-
 def capture_rng_state() -> dict:
     np_state = np.random.get_state()
     return {

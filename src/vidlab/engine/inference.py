@@ -11,7 +11,7 @@ from vidlab.config import Config
 from vidlab.data.datasets import VideoItem
 from vidlab.data.loader import build_loader
 from vidlab.engine.builders import build_dataset, build_model, load_class_names
-from vidlab.engine.checkpoint import load_file, model_state
+from vidlab.engine.checkpoint import CheckpointError
 from vidlab.engine.distributed import cleanup, init_distributed
 from vidlab.engine.evaluate import (
     autocast_context,
@@ -21,16 +21,16 @@ from vidlab.engine.evaluate import (
     to_input,
     write_results,
 )
+from vidlab.models.convert import load_checkpoint
 
 
 def load_model(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
-    """Build the configured model and load weights from a local checkpoint file (strict)."""
+    """Build the configured model and load a local checkpoint strictly (vidlab's own, or MMAction2's layout)."""
     model = build_model(cfg)
-    state = model_state(load_file(checkpoint))
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise RuntimeError(f"checkpoint {checkpoint} does not fit model {cfg.model.name}: {e}") from e
+        load_checkpoint(model, checkpoint, source="auto", strict=True)
+    except (FileNotFoundError, ValueError, NotImplementedError) as e:
+        raise CheckpointError(f"checkpoint {checkpoint} does not fit model {cfg.model.name}: {e}") from e
     return model.to(device).eval()
 
 

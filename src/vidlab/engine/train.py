@@ -29,6 +29,7 @@ from vidlab.engine.evaluate import (
     unwrap,
 )
 from vidlab.engine.optim import build_optimizer, build_scheduler
+from vidlab.models.convert import load_checkpoint
 
 logger = logging.getLogger("vidlab")
 
@@ -191,9 +192,17 @@ def _model_and_optimizer(cfg: Config, info: DistInfo, iters_per_epoch: int):
     model = build_model(cfg).to(info.device)
     if cfg.train.channels_last:
         model.to_channels_last()
-    if cfg.model.pretrained:
-        result = model.load_state_dict(ckpt.model_state(ckpt.load_file(cfg.model.pretrained)), strict=False)
-        logger.info("loaded %s (missing %s, unexpected %s)", cfg.model.pretrained, *result)
+    if cfg.model.pretrained:  # fine-tuning: a head of another class count keeps its fresh init
+        r = load_checkpoint(model, cfg.model.pretrained, source="auto", strict=False, drop_head=True)
+        logger.info(
+            "loaded %s (%s layout): %d tensors; missing %s, unexpected %s, head dropped %s",
+            cfg.model.pretrained,
+            r["source"],
+            len(r["loaded"]),
+            r["missing"],
+            r["unexpected"],
+            r["dropped"],
+        )
     global_batch = cfg.data.batch_size * info.world_size * cfg.train.accum_steps
     optimizer = build_optimizer(model, cfg.optim, global_batch)
     scheduler = build_scheduler(optimizer, cfg.optim, cfg.train.epochs, iters_per_epoch)

@@ -1,0 +1,177 @@
+"""Checkpoint import from other toolboxes: one module per source, each a pure mapping over state dicts.
+
+:func:`convert_state_dict` renames a foreign state dict to vidlab's keys; :func:`load_checkpoint` reads a
+file, detects its source, converts it and loads it into a model, reporting every key that does not fit.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vidlab.models.convert import mmaction2
+
+__all__ = ["SOURCES", "convert_state_dict", "detect_source", "load_checkpoint"]
+
+# Every source the API names; only "vidlab" and "mmaction2" are implemented so far.
+SOURCES = ("vidlab", "mmaction2", "pytorchvideo", "pyslowfast", "torchvision", "hf", "videomae", "videomamba")
+_CONVERTERS = {"mmaction2": mmaction2.convert}
+
+# Key shapes of the sources without a converter, so "auto" names them instead of failing on every key.
+_SIGNATURES = {
+    "pytorchvideo": re.compile(r"^(module\.)?blocks\.\d+\."),
+    "pyslowfast": re.compile(r"^(module\.)?s\d\.pathway\d_|^(module\.)?s1\.pathway"),
+    "torchvision": re.compile(r"^stem\.0\.weight$"),
+    "hf": re.compile(r"^(videomae|vivit|timesformer|x_clip)\.(embeddings|encoder)\."),
+}
+
+
+def _not_implemented(source: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"checkpoint conversion from {source!r} is not implemented yet (implemented: vidlab, mmaction2)"
+    )
+
+
+def detect_source(state_dict: dict[str, torch.Tensor]) -> str:
+    """Guess which toolbox wrote ``state_dict`` from its key names (``"vidlab"`` when nothing else matches)."""
+    keys = list(state_dict)
+    if mmaction2.looks_like_mmaction2(keys):
+        return "mmaction2"
+    for source, pattern in _SIGNATURES.items():
+        if any(pattern.search(k) for k in keys):
+            return source
+    return "vidlab"
+
+
+def convert_state_dict(
+    state_dict: dict[str, torch.Tensor], source: str = "mmaction2", model: str | None = None
+) -> dict[str, torch.Tensor]:
+    """Rename a state dict written by another toolbox to vidlab's keys.
+
+    Args:
+        state_dict: the foreign weights (already unwrapped from ``state_dict`` / ``model``).
+        source: one of :data:`SOURCES`, or ``"auto"`` to detect it from the keys.
+        model: the vidlab model name the weights are for (e.g. ``"tsm_r50"``); lets a converter refuse
+            families it has no mapping for.
+
+    Returns:
+        A new dict holding the same tensors under vidlab names.
+
+    Raises:
+        ValueError: for a source name not in :data:`SOURCES`.
+        NotImplementedError: for a listed source without a converter yet, or a model family it does not cover.
+    """
+    if source == "auto":
+        source = detect_source(state_dict)
+    if source not in SOURCES:
+        raise ValueError(f"unknown checkpoint source {source!r}; choose one of: auto, {', '.join(SOURCES)}")
+    if source == "vidlab":
+        return {k.removeprefix("module."): v for k, v in state_dict.items()}
+    if source not in _CONVERTERS:
+        raise _not_implemented(source)
+    return _CONVERTERS[source](state_dict, model=model)
+
+
+def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt file, or pickled objects outside torch's weights-only allow-list
+        raise ValueError(
+            f"cannot load checkpoint {path} with weights_only=True: {e}\n"
+            "If it holds metadata that needs unpickling, re-save only its state_dict from a trusted environment."
+        ) from e
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path} does not hold a state dict (a dict of tensors, bare or under 'state_dict'/'model')")
+    return obj
+
+
+def _model_name(model: nn.Module) -> str | None:
+    # Family check only: "TSM" -> "tsm"; classes outside the zoo skip it.
+    return type(model).__name__.lower() or None
+
+
+def load_checkpoint(
+    model: nn.Module, path: str | Path, source: str = "auto", strict: bool = True, drop_head: bool = False
+) -> dict:
+    """Load weights from a file into ``model``, converting them from another toolbox's layout if needed.
+
+    Args:
+        model: the vidlab model to fill (e.g. from :func:`vidlab.create_model`).
+        path: a ``torch.save``-d state dict, bare or wrapped in ``state_dict`` (MMAction2) or ``model`` (vidlab).
+            It is read with ``weights_only=True``.
+        source: one of :data:`SOURCES`, or ``"auto"`` to detect it from the key names.
+        strict: raise if any key is missing, unexpected or of another shape (after ``drop_head``).
+        drop_head: leave ``head.*`` weights whose shape differs from the model's at their initial values
+            (fine-tuning with another number of classes).
+
+    Returns:
+        A report: ``source``, ``loaded`` (keys copied), ``missing`` (model keys the file lacks), ``unexpected``
+        (file keys the model lacks), ``mismatched`` (``(key, file_shape, model_shape)``, not loaded), ``dropped``
+        (head keys skipped by ``drop_head``).
+
+    Raises:
+        ValueError: with ``strict=True``, listing every missing, unexpected and mismatched key; also for a
+            file that cannot be read as a state dict.
+        NotImplementedError: for a source without a converter yet.
+    """
+    state_dict = _read_state_dict(path)
+    if source == "auto":
+        source = detect_source(state_dict)
+    name = _model_name(model) if source != "vidlab" else None
+    if name is not None and source in _CONVERTERS and name not in mmaction2.FAMILIES:
+        name = None  # a model class outside the zoo: apply the generic rules, the key report tells the rest
+    converted = convert_state_dict(state_dict, source=source, model=name)
+
+    own = model.state_dict()
+    missing = sorted(k for k in own if k not in converted)
+    unexpected = sorted(k for k in converted if k not in own)
+    mismatched, dropped = [], []
+    to_load = {}
+    for key, value in converted.items():
+        if key not in own:
+            continue
+        if value.shape != own[key].shape:
+            if drop_head and key.startswith("head."):
+                dropped.append(key)
+            else:
+                mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
+            continue
+        to_load[key] = value
+    report = {
+        "source": source,
+        "loaded": sorted(to_load),
+        "missing": missing,
+        "unexpected": unexpected,
+        "mismatched": mismatched,
+        "dropped": sorted(dropped),
+    }
+    if strict and (missing or unexpected or mismatched):
+        raise ValueError(
+            f"checkpoint {path} (source {source}) does not fit {type(model).__name__}:\n" + _describe(report)
+        )
+    model.load_state_dict(to_load, strict=False)
+    return report
+
+
+def _describe(report: dict) -> str:
+    lines = []
+    for title, items in (("missing keys", report["missing"]), ("unexpected keys", report["unexpected"])):
+        if items:
+            lines.append(f"  {title} ({len(items)}): {', '.join(items)}")
+    if report["mismatched"]:
+        shapes = ", ".join(f"{k} file {list(a)} vs model {list(b)}" for k, a, b in report["mismatched"])
+        lines.append(f"  shape mismatches ({len(report['mismatched'])}): {shapes}")
+        if any(k.startswith("head.") for k, _, _ in report["mismatched"]):
+            lines.append("  (for another number of classes pass drop_head=True)")
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""MMAction2 (1.x, and 0.x for these families) recognizer state dicts -> vidlab names.
+
+MMAction2 wraps each conv + norm pair in a ``ConvModule`` (``convK.conv`` / ``convK.bn``); vidlab names the
+two layers ``convK`` and ``bnK`` as torchvision does. The rules, applied in order to every key:
+
+- ``backbone.conv1.conv`` / ``backbone.conv1.bn`` -> ``backbone.conv1`` / ``backbone.bn1`` (TSN, TSM)
+- ``convK.conv.net`` -> ``convK`` (TSM wraps the first conv of each block in its temporal shift)
+- ``convK.conv`` / ``convK.bn`` -> ``convK`` / ``bnK`` (all; X3D's ``conv5`` too)
+- ``conv1_s.conv`` / ``conv1_t.conv`` / ``conv1_t.bn`` -> ``conv1_s`` / ``conv1_t`` / ``bn1`` (X3D stem)
+- ``se_module`` -> ``se`` (X3D)
+- ``downsample.conv`` / ``downsample.bn`` -> ``downsample.0`` / ``downsample.1`` (all)
+- ``cls_head.fc_cls`` -> ``head.fc`` (TSN, TSM)
+- ``cls_head.fc1`` / ``cls_head.fc2`` -> ``head.fc1`` / ``head.fc2`` (X3D)
+- a leading ``module.`` (DistributedDataParallel) is removed
+
+Values are passed through unchanged (same tensors, no copies). Keys no rule matches are kept as they are,
+so loading reports them instead of hiding them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+__all__ = ["FAMILIES", "convert", "looks_like_mmaction2"]
+
+# vidlab families whose MMAction2 counterparts these rules cover.
+FAMILIES = ("tsn", "tsm", "x3d")
+
+_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^module\."), ""),  # DistributedDataParallel wrapper
+    (re.compile(r"\.conv\.net\."), ".conv."),  # TSM: temporal shift wraps the block's first conv
+    (re.compile(r"^backbone\.conv1\.conv\."), "backbone.conv1."),
+    (re.compile(r"^backbone\.conv1\.bn\."), "backbone.bn1."),
+    (re.compile(r"\.conv1_([st])\.conv\."), r".conv1_\1."),
+    (re.compile(r"\.conv1_t\.bn\."), ".bn1."),
+    (re.compile(r"\.conv(\d)\.conv\."), r".conv\1."),
+    (re.compile(r"\.conv(\d)\.bn\."), r".bn\1."),
+    (re.compile(r"\.se_module\."), ".se."),
+    (re.compile(r"\.downsample\.conv\."), ".downsample.0."),
+    (re.compile(r"\.downsample\.bn\."), ".downsample.1."),
+    (re.compile(r"^cls_head\.fc_cls\."), "head.fc."),
+    (re.compile(r"^cls_head\."), "head."),
+]
+
+# Key fragments only MMAction2's layout produces (vidlab and torchvision never nest ``.conv.`` in ``convK``).
+_SIGNATURE = re.compile(r"^(module\.)?(cls_head\.|backbone\.conv1\.conv\.|backbone\.conv1_s\.conv\.)|\.conv\.net\.")
+
+
+def looks_like_mmaction2(keys) -> bool:
+    """Whether any of ``keys`` has a name only an MMAction2 recognizer uses."""
+    return any(_SIGNATURE.search(k) for k in keys)
+
+
+def convert_key(key: str) -> str:
+    """One MMAction2 key -> its vidlab name (unchanged if no rule applies)."""
+    for pattern, repl in _RULES:
+        key = pattern.sub(repl, key)
+    return key
+
+
+def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> dict[str, torch.Tensor]:
+    """Rename an MMAction2 recognizer's state dict to vidlab's names.
+
+    Args:
+        state_dict: the recognizer's weights (``checkpoint["state_dict"]``).
+        model: the vidlab model name it is meant for (e.g. ``tsm_r50``); only its family is checked.
+
+    Returns:
+        A new dict with the same tensors under vidlab keys.
+
+    Raises:
+        NotImplementedError: if ``model``'s family has no MMAction2 mapping yet.
+        ValueError: if two keys map to the same vidlab key.
+    """
+    if model is not None and model.split("_", 1)[0] not in FAMILIES:
+        raise NotImplementedError(
+            f"no MMAction2 key mapping for model {model!r} yet (covered families: {', '.join(FAMILIES)})"
+        )
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        new = convert_key(key)
+        if new in out:
+            raise ValueError(f"MMAction2 keys collide after renaming: {key!r} -> {new!r} (already present)")
+        out[new] = value
+    return out

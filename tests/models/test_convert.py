@@ -1,0 +1,177 @@
+import json
+import math
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+
+import vidlab
+from vidlab.models import create_model
+from vidlab.models.convert import SOURCES, detect_source
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+PARITY_MODELS = ("tsn_r18", "tsm_r18", "x3d_s")
+
+
+def fill(key: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """Same as ``fill`` in tests/assets/make_mmaction2_fixtures.py: deterministic values from (key, shape)."""
+    gen = torch.Generator().manual_seed(zlib.crc32(key.encode()))
+    x = torch.randn(shape, generator=gen, dtype=torch.float32)
+    name = key.rsplit(".", 1)[-1]
+    if name == "running_var":
+        return x.abs() + 0.5
+    if name in ("running_mean", "bias"):
+        return x * 0.1
+    if name == "weight" and len(shape) == 1:  # norm scale
+        return 1.0 + x * 0.1
+    return x * math.sqrt(1.0 / math.prod(shape[1:]))  # conv / linear weight
+
+
+def load_fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The fixture JSON and the MMAction2 state dict it describes, rebuilt with :func:`fill`."""
+    fx = json.loads((ASSETS / f"mmaction2_{name}.json").read_text())
+    sd = {}
+    for key, shape, dtype in fx["keys"]:
+        if key.endswith("num_batches_tracked"):
+            sd[key] = torch.zeros(shape, dtype=getattr(torch, dtype))
+        else:
+            sd[key] = fill(key, tuple(shape))
+    return fx, sd
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", PARITY_MODELS)
+def test_mmaction2_parity(name):
+    fx, sd = load_fixture(name)
+    checksum = sum(v.double().abs().sum().item() for v in sd.values() if v.is_floating_point())
+    assert checksum == pytest.approx(fx["fill_checksum"], rel=1e-9), "torch.randn drew other numbers than the fixture"
+
+    converted = vidlab.convert_state_dict(sd, source="mmaction2", model=name)
+    assert len(converted) == len(sd)
+    model = create_model(name, num_classes=fx["num_classes"]).eval()
+    model.load_state_dict(converted, strict=True)
+
+    x = torch.randn(fx["input_shape"], generator=torch.Generator().manual_seed(fx["input_seed"]))
+    with torch.no_grad():
+        out = model(x)
+    ref = torch.tensor(fx["logits"])
+    assert out.shape == ref.shape
+    assert ref.abs().max() > 0.1  # the fixture is not trivially zero
+    assert (out - ref).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("name", PARITY_MODELS)
+def test_load_checkpoint_mmaction2_auto(tmp_path, name):
+    fx, sd = load_fixture(name)
+    path = tmp_path / "mm.pth"
+    torch.save({"meta": {"epoch": 3}, "state_dict": sd}, path)
+    model = create_model(name, num_classes=fx["num_classes"]).eval()
+    report = vidlab.load_checkpoint(model, path)
+    assert report["source"] == "mmaction2"
+    assert (report["missing"], report["unexpected"], report["mismatched"], report["dropped"]) == ([], [], [], [])
+    assert len(report["loaded"]) == len(sd)
+    x = torch.randn(fx["input_shape"], generator=torch.Generator().manual_seed(fx["input_seed"]))
+    with torch.no_grad():
+        assert (model(x) - torch.tensor(fx["logits"])).abs().max().item() <= 1e-5
+
+
+def test_detect_source():
+    _, sd = load_fixture("tsm_r18")
+    assert detect_source(sd) == "mmaction2"
+    assert detect_source({"module." + k: v for k, v in sd.items()}) == "mmaction2"
+    assert detect_source(create_model("tsn_r18", num_classes=5).state_dict()) == "vidlab"
+    assert detect_source(create_model("x3d_s", num_classes=5).state_dict()) == "vidlab"
+    assert detect_source({"blocks.0.conv.weight": torch.zeros(1)}) == "pytorchvideo"
+
+
+def test_load_checkpoint_native_wrapped_in_model(tmp_path):
+    src = create_model("tsn_r18", num_classes=5)
+    path = tmp_path / "native.pt"
+    torch.save({"model": src.state_dict(), "epoch": 1}, path)
+    dst = create_model("tsn_r18", num_classes=5)
+    report = vidlab.load_checkpoint(dst, path)
+    assert report["source"] == "vidlab"
+    for (k, a), b in zip(src.state_dict().items(), dst.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_strict_lists_missing_unexpected_and_shapes(tmp_path):
+    _, sd = load_fixture("tsn_r18")
+    del sd["backbone.layer1.0.conv1.conv.weight"]
+    sd["backbone.extra.weight"] = torch.zeros(3)
+    sd["backbone.layer2.0.conv2.conv.weight"] = torch.zeros(7, 7, 3, 3)
+    path = tmp_path / "bad.pth"
+    torch.save({"state_dict": sd}, path)
+    model = create_model("tsn_r18", num_classes=5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError) as err:
+        vidlab.load_checkpoint(model, path)
+    msg = str(err.value)
+    assert "missing keys (1): backbone.layer1.0.conv1.weight" in msg
+    assert "unexpected keys (1): backbone.extra.weight" in msg
+    assert "backbone.layer2.0.conv2.weight file [7, 7, 3, 3] vs model [128, 128, 3, 3]" in msg
+    for k, v in model.state_dict().items():  # nothing was loaded
+        assert torch.equal(v, before[k]), k
+
+    report = vidlab.load_checkpoint(model, path, strict=False)
+    assert report["missing"] == ["backbone.layer1.0.conv1.weight"]
+    assert report["unexpected"] == ["backbone.extra.weight"]
+    assert report["mismatched"] == [("backbone.layer2.0.conv2.weight", (7, 7, 3, 3), (128, 128, 3, 3))]
+    assert torch.equal(model.state_dict()["backbone.layer1.0.conv2.weight"], sd["backbone.layer1.0.conv2.conv.weight"])
+
+
+@pytest.mark.parametrize(
+    "name, head_keys",
+    [("tsm_r18", ["head.fc.bias", "head.fc.weight"]), ("x3d_s", ["head.fc2.bias", "head.fc2.weight"])],
+)
+def test_drop_head(tmp_path, name, head_keys):
+    _, sd = load_fixture(name)  # 5 classes
+    path = tmp_path / "mm.pth"
+    torch.save(sd, path)
+    model = create_model(name, num_classes=7)
+    with pytest.raises(ValueError, match="drop_head=True"):
+        vidlab.load_checkpoint(model, path)
+    head_before = {k: model.state_dict()[k].clone() for k in head_keys}
+    report = vidlab.load_checkpoint(model, path, drop_head=True)
+    assert report["dropped"] == head_keys
+    assert report["missing"] == report["unexpected"] == report["mismatched"] == []
+    state = model.state_dict()
+    for k in head_keys:
+        assert torch.equal(state[k], head_before[k])
+    if name == "x3d_s":  # fc1 does not depend on the class count: still loaded
+        assert torch.equal(state["head.fc1.weight"], sd["cls_head.fc1.weight"])
+    assert torch.equal(
+        state["backbone.bn1.running_var"],
+        sd["backbone.conv1.bn.running_var" if name != "x3d_s" else "backbone.conv1_t.bn.running_var"],
+    )
+
+
+@pytest.mark.parametrize("source", [s for s in SOURCES if s not in ("vidlab", "mmaction2")])
+def test_unimplemented_sources_name_themselves(tmp_path, source):
+    with pytest.raises(NotImplementedError, match=repr(source)):
+        vidlab.convert_state_dict({"a.weight": torch.zeros(1)}, source=source)
+    path = tmp_path / "x.pth"
+    torch.save({"a.weight": torch.zeros(1)}, path)
+    with pytest.raises(NotImplementedError, match=repr(source)):
+        vidlab.load_checkpoint(create_model("tsn_r18", num_classes=5), path, source=source)
+
+
+def test_unknown_source_and_bad_files(tmp_path):
+    with pytest.raises(ValueError, match="unknown checkpoint source 'caffe'"):
+        vidlab.convert_state_dict({}, source="caffe")
+    with pytest.raises(NotImplementedError, match="slowfast"):
+        vidlab.convert_state_dict({}, source="mmaction2", model="slowfast_r50_8x8")
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        vidlab.load_checkpoint(create_model("tsn_r18", num_classes=5), tmp_path / "nope.pth")
+    path = tmp_path / "list.pth"
+    torch.save([1, 2], path)
+    with pytest.raises(ValueError, match="does not hold a state dict"):
+        vidlab.load_checkpoint(create_model("tsn_r18", num_classes=5), path)
