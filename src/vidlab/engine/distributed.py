@@ -73,5 +73,7 @@ def barrier(info: DistInfo) -> None:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Leave the process group; all ranks first meet, so none tears down a connection another still uses."""
     if info.distributed and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
