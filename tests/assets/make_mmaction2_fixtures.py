@@ -7,17 +7,16 @@ Run in the reference environment (MMAction2 1.2.0, not a vidlab dependency)::
 Each recognizer is built from its MMAction2 config (ResNet depth overridden to 18 for TSN and TSM,
 ``num_classes=5``), in eval mode. To keep the fixtures small, no weights are stored: every tensor of the
 state dict (parameters and BN running statistics, not the integer ``num_batches_tracked``) is overwritten by
-:func:`fill`, a deterministic function of its key and shape that ``tests/models/test_convert.py`` repeats.
+:func:`fixture_fill.fill`, a deterministic function of its key and shape that ``tests/models/test_convert.py`` uses too.
 The JSON holds the key names and shapes, a checksum of the filled weights (to catch a generator that draws
 different numbers), the input seed and shape, and the recognizer's logits for that input.
 """
 
 import json
-import math
-import zlib
 from pathlib import Path
 
 import refshim  # noqa: F401  (must precede mmaction)
+from fixture_fill import fill  # beside this script
 
 # isort: split
 import mmaction
@@ -35,23 +34,6 @@ CASES = [
     ("tsm_r18", "tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py", 18, (1, 3, 4, 32, 32)),
     ("x3d_s", "x3d/x3d_s_13x6x1_facebook-kinetics400-rgb.py", None, (1, 3, 4, 32, 32)),
 ]
-
-
-def fill(key: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """Deterministic float32 values for one state-dict entry, chosen so activations neither vanish nor blow up.
-
-    Kept identical to ``fill`` in tests/models/test_convert.py.
-    """
-    gen = torch.Generator().manual_seed(zlib.crc32(key.encode()))
-    x = torch.randn(shape, generator=gen, dtype=torch.float32)
-    name = key.rsplit(".", 1)[-1]
-    if name == "running_var":
-        return x.abs() + 0.5
-    if name in ("running_mean", "bias"):
-        return x * 0.1
-    if name == "weight" and len(shape) == 1:  # norm scale
-        return 1.0 + x * 0.1
-    return x * math.sqrt(1.0 / math.prod(shape[1:]))  # conv / linear weight, unit-variance outputs
 
 
 def make_input(shape: tuple[int, ...]) -> torch.Tensor:

@@ -1,31 +1,16 @@
 import json
-import math
-import zlib
 from pathlib import Path
 
 import pytest
 import torch
 
 import vidlab
+from tests.assets.fixture_fill import fill
 from vidlab.models import create_model
 from vidlab.models.convert import SOURCES, detect_source
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 PARITY_MODELS = ("tsn_r18", "tsm_r18", "x3d_s")
-
-
-def fill(key: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """Same as ``fill`` in tests/assets/make_mmaction2_fixtures.py: deterministic values from (key, shape)."""
-    gen = torch.Generator().manual_seed(zlib.crc32(key.encode()))
-    x = torch.randn(shape, generator=gen, dtype=torch.float32)
-    name = key.rsplit(".", 1)[-1]
-    if name == "running_var":
-        return x.abs() + 0.5
-    if name in ("running_mean", "bias"):
-        return x * 0.1
-    if name == "weight" and len(shape) == 1:  # norm scale
-        return 1.0 + x * 0.1
-    return x * math.sqrt(1.0 / math.prod(shape[1:]))  # conv / linear weight
 
 
 def load_fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
