@@ -270,7 +270,8 @@ class VideoDataset(torch.utils.data.Dataset):
             out["index"] = idx
             out["skipped"] = skipped
             return out
-        raise VideoDecodeError(self.items[idx].path, f"this and {len(skipped) - 1} substitute videos failed to decode")
+        failed = ", ".join(skipped)
+        raise VideoDecodeError(self.items[idx].path, f"it and {len(skipped) - 1} substitutes failed: {failed}")
 
 
 def collate(batch: list[dict]) -> dict:

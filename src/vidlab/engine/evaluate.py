@@ -29,12 +29,9 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def to_input(imgs: torch.Tensor, mean, std, device: torch.device, channels_last: bool = False) -> torch.Tensor:
+def to_input(imgs: torch.Tensor, mean, std, device: torch.device) -> torch.Tensor:
     """uint8 ``(B, V, T, H, W, C)`` -> normalized float ``(B, V, C, T, H, W)`` on ``device``."""
-    x = normalize_batch(imgs.to(device, non_blocking=True), mean, std)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last_3d) if x.dim() == 5 else x
-    return x
+    return normalize_batch(imgs.to(device, non_blocking=True), mean, std)
 
 
 @torch.no_grad()
@@ -89,10 +86,9 @@ def compute_metrics(
     """The standard recognition metrics (MMAction2 definitions; see vidlab.metrics)."""
     if multi_label:
         return {"mAP": float(metrics.mean_average_precision(scores, labels))}
-    k = [t for t in topk if t <= scores.shape[1]]
-    accs = metrics.top_k_accuracy(scores, labels, topk=tuple(k))
-    out = {f"top{t}": float(a) for t, a in zip(k, accs)}
-    out.setdefault("top5", out.get("top1", 0.0) if scores.shape[1] < 5 else out.get("top5"))
+    # top-k with k >= num_classes is 1.0 (every class is in the top k), as MMAction2 computes it
+    accs = metrics.top_k_accuracy(scores, labels, topk=tuple(min(t, scores.shape[1]) for t in topk))
+    out = {f"top{t}": float(a) for t, a in zip(topk, accs)}
     out["mean_class_acc"] = float(metrics.mean_class_accuracy(scores, labels))
     if len(paired_classes):
         out["paired_top1"] = float(metrics.class_accuracy_subset(scores, labels, list(paired_classes)))
