@@ -50,10 +50,34 @@ def _cmd_models(args) -> None:
 
     names = list_models(args.pattern)
     width = max([len(n) for n in names] + [5])
-    print(f"{'model'.ljust(width)}  {'params':>12}  input (C, T, H, W)   [{args.num_classes} classes]")
+    print(f"{'model'.ljust(width)}  {'params':>12}  {'classes':>7}  input (C, T, H, W)")
     for name in names:
         info = get_model_info(name)
-        print(f"{name.ljust(width)}  {info.num_params(num_classes=args.num_classes):>12,}  {info.input_shape}")
+        classes = args.num_classes or info.builder.__kwdefaults__.get("num_classes")
+        print(f"{name.ljust(width)}  {info.num_params(num_classes=classes):>12,}  {classes:>7}  {info.input_shape}")
+
+
+def _cmd_convert(args) -> None:
+    from vidlab.engine.checkpoint import convert_checkpoint
+
+    report = convert_checkpoint(
+        args.src,
+        args.dst,
+        model=args.model,
+        source=args.source,
+        num_classes=args.num_classes,
+        drop_head=args.drop_head,
+        strict=not args.no_strict,
+    )
+    print(
+        f"converted {args.src} ({report['source']}) -> {args.dst}: {args.model}, {report['num_classes']} classes, "
+        f"{len(report['loaded'])} tensors loaded"
+    )
+    for title in ("missing", "unexpected", "dropped"):
+        if report[title]:
+            print(f"  {title} ({len(report[title])}): {', '.join(report[title])}")
+    if report["mismatched"]:
+        print(f"  mismatched ({len(report['mismatched'])}): " + ", ".join(k for k, _, _ in report["mismatched"]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,8 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list registered models with parameter counts")
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'tsm_*'")
-    models.add_argument("--num-classes", type=int, default=400)
+    models.add_argument("--num-classes", type=int, default=None, help="default: each model's reference config's")
     models.set_defaults(func=_cmd_models)
+
+    conv = sub.add_parser("convert", help="convert another toolbox's checkpoint to a vidlab checkpoint")
+    conv.add_argument("src", help="checkpoint file written by the source toolbox")
+    conv.add_argument("dst", help="vidlab checkpoint to write")
+    conv.add_argument("--model", required=True, help="vidlab model name, e.g. tsm_r50 (`vidlab models` lists them)")
+    conv.add_argument(
+        "--from",
+        dest="source",
+        default="auto",
+        help="toolbox that wrote SRC: mmaction2, pytorchvideo, pyslowfast, torchvision, hf, videomae, videomamba, "
+        "vidlab, or auto (default: detected from the key names)",
+    )
+    conv.add_argument("--num-classes", type=int, default=None, help="default: the checkpoint's class count")
+    conv.add_argument("--drop-head", action="store_true", help="keep a fresh head where the class count differs")
+    conv.add_argument("--no-strict", action="store_true", help="write even if keys are missing or unexpected")
+    conv.set_defaults(func=_cmd_convert)
     return p
 
 

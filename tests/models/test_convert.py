@@ -10,7 +10,20 @@ from vidlab.models import create_model
 from vidlab.models.convert import SOURCES, detect_source
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-PARITY_MODELS = ("tsn_r18", "tsm_r18", "x3d_s")
+# one fixture per MMAction2 reference build (tests/assets/make_mmaction2_fixtures.py)
+PARITY_MODELS = tuple(sorted(p.stem.removeprefix("mmaction2_") for p in ASSETS.glob("mmaction2_*.json")))
+
+
+def build_for(fx: dict) -> torch.nn.Module:
+    """The vidlab model a fixture describes, in eval mode (TRN replays the reference's relation draws)."""
+    model = create_model(fx["model"], num_classes=fx["num_classes"], **fx["kwargs"]).eval()
+    if "trn_relations" in fx:
+        model.head.consensus.set_relations(fx["trn_relations"])
+    return model
+
+
+def fixture_input(fx: dict) -> torch.Tensor:
+    return torch.randn(fx["input_shape"], generator=torch.Generator().manual_seed(fx["input_seed"]))
 
 
 def load_fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -39,14 +52,13 @@ def test_mmaction2_parity(name):
     checksum = sum(v.double().abs().sum().item() for v in sd.values() if v.is_floating_point())
     assert checksum == pytest.approx(fx["fill_checksum"], rel=1e-9), "torch.randn drew other numbers than the fixture"
 
-    converted = vidlab.convert_state_dict(sd, source="mmaction2", model=name)
+    converted = vidlab.convert_state_dict(sd, source="mmaction2", model=fx["model"])
     assert len(converted) == len(sd)
-    model = create_model(name, num_classes=fx["num_classes"]).eval()
+    model = build_for(fx)
     model.load_state_dict(converted, strict=True)
 
-    x = torch.randn(fx["input_shape"], generator=torch.Generator().manual_seed(fx["input_seed"]))
     with torch.no_grad():
-        out = model(x)
+        out = model(fixture_input(fx))
     ref = torch.tensor(fx["logits"])
     assert out.shape == ref.shape
     assert ref.abs().max() > 0.1  # the fixture is not trivially zero
@@ -58,14 +70,13 @@ def test_load_checkpoint_mmaction2_auto(tmp_path, name):
     fx, sd = load_fixture(name)
     path = tmp_path / "mm.pth"
     torch.save({"meta": {"epoch": 3}, "state_dict": sd}, path)
-    model = create_model(name, num_classes=fx["num_classes"]).eval()
+    model = build_for(fx)
     report = vidlab.load_checkpoint(model, path)
     assert report["source"] == "mmaction2"
     assert (report["missing"], report["unexpected"], report["mismatched"], report["dropped"]) == ([], [], [], [])
     assert len(report["loaded"]) == len(sd)
-    x = torch.randn(fx["input_shape"], generator=torch.Generator().manual_seed(fx["input_seed"]))
     with torch.no_grad():
-        assert (model(x) - torch.tensor(fx["logits"])).abs().max().item() <= 1e-5
+        assert (model(fixture_input(fx)) - torch.tensor(fx["logits"])).abs().max().item() <= 1e-5
 
 
 def test_detect_source():
@@ -160,3 +171,33 @@ def test_unknown_source_and_bad_files(tmp_path):
     torch.save([1, 2], path)
     with pytest.raises(ValueError, match="does not hold a state dict"):
         vidlab.load_checkpoint(create_model("tsn_r18", num_classes=5), path)
+
+
+def test_cli_convert_writes_a_loadable_checkpoint(tmp_path):
+    from tests.conftest import run_cli
+
+    fx, sd = load_fixture("tin_r18")
+    src, dst = tmp_path / "mm_tin.pth", tmp_path / "tin.pth"
+    torch.save({"state_dict": sd}, src)
+    res = run_cli("convert", str(src), str(dst), "--from", "mmaction2", "--model", "tin_r18")
+    # the fixture's TIN has 4 segments, the builder's default is 8: OffsetNet's fc1 does not fit
+    assert res.returncode == 2 and "offset_net.fc1.weight" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("convert", str(src), str(dst), "--model", "trn_r18")
+    assert res.returncode == 2 and "missing keys" in res.stderr
+
+    fx, sd = load_fixture("tsm_r18")
+    torch.save({"state_dict": sd}, src)
+    res = run_cli("convert", str(src), str(dst), "--from", "mmaction2", "--model", "tsm_r18")
+    assert res.returncode == 0, res.stderr
+    assert "5 classes" in res.stdout  # the class count is read off the checkpoint's head
+    model = build_for(fx)
+    report = vidlab.load_checkpoint(model, dst)
+    assert report["source"] == "vidlab" and not report["missing"]
+    with torch.no_grad():
+        assert (model(fixture_input(fx)) - torch.tensor(fx["logits"])).abs().max().item() <= 1e-5
+
+    res = run_cli("convert", str(src), str(dst), "--model", "tsm_r18", "--num-classes", "12")
+    assert res.returncode == 2 and "--drop-head" in res.stderr
+    res = run_cli("convert", str(src), str(dst), "--model", "tsm_r18", "--num-classes", "12", "--drop-head")
+    assert res.returncode == 0 and "dropped (2)" in res.stdout
+    assert create_model("tsm_r18", num_classes=12).load_state_dict(torch.load(dst, weights_only=True)["model"])

@@ -28,8 +28,8 @@ def test_list_models_sorted_and_filtered():
     names = list_models()
     assert names == sorted(names)
     assert set(EXPECTED) <= set(names)
-    assert list_models("tsm_*") == ["tsm_r18", "tsm_r50"]
-    assert list_models("*_r50") == ["tsm_r50", "tsn_r50"]
+    assert list_models("tsn_r1*") == ["tsn_r101", "tsn_r152", "tsn_r18"]
+    assert list_models("ts*_r50") == ["tsm_r50", "tsn_r50"]
     assert list_models("nothing*") == []
     assert vidlab.list_models is list_models and vidlab.create_model is create_model
 

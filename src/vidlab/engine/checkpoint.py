@@ -68,3 +68,66 @@ def restore_rng_state(state: dict) -> None:
 def _tuples(x):
     # weights_only loading may return lists where tuples were saved; random.setstate wants tuples.
     return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def _class_count_in(converted: dict[str, torch.Tensor], model: torch.nn.Module) -> int | None:
+    """The class count a converted state dict was trained with: the size, in the file, of the head outputs
+    that have ``model.num_classes`` rows in the model (``None`` if the head keys are absent or disagree)."""
+    own = model.state_dict()
+    sizes = {
+        int(converted[k].shape[0])
+        for k, v in own.items()
+        if k.startswith("head.") and k in converted and v.dim() >= 1 and v.shape[0] == model.num_classes
+    }
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def convert_checkpoint(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    model: str,
+    source: str = "auto",
+    num_classes: int | None = None,
+    drop_head: bool = False,
+    strict: bool = True,
+) -> dict:
+    """Convert another toolbox's checkpoint into a vidlab checkpoint file for zoo model ``model``.
+
+    The weights are renamed (:func:`vidlab.convert_state_dict`), loaded into ``create_model(model, ...)`` with
+    the usual key report, and the model's state dict is written atomically to ``dst`` as
+    ``{"model": state_dict, "meta": {...}}`` (loadable by ``vidlab test`` / :func:`vidlab.load_checkpoint`).
+
+    Args:
+        src: checkpoint to convert (read with ``weights_only=True``).
+        dst: output file.
+        model: registered vidlab model name.
+        source: toolbox that wrote ``src`` (``"auto"`` detects it from the key names).
+        num_classes: classes of the built model; by default the checkpoint's own class count (read off its
+            classifier), so a Kinetics-400 checkpoint gives a 400-class model.
+        drop_head: keep the new model's freshly initialised head where the checkpoint's has another shape
+            (fine-tuning to ``num_classes`` classes).
+        strict: refuse to write when keys are missing, unexpected or mismatched.
+
+    Returns:
+        The :func:`vidlab.load_checkpoint` report plus ``num_classes``.
+
+    Raises:
+        CheckpointError: unreadable file, unknown source, or (with ``strict``) keys that do not fit, listed.
+    """
+    from vidlab.models import create_model
+    from vidlab.models.convert import convert_state_dict, load_checkpoint, read_state_dict
+
+    try:
+        net = create_model(model, num_classes=num_classes)
+        if num_classes is None:
+            converted = convert_state_dict(read_state_dict(src), source=source, model=model.split("_", 1)[0])
+            found = _class_count_in(converted, net)
+            if found is not None and found != net.num_classes:
+                net = create_model(model, num_classes=found)
+        report = load_checkpoint(net, src, source=source, strict=strict, drop_head=drop_head)
+    except (ValueError, FileNotFoundError, NotImplementedError) as e:
+        raise CheckpointError(str(e)) from e
+    meta = {"model": model, "num_classes": net.num_classes, "source": report["source"], "converted_from": str(src)}
+    save_checkpoint({"model": net.state_dict(), "meta": meta}, dst)
+    return {**report, "num_classes": net.num_classes}

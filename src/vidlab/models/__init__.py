@@ -1,7 +1,7 @@
 """Model zoo: registry plus one module per family."""
 
 # Importing the family modules registers their builders.
-from vidlab.models import tsm, tsn, x3d  # noqa: F401
+from vidlab.models import tanet, tin, trn, tsm, tsn, x3d  # noqa: F401
 from vidlab.models._registry import (
     ModelInfo,
     UnknownModelError,

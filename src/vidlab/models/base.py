@@ -7,7 +7,7 @@ from torch import nn
 
 from vidlab.models.heads import average_view_scores
 
-__all__ = ["VideoClassifier", "check_clip"]
+__all__ = ["FrameClassifier", "VideoClassifier", "check_clip"]
 
 
 def check_clip(x: torch.Tensor, ndim: int = 5) -> None:
@@ -83,3 +83,31 @@ class VideoClassifier(nn.Module):
         b, v = x.shape[:2]
         logits = self(x.flatten(0, 1))  # (B*V, K)
         return average_view_scores(logits.view(b, v, -1), average_clips)
+
+
+class FrameClassifier(VideoClassifier):
+    """A 2D backbone applied to the T frames of a clip stacked along the batch (MMAction2's ``Recognizer2D``).
+
+    ``forward_features`` reshapes ``(B, C, T, H, W)`` to ``(B * T, C, H, W)``, runs
+    ``backbone(frames, num_segments=T)`` (temporal modules mix frames within each clip) and returns
+    ``(B, C', T, H', W')``.
+
+    Args:
+        num_segments: if set, inputs must have exactly this many frames (families with fixed-size temporal layers
+            set it; others leave it ``None`` and follow the input's T).
+    """
+
+    def __init__(self, num_segments: int | None = None) -> None:
+        super().__init__()
+        self.num_segments = num_segments
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_clip(x)
+        b, t = x.shape[0], x.shape[2]
+        if self.num_segments is not None and t != self.num_segments:
+            raise ValueError(
+                f"this {type(self).__name__} was built for num_segments={self.num_segments} frames, got T={t}"
+            )
+        x = x.transpose(1, 2).flatten(0, 1)  # (B*T, C, H, W)
+        x = self.backbone(x, num_segments=t)  # (B*T, C', H', W')
+        return x.unflatten(0, (b, t)).transpose(1, 2)  # (B, C', T, H', W')

@@ -1,4 +1,4 @@
-"""2D ResNet backbone shared by the frame-level families (TSN, TSM).
+"""2D ResNet backbone shared by the frame-level families (TSN, TSM, TIN, TANet, TRN).
 
 Deep Residual Learning for Image Recognition (arXiv:1512.03385). The stride-2 conv of a bottleneck block is
 its 3x3 conv ("pytorch" style, as in MMAction2 and torchvision); every conv is followed by BatchNorm.
@@ -6,7 +6,8 @@ its 3x3 conv ("pytorch" style, as in MMAction2 and torchvision); every conv is f
 Parameter names follow torchvision's ``resnet*`` exactly (``conv1``, ``bn1``, ``layer1.0.conv1``,
 ``layer1.0.bn1``, ``layer1.0.downsample.0`` / ``.1``), so ImageNet checkpoints in that layout load as they
 are. MMAction2's layout maps over with ``convK.conv -> convK``, ``convK.bn -> bnK``,
-``downsample.conv/.bn -> downsample.0/.1`` (and ``.net`` dropped for TSM's wrapped ``conv1``).
+``downsample.conv/.bn -> downsample.0/.1`` (the wrappers MMAction2 puts around blocks and convs for TSM, TIN,
+TANet and non-local blocks are unwrapped; see :mod:`vidlab.models.convert.mmaction2`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,48 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidlab.models.layers import temporal_shift
+from vidlab.models.layers import TAM, NonLocal3d, TemporalInterlace, temporal_shift
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet"]
 
 
-class BasicBlock(nn.Module):
-    """Two 3x3 convs; an optional temporal shift at the start of the residual branch (TSM)."""
+class _Block(nn.Module):
+    """Residual block with optional temporal modules (frames of B clips stacked as ``(B * T, C, H, W)``).
+
+    In the residual branch, before ``conv1``: a temporal shift (``shift_div``, TSM) and/or a temporal
+    interlace (``interlace``, TIN); after ``conv1``'s ReLU: a temporal adaptive module (``tam``, TANet). After the
+    block's output ReLU: a non-local block over the clip (``non_local``, TSM-NL). The identity path is never
+    shifted.
+    """
+
+    expansion = 1
+    shift_div: int | None
+    interlace: nn.Module | None
+    tam: nn.Module | None
+    non_local: nn.Module | None
+
+    def _set_temporal(self, shift_div, interlace, tam, non_local) -> None:
+        self.shift_div = shift_div
+        self.interlace = interlace
+        self.tam = tam
+        self.non_local = non_local
+
+    def _pre(self, x: torch.Tensor, num_segments: int) -> torch.Tensor:
+        if self.shift_div:
+            x = temporal_shift(x, num_segments, self.shift_div)
+        if self.interlace is not None:
+            x = self.interlace(x, num_segments)
+        return x
+
+    def _after_conv1(self, x: torch.Tensor, num_segments: int) -> torch.Tensor:
+        return x if self.tam is None else self.tam(x, num_segments)
+
+    def _post(self, x: torch.Tensor, num_segments: int) -> torch.Tensor:
+        return x if self.non_local is None else self.non_local.forward_frames(x, num_segments)
+
+
+class BasicBlock(_Block):
+    """Two 3x3 convs."""
 
     expansion = 1
 
@@ -30,31 +66,33 @@ class BasicBlock(nn.Module):
         planes: int,
         stride: int = 1,
         downsample: nn.Module | None = None,
-        shift_div: int | None = None,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        shift_div: int | None = None,
+        interlace: nn.Module | None = None,
+        tam: nn.Module | None = None,
+        non_local: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.shift_div = shift_div
         self.conv1 = nn.Conv2d(in_channels, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = norm_layer(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
         self.bn2 = norm_layer(planes)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+        self._set_temporal(shift_div, interlace, tam, non_local)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x: torch.Tensor, num_segments: int = 1) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        out = temporal_shift(x, num_segments, self.shift_div) if self.shift_div else x
-        out = self.relu(self.bn1(self.conv1(out)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        out = self.relu(self.bn1(self.conv1(self._pre(x, num_segments))))
+        out = self.bn2(self.conv2(self._after_conv1(out, num_segments)))
+        return self._post(self.relu(out + identity), num_segments)
 
 
-class Bottleneck(nn.Module):
-    """1x1 -> 3x3 (strided) -> 1x1 convs; an optional temporal shift at the start of the residual branch."""
+class Bottleneck(_Block):
+    """1x1 -> 3x3 (strided) -> 1x1 convs."""
 
     expansion = 4
 
@@ -64,11 +102,13 @@ class Bottleneck(nn.Module):
         planes: int,
         stride: int = 1,
         downsample: nn.Module | None = None,
-        shift_div: int | None = None,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        shift_div: int | None = None,
+        interlace: nn.Module | None = None,
+        tam: nn.Module | None = None,
+        non_local: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.shift_div = shift_div
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
         self.bn1 = norm_layer(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
@@ -77,17 +117,17 @@ class Bottleneck(nn.Module):
         self.bn3 = norm_layer(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+        self._set_temporal(shift_div, interlace, tam, non_local)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn3.weight)
 
     def forward(self, x: torch.Tensor, num_segments: int = 1) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        out = temporal_shift(x, num_segments, self.shift_div) if self.shift_div else x
-        out = self.relu(self.bn1(self.conv1(out)))
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.relu(self.bn1(self.conv1(self._pre(x, num_segments))))
+        out = self.relu(self.bn2(self.conv2(self._after_conv1(out, num_segments))))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        return self._post(self.relu(out + identity), num_segments)
 
 
 _ARCH: dict[int, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
@@ -107,13 +147,24 @@ class ResNet(nn.Module):
         in_channels: input channels.
         shift_div: if set, a temporal shift of ``1/shift_div`` of the channels in each direction is applied at
             the start of the residual branch of the blocks (TSM's ``blockres`` placement: every block, every
-            other block for depths whose ``layer3`` has >= 23 blocks, as in the reference). ``forward`` then
-            needs ``num_segments``.
+            other block for depths whose ``layer3`` has >= 23 blocks, as in the reference).
+        interlace_div: if set, a :class:`~vidlab.models.layers.interlace.TemporalInterlace` of
+            ``1/interlace_div`` of the channels at the start of every block's residual branch (TIN).
+        tam: a :class:`~vidlab.models.layers.tam.TAM` after ``conv1`` of every block (TANet).
+        non_local: per stage, one flag per block: a non-local block after that block (TSM-NL), e.g.
+            ``((0, 0, 0), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 0, 0))``.
+        non_local_mode: pairwise function of the non-local blocks (see
+            :class:`~vidlab.models.layers.non_local.NonLocal3d`); they use ``sub_sample=True``,
+            ``use_scale=False``, as MMAction2's TSM-NL configs.
+        num_segments: frames per clip, needed by the TIN and TAM modules (fixed-size layers over time).
         zero_init_residual: zero the last BatchNorm weight of every block, so each block starts as identity.
             MMAction2's 2D ResNet does not do this (its BN weights start at 1), hence the default.
         norm_layer: normalization class taking the channel count.
 
-    Init (MMAction2's from-scratch init): convs Kaiming normal (fan_out, ReLU gain), BN weight 1 and bias 0.
+    ``forward`` needs ``num_segments`` (frames per clip, N a multiple of it) whenever a temporal module is on.
+
+    Init (MMAction2's from-scratch init): convs Kaiming normal (fan_out, ReLU gain), BN weight 1 and bias 0;
+    the temporal modules keep their own init.
     """
 
     def __init__(
@@ -122,6 +173,11 @@ class ResNet(nn.Module):
         *,
         in_channels: int = 3,
         shift_div: int | None = None,
+        interlace_div: int | None = None,
+        tam: bool = False,
+        non_local: tuple[tuple[int, ...], ...] | None = None,
+        non_local_mode: str = "embedded_gaussian",
+        num_segments: int = 8,
         zero_init_residual: bool = False,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
     ) -> None:
@@ -129,6 +185,8 @@ class ResNet(nn.Module):
         if depth not in _ARCH:
             raise ValueError(f"ResNet depth must be one of {sorted(_ARCH)}, got {depth}")
         block, stage_blocks = _ARCH[depth]
+        if non_local is not None and [len(s) for s in non_local] != list(stage_blocks):
+            raise ValueError(f"non_local needs one flag per block, {list(stage_blocks)} per stage, got {non_local!r}")
         shift_every = 2 if stage_blocks[2] >= 23 else 1
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = norm_layer(64)
@@ -137,27 +195,48 @@ class ResNet(nn.Module):
         channels = 64
         for i, num_blocks in enumerate(stage_blocks):
             planes = 64 * 2**i
+            out_channels = planes * block.expansion
             stride = 1 if i == 0 else 2
-            downsample = None
-            if stride != 1 or channels != planes * block.expansion:
-                downsample = nn.Sequential(
-                    nn.Conv2d(channels, planes * block.expansion, 1, stride=stride, bias=False),
-                    norm_layer(planes * block.expansion),
-                )
             blocks = []
             for j in range(num_blocks):
-                shift = shift_div if j % shift_every == 0 else None
-                if j == 0:
-                    blocks.append(block(channels, planes, stride, downsample, shift, norm_layer))
-                else:
-                    blocks.append(block(channels, planes, shift_div=shift, norm_layer=norm_layer))
-                channels = planes * block.expansion
+                downsample = None
+                if j == 0 and (stride != 1 or channels != out_channels):
+                    downsample = nn.Sequential(
+                        nn.Conv2d(channels, out_channels, 1, stride=stride, bias=False), norm_layer(out_channels)
+                    )
+                nl = None
+                if non_local is not None and non_local[i][j]:
+                    nl = NonLocal3d(out_channels, non_local_mode, sub_sample=True, use_scale=False)
+                blocks.append(
+                    block(
+                        channels,
+                        planes,
+                        stride if j == 0 else 1,
+                        downsample,
+                        norm_layer,
+                        shift_div=shift_div if j % shift_every == 0 else None,
+                        interlace=TemporalInterlace(channels, num_segments, interlace_div) if interlace_div else None,
+                        tam=TAM(planes, num_segments) if tam else None,
+                        non_local=nl,
+                    )
+                )
+                channels = out_channels
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
         self.num_features = channels
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
+        temporal = {
+            id(m)
+            for b in self.modules()
+            if isinstance(b, _Block)
+            for t in (b.interlace, b.tam, b.non_local)
+            if t is not None
+            for m in t.modules()
+        }
         for m in self.modules():
+            if id(m) in temporal:
+                continue
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -165,13 +244,13 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
         if zero_init_residual:
             for m in self.modules():
-                if isinstance(m, (BasicBlock, Bottleneck)):
+                if isinstance(m, _Block):
                     m.zero_init_last()
 
     def forward(self, x: torch.Tensor, num_segments: int = 1) -> torch.Tensor:
         """``(N, C, H, W)`` -> ``(N, num_features, H', W')``.
 
-        ``num_segments`` (frames per clip, N a multiple of it) is only used by the temporal shift.
+        ``num_segments`` (frames per clip, N a multiple of it) is only used by the temporal modules.
         """
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for layer in (self.layer1, self.layer2, self.layer3, self.layer4):

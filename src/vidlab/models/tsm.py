@@ -1,19 +1,21 @@
-"""TSM: Temporal Shift Module for Efficient Video Understanding (arXiv:1811.08383)."""
+"""TSM: Temporal Shift Module for Efficient Video Understanding (arXiv:1811.08383), with optional non-local
+blocks (Non-local Neural Networks, arXiv:1711.07971) as in MMAction2's TSM-NL configs."""
 
 from __future__ import annotations
 
-import torch
-
 from vidlab.models._registry import register_model
-from vidlab.models.base import VideoClassifier, check_clip
+from vidlab.models.base import FrameClassifier
 from vidlab.models.heads import SegmentConsensusHead
-from vidlab.models.resnet import ResNet
+from vidlab.models.tsn import frame_backbone
 
-__all__ = ["TSM", "tsm_r18", "tsm_r50"]
+__all__ = ["NL_STAGES", "TSM"]
+
+#: non-local placement of MMAction2's TSM-R50-NL configs: blocks 0 and 2 of layer2, 0, 2 and 4 of layer3.
+NL_STAGES = ((0, 0, 0), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 0, 0))
 
 
-class TSM(VideoClassifier):
-    """A 2D ResNet over T frames whose residual blocks shift part of their channels along time.
+class TSM(FrameClassifier):
+    """A 2D backbone over T frames whose residual blocks shift part of their channels along time.
 
     Input ``(B, C, T, H, W)``, output logits ``(B, num_classes)``. Each residual branch starts with
     :func:`~vidlab.models.layers.temporal_shift` over the T frames of its clip (``1/shift_div`` of the
@@ -26,11 +28,13 @@ class TSM(VideoClassifier):
     averages the scores (the inherited :meth:`~vidlab.models.base.VideoClassifier.forward_views`).
 
     Args:
-        depth: ResNet depth (18, 34, 50, 101, 152).
+        depth: ResNet depth (18, 34, 50, 101, 152) or ``"mobilenetv2"``.
         num_classes: classifier outputs.
         in_channels: input channels.
         num_segments: if set, inputs must have exactly this many frames (a check, nothing else).
         shift_div: 8 in the paper and in MMAction2's configs.
+        non_local: per-stage flags of non-local blocks (ResNet only), e.g. :data:`NL_STAGES`.
+        non_local_mode: ``"gaussian"``, ``"embedded_gaussian"`` or ``"dot_product"``.
         dropout: dropout before ``head.fc`` (0.5 in MMAction2's TSM configs).
         init_std: std of the normal init of ``head.fc`` (0.001).
         zero_init_residual: see :class:`~vidlab.models.resnet.ResNet` (off, as in MMAction2).
@@ -39,39 +43,59 @@ class TSM(VideoClassifier):
     def __init__(
         self,
         *,
-        depth: int = 50,
+        depth: int | str = 50,
         num_classes: int = 400,
         in_channels: int = 3,
         num_segments: int | None = None,
         shift_div: int = 8,
+        non_local: tuple[tuple[int, ...], ...] | None = None,
+        non_local_mode: str = "embedded_gaussian",
         dropout: float = 0.5,
         init_std: float = 0.001,
         zero_init_residual: bool = False,
     ) -> None:
-        super().__init__()
-        self.num_segments = num_segments
-        self.backbone = ResNet(
-            depth, in_channels=in_channels, shift_div=shift_div, zero_init_residual=zero_init_residual
-        )
+        super().__init__(num_segments)
+        kw = {}
+        if depth != "mobilenetv2":
+            kw = {"non_local": non_local, "non_local_mode": non_local_mode, "zero_init_residual": zero_init_residual}
+        elif non_local is not None:
+            raise ValueError("non-local blocks are only available with a ResNet backbone")
+        self.backbone = frame_backbone(depth, in_channels=in_channels, shift_div=shift_div, **kw)
         self.head = SegmentConsensusHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        b, t = x.shape[0], x.shape[2]
-        if self.num_segments is not None and t != self.num_segments:
-            raise ValueError(f"this TSM was built for num_segments={self.num_segments} frames, got T={t}")
-        x = x.transpose(1, 2).flatten(0, 1)  # (B*T, C, H, W)
-        x = self.backbone(x, num_segments=t)  # (B*T, C', H', W')
-        return x.unflatten(0, (b, t)).transpose(1, 2)  # (B, C', T, H', W')
+
+def _register(name: str, doc: str, num_classes: int = 400, **fixed) -> None:
+    def builder(*, num_classes: int = num_classes, **kwargs) -> TSM:
+        return TSM(num_classes=num_classes, **fixed, **kwargs)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = doc
+    register_model(input_shape=(3, 8, 224, 224))(builder)
+    globals()[name] = builder
+    __all__.append(name)
 
 
-@register_model(input_shape=(3, 8, 224, 224))
-def tsm_r18(*, num_classes: int = 400, **kwargs) -> TSM:
-    """TSM with a ResNet-18 backbone."""
-    return TSM(depth=18, num_classes=num_classes, **kwargs)
-
-
-@register_model(input_shape=(3, 8, 224, 224))
-def tsm_r50(*, num_classes: int = 400, **kwargs) -> TSM:
-    """TSM with a ResNet-50 backbone (MMAction2 ``tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb``)."""
-    return TSM(depth=50, num_classes=num_classes, **kwargs)
+_CFG = "tsm_imagenet-pretrained-{}_8xb16-1x1x8-50e_{}-rgb"
+_register("tsm_r18", "TSM-ResNet18 (MMAction2 ``" + _CFG.format("r50", "kinetics400") + "`` with depth 18).", depth=18)
+_register("tsm_r50", "TSM-ResNet50 (MMAction2 ``" + _CFG.format("r50", "kinetics400") + "``).", depth=50)
+_register(
+    "tsm_r101",
+    "TSM-ResNet101 (MMAction2 ``" + _CFG.format("r101", "sthv2") + "``: Something-Something V2, 174 classes).",
+    num_classes=174,
+    depth=101,
+)
+_register(
+    "tsm_mobilenetv2",
+    "TSM-MobileNetV2 (MMAction2 ``tsm_imagenet-pretrained-mobilenetv2_8xb16-1x1x8-100e_kinetics400-rgb``).",
+    depth="mobilenetv2",
+)
+for _mode in ("dot_product", "embedded_gaussian", "gaussian"):
+    _register(
+        f"tsm_r50_nl_{_mode}",
+        f"TSM-ResNet50 with {_mode.replace('_', ' ')} non-local blocks (MMAction2 ``"
+        + _CFG.format(f"r50-nl-{_mode.replace('_', '-')}", "kinetics400")
+        + "``).",
+        depth=50,
+        non_local=NL_STAGES,
+        non_local_mode=_mode,
+    )

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from vidlab.models._registry import register_model
-from vidlab.models.base import VideoClassifier, check_clip
+from vidlab.models.base import FrameClassifier, check_clip
 from vidlab.models.heads import ClsHead, average_view_scores
+from vidlab.models.mobilenet_v2 import MobileNetV2
 from vidlab.models.resnet import ResNet
 
-__all__ = ["TSN", "tsn_r18", "tsn_r50"]
+__all__ = ["TSN", "frame_backbone"]
 
 
-class TSN(VideoClassifier):
-    """A 2D ResNet applied to each of T sampled frames (segments), average consensus, one linear classifier.
+def frame_backbone(depth: int | str, **kwargs) -> nn.Module:
+    """A 2D backbone over frames: ``ResNet(depth, **kwargs)`` for an int depth, ``MobileNetV2`` for
+    ``"mobilenetv2"`` (which takes only ``in_channels`` and ``shift_div``)."""
+    if depth == "mobilenetv2":
+        return MobileNetV2(**{k: v for k, v in kwargs.items() if k in ("in_channels", "shift_div")})
+    if isinstance(depth, str):
+        raise ValueError(f"unknown 2D backbone {depth!r}: use a ResNet depth (18, 34, 50, 101, 152) or 'mobilenetv2'")
+    return ResNet(depth, **kwargs)
+
+
+class TSN(FrameClassifier):
+    """A 2D backbone applied to each of T sampled frames (segments), average consensus, one linear classifier.
 
     Input ``(B, C, T, H, W)`` (T segments, e.g. MMAction2's ``clip_len=1, num_clips=8`` gives T=8), output
     logits ``(B, num_classes)``. ``forward_features`` returns ``(B, C', T, H/32, W/32)``; the head averages it
@@ -21,7 +33,7 @@ class TSN(VideoClassifier):
     ``head.fc``.
 
     Args:
-        depth: ResNet depth (18, 34, 50, 101, 152).
+        depth: ResNet depth (18, 34, 50, 101, 152) or ``"mobilenetv2"``.
         num_classes: classifier outputs.
         in_channels: input channels.
         dropout: dropout before ``head.fc`` (0.4 in MMAction2's TSN configs).
@@ -32,7 +44,7 @@ class TSN(VideoClassifier):
     def __init__(
         self,
         *,
-        depth: int = 50,
+        depth: int | str = 50,
         num_classes: int = 400,
         in_channels: int = 3,
         dropout: float = 0.4,
@@ -40,15 +52,9 @@ class TSN(VideoClassifier):
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
-        self.backbone = ResNet(depth, in_channels=in_channels, zero_init_residual=zero_init_residual)
+        kw = {"zero_init_residual": zero_init_residual} if depth != "mobilenetv2" else {}
+        self.backbone = frame_backbone(depth, in_channels=in_channels, **kw)
         self.head = ClsHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        b, t = x.shape[0], x.shape[2]
-        x = x.transpose(1, 2).flatten(0, 1)  # (B*T, C, H, W)
-        x = self.backbone(x)  # (B*T, C', H', W')
-        return x.unflatten(0, (b, t)).transpose(1, 2)  # (B, C', T, H', W')
 
     def forward_views(self, x: torch.Tensor, average_clips: str | None = "prob") -> torch.Tensor:
         """Multi-view testing as MMAction2's ``Recognizer2D`` + ``TSNHead`` do it: features, not scores, are
@@ -70,13 +76,25 @@ class TSN(VideoClassifier):
         return average_view_scores(logits.unsqueeze(1), average_clips)
 
 
-@register_model(input_shape=(3, 8, 224, 224))
-def tsn_r18(*, num_classes: int = 400, **kwargs) -> TSN:
-    """TSN with a ResNet-18 backbone."""
-    return TSN(depth=18, num_classes=num_classes, **kwargs)
+def _register(name: str, depth: int | str, doc: str) -> None:
+    def builder(*, num_classes: int = 400, **kwargs) -> TSN:
+        return TSN(depth=depth, num_classes=num_classes, **kwargs)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = doc
+    register_model(input_shape=(3, 8, 224, 224))(builder)
+    globals()[name] = builder
+    __all__.append(name)
 
 
-@register_model(input_shape=(3, 8, 224, 224))
-def tsn_r50(*, num_classes: int = 400, **kwargs) -> TSN:
-    """TSN with a ResNet-50 backbone (MMAction2 ``tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb``)."""
-    return TSN(depth=50, num_classes=num_classes, **kwargs)
+_REF = "MMAction2 ``tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb``"
+_register("tsn_r18", 18, f"TSN-ResNet18 ({_REF} with depth 18).")
+_register("tsn_r34", 34, f"TSN-ResNet34 ({_REF} with depth 34).")
+_register("tsn_r50", 50, f"TSN-ResNet50 ({_REF}).")
+_register(
+    "tsn_r101", 101, "TSN-ResNet101 (MMAction2 ``tsn_imagenet-pretrained-r101_8xb32-1x1x8-100e_kinetics400-rgb``)."
+)
+_register("tsn_r152", 152, f"TSN-ResNet152 ({_REF} with depth 152).")
+_register(
+    "tsn_mobilenetv2", "mobilenetv2", "TSN-MobileNetV2 (MMAction2 ``MobileNetV2`` backbone + ``TSNHead``, 1280 in)."
+)

@@ -14,7 +14,7 @@ from torch import nn
 
 from vidlab.models.convert import mmaction2
 
-__all__ = ["SOURCES", "convert_state_dict", "detect_source", "load_checkpoint"]
+__all__ = ["SOURCES", "convert_state_dict", "detect_source", "load_checkpoint", "read_state_dict"]
 
 # Every source the API names; only "vidlab" and "mmaction2" are implemented so far.
 SOURCES = ("vidlab", "mmaction2", "pytorchvideo", "pyslowfast", "torchvision", "hf", "videomae", "videomamba")
@@ -75,7 +75,8 @@ def convert_state_dict(
     return _CONVERTERS[source](state_dict, model=model)
 
 
-def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file (``weights_only=True``), unwrapped from ``state_dict`` / ``model``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -125,7 +126,7 @@ def load_checkpoint(
             file that cannot be read as a state dict.
         NotImplementedError: for a source without a converter yet.
     """
-    state_dict = _read_state_dict(path)
+    state_dict = read_state_dict(path)
     if source == "auto":
         source = detect_source(state_dict)
     name = _model_name(model) if source != "vidlab" else None
@@ -164,14 +165,19 @@ def load_checkpoint(
     return report
 
 
+def _listing(items: list[str], limit: int = 12) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... and {len(items) - limit} more" if len(items) > limit else "")
+
+
 def _describe(report: dict) -> str:
     lines = []
     for title, items in (("missing keys", report["missing"]), ("unexpected keys", report["unexpected"])):
         if items:
-            lines.append(f"  {title} ({len(items)}): {', '.join(items)}")
+            lines.append(f"  {title} ({len(items)}): {_listing(items)}")
     if report["mismatched"]:
-        shapes = ", ".join(f"{k} file {list(a)} vs model {list(b)}" for k, a, b in report["mismatched"])
-        lines.append(f"  shape mismatches ({len(report['mismatched'])}): {shapes}")
-        if any(k.startswith("head.") for k, _, _ in report["mismatched"]):
-            lines.append("  (for another number of classes pass drop_head=True)")
+        shapes = [f"{k} file {list(a)} vs model {list(b)}" for k, a, b in report["mismatched"]]
+        lines.append(f"  shape mismatches ({len(shapes)}): {_listing(shapes)}")
+        if all(k.startswith("head.") for k, _, _ in report["mismatched"]):
+            lines.append("  (for another number of classes pass drop_head=True / --drop-head)")
     return "\n".join(lines)

@@ -3,13 +3,19 @@
 MMAction2 wraps each conv + norm pair in a ``ConvModule`` (``convK.conv`` / ``convK.bn``); vidlab names the
 two layers ``convK`` and ``bnK`` as torchvision does. The rules, applied in order to every key:
 
-- ``backbone.conv1.conv`` / ``backbone.conv1.bn`` -> ``backbone.conv1`` / ``backbone.bn1`` (TSN, TSM)
+- ``.block.`` is dropped (the wrappers of TANet's blocks and of TSM-NL's blocks with a non-local block)
+- ``non_local_block`` -> ``non_local``; inside it ``g``/``theta``/``phi`` (``.0`` when sub-sampled) and
+  ``conv_out.conv`` lose their ``ConvModule`` level and ``conv_out.bn`` -> ``bn`` (TSM-NL)
+- ``conv1.conv.net1`` -> ``interlace``, ``conv1.conv.net2`` -> ``conv1`` (TIN's interlace + conv pair)
+- ``conv.K.net`` -> ``conv.K`` (TSM-MobileNetV2 wraps a block's expansion conv in its temporal shift)
+- ``backbone.conv1.conv`` / ``backbone.conv1.bn`` -> ``backbone.conv1`` / ``backbone.bn1`` (stems of the 2D
+  ResNet and MobileNetV2)
 - ``convK.conv.net`` -> ``convK`` (TSM wraps the first conv of each block in its temporal shift)
 - ``convK.conv`` / ``convK.bn`` -> ``convK`` / ``bnK`` (all; X3D's ``conv5`` too)
 - ``conv1_s.conv`` / ``conv1_t.conv`` / ``conv1_t.bn`` -> ``conv1_s`` / ``conv1_t`` / ``bn1`` (X3D stem)
 - ``se_module`` -> ``se`` (X3D)
 - ``downsample.conv`` / ``downsample.bn`` -> ``downsample.0`` / ``downsample.1`` (all)
-- ``cls_head.fc_cls`` -> ``head.fc`` (TSN, TSM)
+- ``cls_head.fc_cls`` -> ``head.fc`` (TSN, TSM, TIN, TANet, TRN; TRN's ``consensus`` keeps its names)
 - ``cls_head.fc1`` / ``cls_head.fc2`` -> ``head.fc1`` / ``head.fc2`` (X3D)
 - a leading ``module.`` (DistributedDataParallel) is removed
 
@@ -26,10 +32,18 @@ import torch
 __all__ = ["FAMILIES", "convert", "looks_like_mmaction2"]
 
 # vidlab families whose MMAction2 counterparts these rules cover.
-FAMILIES = ("tsn", "tsm", "x3d")
+FAMILIES = ("tsn", "tsm", "tin", "tanet", "trn", "x3d")
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^module\."), ""),  # DistributedDataParallel wrapper
+    (re.compile(r"\.block\."), "."),  # TANet / TSM-NL block wrappers
+    (re.compile(r"\.non_local_block\."), ".non_local."),
+    (re.compile(r"\.non_local\.(g|phi)\.0\.conv\."), r".non_local.\1."),  # sub-sampled: (ConvModule, pool)
+    (re.compile(r"\.non_local\.(g|theta|phi|conv_out)\.conv\."), r".non_local.\1."),
+    (re.compile(r"\.non_local\.conv_out\.bn\."), ".non_local.bn."),
+    (re.compile(r"\.conv1\.conv\.net1\."), ".interlace."),  # TIN: CombineNet(interlace, conv)
+    (re.compile(r"\.conv1\.conv\.net2\."), ".conv1.conv."),
+    (re.compile(r"(\.conv\.\d+)\.net\."), r"\1."),  # TSM-MobileNetV2: shift wraps the expansion conv
     (re.compile(r"\.conv\.net\."), ".conv."),  # TSM: temporal shift wraps the block's first conv
     (re.compile(r"^backbone\.conv1\.conv\."), "backbone.conv1."),
     (re.compile(r"^backbone\.conv1\.bn\."), "backbone.bn1."),

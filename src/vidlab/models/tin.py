@@ -1,0 +1,55 @@
+"""TIN: Temporal Interlacing Network (arXiv:1912.00869)."""
+
+from __future__ import annotations
+
+from vidlab.models._registry import register_model
+from vidlab.models.base import FrameClassifier
+from vidlab.models.heads import SegmentConsensusHead
+from vidlab.models.resnet import ResNet
+
+__all__ = ["TIN", "tin_r18", "tin_r50"]
+
+
+class TIN(FrameClassifier):
+    """A 2D ResNet whose blocks interlace part of their channels along time with learned, clip-dependent
+    fractional offsets (:class:`~vidlab.models.layers.TemporalInterlace`), and TSM's segment-consensus head.
+
+    The interlace runs in plain PyTorch (a ``gather`` along time), so unlike MMAction2 it needs no compiled
+    ``tin_shift`` op and runs on CPU.
+
+    Args:
+        depth: ResNet depth.
+        num_classes: classifier outputs.
+        num_segments: frames per clip; fixed, as the offset network has a T-wide FC layer.
+        shift_div: a ``1 / shift_div`` share of the channels is interlaced (4 in MMAction2's configs).
+        in_channels: input channels.
+        dropout: dropout before ``head.fc`` (0.5).
+        init_std: std of the normal init of ``head.fc`` (0.001).
+    """
+
+    def __init__(
+        self,
+        *,
+        depth: int = 50,
+        num_classes: int = 400,
+        num_segments: int = 8,
+        shift_div: int = 4,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+        init_std: float = 0.001,
+    ) -> None:
+        super().__init__(num_segments)
+        self.backbone = ResNet(depth, in_channels=in_channels, interlace_div=shift_div, num_segments=num_segments)
+        self.head = SegmentConsensusHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
+
+
+@register_model(input_shape=(3, 8, 224, 224))
+def tin_r50(*, num_classes: int = 400, **kwargs) -> TIN:
+    """TIN-ResNet50 (MMAction2 ``tin_kinetics400-pretrained-tsm-r50_1x1x8-50e_kinetics400-rgb``)."""
+    return TIN(depth=50, num_classes=num_classes, **kwargs)
+
+
+@register_model(input_shape=(3, 8, 224, 224))
+def tin_r18(*, num_classes: int = 400, **kwargs) -> TIN:
+    """TIN-ResNet18 (the TIN-R50 config with depth 18; for small experiments)."""
+    return TIN(depth=18, num_classes=num_classes, **kwargs)
