@@ -1,4 +1,4 @@
-"""TSN vs TSM on SynthActions with the same recipe: does temporal modelling separate the direction pairs?
+"""2D-backbone families on SynthActions with the same recipe: does temporal modelling separate the direction pairs?
 
 Trains each recipe with `vidlab train` (same data, schedule, seed), then evaluates its best checkpoint on
 the test split, and prints top-1 overall and on the direction-paired classes (left/right, up/down,
@@ -7,7 +7,11 @@ of time. TSN averages per-frame features, so it is blind to frame order.
 
 Usage:
     vidlab data synth --out data/synth
-    python benchmarks/synth_temporal.py [--configs configs/recognition/tsn_r18_synth.yaml ...] [key=value ...]
+    python benchmarks/synth_temporal.py [key=value ...] [--work-root DIR] [--configs configs/recognition/X.yaml ...]
+
+The default configs are TSN and TSM; the TIN, TANet and TRN recipes differ from them only in the model. To start
+every model from a trained TSN (2D features that carry no temporal order), pass
+``model.pretrained=<work root>/tsn_r18_synth/best.pth`` (the temporal modules keep their fresh init).
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ def main() -> None:
     ap.add_argument("--work-root", default="work_dirs/synth_temporal")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
+    misplaced = [c for c in args.configs if "=" in c and not c.endswith((".yaml", ".yml"))]
+    if misplaced:
+        ap.error(f"key=value overrides go before --configs (got {misplaced} among the configs)")
     rows = {c: run(c, args.overrides, Path(args.work_root)) for c in args.configs}
     print("| recipe | test top-1 | test top-1, direction-paired classes | mean class acc | train minutes |")
     print("|---|---|---|---|---|")

@@ -138,3 +138,20 @@ def test_tsm_r101_shifts_every_other_block_and_mobilenet_shifts_residual_expansi
     blocks = [b for i in range(1, 8) for b in getattr(mb, f"layer{i}")]
     assert [b.shift_div is not None for b in blocks] == [b.use_res_connect for b in blocks]
     assert sum(b.shift_div is not None for b in blocks) == 10
+
+
+@pytest.mark.parametrize("layer", ["interlace", "tam"])
+def test_gradients_match_finite_differences(layer):
+    """Training-mode gradients w.r.t. the input and every parameter (float64 gradcheck)."""
+    from torch.func import functional_call
+
+    torch.manual_seed(0)
+    mod = TemporalInterlace(16, num_segments=4) if layer == "interlace" else TAM(8, num_segments=4)
+    mod = mod.double().train()
+    x = torch.randn(8, mod.fold * 4 if layer == "interlace" else 8, 2, 2, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: mod(x, 4), (x,), eps=1e-6, atol=1e-5)
+    names = [n for n, _ in mod.named_parameters()]
+    values = tuple(p.detach().clone().requires_grad_(True) for p in mod.parameters())
+    assert torch.autograd.gradcheck(
+        lambda *v: functional_call(mod, dict(zip(names, v)), (x.detach(), 4)), values, eps=1e-6, atol=1e-5
+    )

@@ -1,0 +1,441 @@
+"""Generate ``docs/MODEL_ZOO.md``: every registered vidlab model with its size, compute and reported accuracy.
+
+For each model in ``vidlab.models.list_models()`` the table gives its parameter count (and MMAction2 1.2.0's count
+for the same config, ``tests/assets/params_mmaction2.json``), its class count and standard input, its GMACs
+(multiply-adds, batch 1, counted by ``torch.utils.flop_counter.FlopCounterMode`` on the meta device), two reference
+compute figures with the difference in percent -- mmengine's counter run on MMAction2's build at the same input
+(``tests/assets/flops_mmaction2.json``, written by ``benchmarks/model_zoo_reference.py`` in the reference
+environment) and the figure in MMAction2's metafile, compared with vidlab's count at the input that figure was
+measured at -- and the accuracy MMAction2's model-zoo pages report for the matching config.
+
+Usage:
+    python benchmarks/model_zoo.py            # writes docs/MODEL_ZOO.md
+    python benchmarks/model_zoo.py --check    # exits 1 if docs/MODEL_ZOO.md is not what this would write
+
+The output is deterministic (no timestamps, no timings), so ``--check`` can keep the document true in a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from vidlab.models import create_model, get_model_info, list_models
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "docs" / "MODEL_ZOO.md"
+PARAMS_JSON = ROOT / "tests" / "assets" / "params_mmaction2.json"
+FLOPS_JSON = ROOT / "tests" / "assets" / "flops_mmaction2.json"
+METAFILES = "mmaction2 1.2.0 `configs/recognition/<family>/metafile.yml`"
+SEED = "MMAction2's model-zoo pages (the 0.x documentation, with 0.x config names)"
+THRESHOLD = 3.0  # percent: larger differences get an explanation
+
+FAMILIES = {"tsn": "TSN", "tsm": "TSM", "tin": "TIN", "tanet": "TANet", "trn": "TRN", "x3d": "X3D"}
+
+Shape = tuple[int, int, int, int]
+
+# Footnote texts, referenced by key from the tables below.
+NOTES: dict[str, str] = {
+    "bn": (
+        "mmengine's counter also counts eval-mode batch norm (one multiply-add per element) and "
+        "`adaptive_avg_pool2d`; FlopCounterMode counts only convolutions and matrix products. Their convolution and "
+        "matmul counts are identical for every model here (`by_operator` in `tests/assets/flops_mmaction2.json`); "
+        "the batch norms make up the whole difference, which exceeds 3% only for the light networks whose "
+        "depthwise convolutions are cheap next to their many normalized activations: MobileNetV2 "
+        "({mbv2_bn:.3f} G of batch norm at 8x224x224) and X3D-S ({x3d_bn:.3f} G at 13x160x160)."
+    ),
+    "tsn25": (
+        "The TSN metafile entries state `Resolution: 224x224` for the 1x1x3, 1x1x5 and 1x1x8 configs alike; the "
+        "figure is mmengine's backbone count for 25 frames at 224x224 (TSN's 25-frame test protocol: "
+        "25 x {tsn_frame:.3f} G per frame = {tsn25:.2f} G for R50). vidlab's count is taken at 25 frames too."
+    ),
+    "at256": (
+        "The metafile states `Resolution: 224x224` (TRN: `height 240`), but the figure is the count at 8x256x256 "
+        "(the three-crop test size), backbone only (what MMAction2's `tools/analysis_tools/get_flops.py` counts: "
+        "`extract_feat` up to the neck): mmengine on MMAction2's build gives {at256} at 8x256x256 and "
+        "{at224} at 8x224x224. vidlab's count is taken at 8x256x256."
+    ),
+    "mbv2_label": (
+        "The metafile lists this figure under the name and config `tsm_imagenet-pretrained-r101_8xb16-1x1x8-50e_"
+        "sthv2-rgb`, but with `Architecture: MobileNetV2`, `Parameters: 2.736M`, Kinetics-400: it is the "
+        "TSM-MobileNetV2 entry, mislabelled (the real R101 entry, 62.66 G, follows it)."
+    ),
+    "x3d": (
+        "Not reproduced. The metafile's {x3d_meta:.3f} G (`Resolution: 160x160`) matches no count found: mmengine "
+        "on MMAction2's X3D-S gives {x3d_160:.3f} G at 13x160x160 ({x3d_160_bb:.3f} G backbone only) and "
+        "{x3d_182:.3f} G at 13x182x182 (the test crop); vidlab's {ours:.3f} G at 13x160x160 agrees with the "
+        "1.96 G the X3D paper (Feichtenhofer, arXiv:2004.04730) gives for X3D-S. The metafile entry "
+        "was ported with the SlowFast weights and its counter is not stated."
+    ),
+    "tin": (
+        "TIN's metafile also has 32962097536 (32.96 G) for the Something-Something configs (174 classes; the "
+        "difference is the per-segment fc of the head). The remaining 0.08 G over mmengine's count of MMAction2 "
+        "1.2.0's build is not accounted for (0.25%)."
+    ),
+    "no_ref": "No MMAction2 counterpart: a vidlab-only depth variant for small experiments.",
+    "no_row": (
+        "No row in MMAction2's model-zoo pages: a depth/backbone variant of a config without released weights there."
+    ),
+    "tsn_r101": (
+        "No Kinetics-400 ResNet-101 row in the model-zoo pages (only `tsn_r101_1x1x5_50e_mmit_rgb`, "
+        "Multi-Moments in Time, mAP). MMAction2 1.2.0's metafile gives 75.89 / 92.07 for "
+        "`tsn_imagenet-pretrained-r101_8xb32-1x1x8-100e_kinetics400-rgb`."
+    ),
+    "tsm_r50": "Same config at 340x256: 70.24 / 89.56; short-side 320: 70.73 / 89.81.",
+    "tsm_mbv2": (
+        "The model-zoo pages have only the dense-sampling MobileNetV2 config (and `..._kinetics400_rgb_port`, "
+        "69.89 / 89.01, ported weights); vidlab mirrors MMAction2 1.2.0's uniform 1x1x8-100e config, same network."
+    ),
+    "sth": ("Something-Something: efficient / accurate test settings (center crop x 1 clip / three crops x 2 clips)."),
+    "tin_r50": (
+        "Fine-tuned from TSM-Kinetics-400. The other TIN rows there are ImageNet-pretrained Something-Something "
+        "configs: `tin_r50_1x1x8_40e_sthv1_rgb` 44.25 / 73.94 (SthV1), `tin_r50_1x1x8_40e_sthv2_rgb` "
+        "56.70 / 83.62 (SthV2)."
+    ),
+    "trn_single": (
+        "The model-zoo pages' TRN rows are the multi-scale relation head "
+        "(`TRNHead` default `relation_type='TRNMultiScale'`)."
+    ),
+    "x3d_acc": ("10-view / 30-view top-1, no top-5 given; weights ported from SlowFast (reference 73.1 / 73.5 there)."),
+}
+
+
+@dataclass(frozen=True)
+class Metafile:
+    """A compute figure of MMAction2's metafile and the input it corresponds to."""
+
+    entry: str  # the metafile entry's ``Name`` as written
+    written: str  # its ``FLOPs`` field (multiply-adds) as written
+    gmacs: float  # the same in G
+    input: Shape  # the input the figure was measured at (see the notes where it differs from the stated one)
+    notes: tuple[str, ...] = ()
+
+
+_R50 = "tsm_imagenet-pretrained-r50{}_8xb16-1x1x8-50e_kinetics400-rgb"
+# vidlab name -> MMAction2 1.2.0 metafile figure (``configs/recognition/<family>/metafile.yml``).
+METAFILE: dict[str, Metafile] = {
+    "tsn_r50": Metafile(
+        "tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb", "102.7G", 102.7, (3, 25, 224, 224), ("tsn25",)
+    ),
+    "tsn_r101": Metafile(
+        "tsn_imagenet-pretrained-r101_8xb32-1x1x8-100e_kinetics400-rgb", "195.8G", 195.8, (3, 25, 224, 224), ("tsn25",)
+    ),
+    "tsm_r50": Metafile(_R50.format(""), "32.88G", 32.88, (3, 8, 224, 224)),
+    "tsm_r101": Metafile("tsm_imagenet-pretrained-r101_8xb16-1x1x8-50e_sthv2-rgb", "62.66G", 62.66, (3, 8, 224, 224)),
+    "tsm_mobilenetv2": Metafile(
+        "tsm_imagenet-pretrained-r101_8xb16-1x1x8-50e_sthv2-rgb",
+        "3.269G",
+        3.269,
+        (3, 8, 256, 256),
+        ("mbv2_label", "at256"),
+    ),
+    "tsm_r50_nl_dot_product": Metafile(_R50.format("-nl-dot-product"), "61.30G", 61.30, (3, 8, 224, 224)),
+    "tsm_r50_nl_embedded_gaussian": Metafile(_R50.format("-nl-embedded-gaussian"), "61.30G", 61.30, (3, 8, 224, 224)),
+    "tsm_r50_nl_gaussian": Metafile(_R50.format("-nl-gaussian"), "59.06G", 59.06, (3, 8, 224, 224)),
+    "tin_r50": Metafile(
+        "tin_kinetics400-pretrained-tsm-r50_1x1x8-50e_kinetics400-rgb",
+        "32965800320",
+        32.9658003,
+        (3, 8, 224, 224),
+        ("tin",),
+    ),
+    "tanet_r50": Metafile(
+        "tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb",
+        "43.0G",
+        43.0,
+        (3, 8, 256, 256),
+        ("at256",),
+    ),
+    "trn_r50": Metafile(
+        "trn_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb", "42.94G", 42.94, (3, 8, 256, 256), ("at256",)
+    ),
+    "x3d_s": Metafile("x3d_s_13x6x1_facebook-kinetics400-rgb", "2967543760", 2.96754376, (3, 13, 160, 160), ("x3d",)),
+}
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """A row of the model-zoo tables: top-1 / top-5 as written there."""
+
+    dataset: str
+    config: str
+    resolution: str
+    top1: str
+    top5: str
+    notes: tuple[str, ...] = ()
+
+
+# vidlab name -> the model-zoo row matching its config (dataset, frames, resolution). Source: SEED (TSN, TSM, TIN,
+# TANet, TRN and X3D sections, "Results and Models"). Models not listed have no row there (see NO_ACCURACY).
+ACCURACY: dict[str, Accuracy] = {
+    "tsn_r50": Accuracy("Kinetics-400", "tsn_r50_1x1x8_100e_kinetics400_rgb", "short-side 256", "71.80", "90.17"),
+    "tsm_r50": Accuracy(
+        "Kinetics-400", "tsm_r50_1x1x8_50e_kinetics400_rgb", "short-side 256", "70.59", "89.52", ("tsm_r50",)
+    ),
+    "tsm_r101": Accuracy(
+        "SthV2", "tsm_r101_1x1x8_50e_sthv2_rgb", "height 256", "60.88 / 63.84", "86.56 / 88.30", ("sth",)
+    ),
+    "tsm_mobilenetv2": Accuracy(
+        "Kinetics-400",
+        "tsm_mobilenetv2_dense_1x1x8_100e_kinetics400_rgb",
+        "short-side 320",
+        "68.46",
+        "88.64",
+        ("tsm_mbv2",),
+    ),
+    "tsm_r50_nl_dot_product": Accuracy(
+        "Kinetics-400", "tsm_nl_dot_product_r50_1x1x8_50e_kinetics400_rgb", "short-side 320", "71.60", "90.34"
+    ),
+    "tsm_r50_nl_embedded_gaussian": Accuracy(
+        "Kinetics-400", "tsm_nl_embedded_gaussian_r50_1x1x8_50e_kinetics400_rgb", "short-side 320", "72.03", "90.25"
+    ),
+    "tsm_r50_nl_gaussian": Accuracy(
+        "Kinetics-400", "tsm_nl_gaussian_r50_1x1x8_50e_kinetics400_rgb", "short-side 320", "70.70", "89.90"
+    ),
+    "tin_r50": Accuracy(
+        "Kinetics-400",
+        "tin_tsm_finetune_r50_1x1x8_50e_kinetics400_rgb",
+        "short-side 256",
+        "70.89",
+        "89.89",
+        ("tin_r50",),
+    ),
+    "tanet_r50": Accuracy(
+        "Kinetics-400", "tanet_r50_dense_1x1x8_100e_kinetics400_rgb", "short-side 320", "76.28", "92.60"
+    ),
+    "trn_r50": Accuracy(
+        "SthV2", "trn_r50_1x1x8_50e_sthv2_rgb", "height 256", "48.39 / 51.28", "76.58 / 78.65", ("sth",)
+    ),
+    "x3d_s": Accuracy(
+        "Kinetics-400", "x3d_s_13x6x1_facebook_kinetics400_rgb", "short-side 320", "72.7 / 73.2", "—", ("x3d_acc",)
+    ),
+}
+NO_ACCURACY: dict[str, str] = {"tsn_r101": "tsn_r101", "trn_r50_single_scale": "trn_single", "tanet_r18": "no_ref"}
+
+
+def count_macs(name: str, shape: Shape) -> tuple[float, bool]:
+    """Multiply-adds (FLOPs / 2) of one eval-mode forward of ``name`` on a ``(1, *shape)`` input.
+
+    Runs on the meta device (no weights, no arithmetic); falls back to real CPU tensors if an op has no meta
+    kernel. Returns the count and whether the fallback was used."""
+    try:
+        with torch.device("meta"):
+            model = create_model(name).eval()
+            x = torch.empty(1, *shape)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(x)
+        return counter.get_total_flops() / 2, False
+    except (NotImplementedError, RuntimeError):
+        model = create_model(name).eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.zeros(1, *shape))
+        return counter.get_total_flops() / 2, True
+
+
+def _natural(name: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
+def _family(module: str) -> str:
+    short = module.rsplit(".", 1)[-1]
+    return FAMILIES.get(short, short.upper())
+
+
+def _order(name: str, family: str) -> tuple:
+    families = list(FAMILIES.values())
+    index = families.index(family) if family in families else len(families)
+    return (index, family, "mobilenet" in name, _natural(name))
+
+
+def _shape(shape: Shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def _diff(ours: float, ref: float) -> float:
+    return (ours - ref) / ref * 100
+
+
+class _Notes:
+    """Footnotes numbered in order of first use."""
+
+    def __init__(self, values: dict) -> None:
+        self.values = values
+        self.keys: list[str] = []
+
+    def ref(self, *keys: str) -> str:
+        marks = []
+        for key in keys:
+            if key not in self.keys:
+                self.keys.append(key)
+            marks.append(f"[{self.keys.index(key) + 1}]")
+        return " " + "".join(marks) if marks else ""
+
+    def render(self) -> list[str]:
+        return [f"{i}. {NOTES[key].format(**self.values)}" for i, key in enumerate(self.keys, 1)]
+
+
+def generate() -> str:
+    """The text of ``docs/MODEL_ZOO.md``."""
+    torch.set_num_threads(1)
+    params_ref = json.loads(PARAMS_JSON.read_text())["models"]
+    flops_doc = json.loads(FLOPS_JSON.read_text()) if FLOPS_JSON.exists() else {"models": {}, "source": "n/a"}
+    flops_ref = flops_doc["models"]
+
+    rows = []
+    for name in list_models():
+        info = get_model_info(name)
+        family = _family(info.module)
+        macs, fallback = count_macs(name, tuple(info.input_shape))
+        rows.append((_order(name, family), name, info, family, macs, fallback))
+    rows.sort(key=lambda row: row[0])
+    ours = {name: macs for _, name, _, _, macs, _ in rows}
+
+    def mm(name: str, key: str = "whole", at: str | None = None) -> float:
+        entry = flops_ref[name]
+        value = entry["other_inputs"][at][key] if at else entry[key]["macs"]
+        return value / 1e9
+
+    values = {
+        "mbv2_bn": flops_ref.get("tsm_mobilenetv2", {}).get("whole", {}).get("by_operator", {}).get("batch_norm", 0)
+        / 1e9,
+        "x3d_bn": flops_ref.get("x3d_s", {}).get("whole", {}).get("by_operator", {}).get("batch_norm", 0) / 1e9,
+        "tsn_frame": mm("tsn_r50", "backbone") / 8 if "tsn_r50" in flops_ref else float("nan"),
+        "x3d_meta": METAFILE["x3d_s"].gmacs,
+        "ours": ours.get("x3d_s", float("nan")) / 1e9,
+    }
+    values["tsn25"] = values["tsn_frame"] * 25
+    at256 = [n for n in ("tanet_r50", "trn_r50", "tsm_mobilenetv2") if "other_inputs" in flops_ref.get(n, {})]
+    values["at256"] = ", ".join(f"{n} {mm(n, 'backbone', '3x8x256x256'):.3f} G" for n in at256)
+    values["at224"] = ", ".join(f"{n} {mm(n, 'backbone'):.3f} G" for n in at256)
+    if "x3d_s" in flops_ref:
+        values.update(
+            x3d_160=mm("x3d_s"), x3d_160_bb=mm("x3d_s", "backbone"), x3d_182=mm("x3d_s", "whole", "3x13x182x182")
+        )
+    notes = _Notes(values)
+
+    header = [
+        "model",
+        "family",
+        "params",
+        "MMAction2 params",
+        "classes",
+        "input (CxTxHxW)",
+        "GMACs",
+        "mmengine GMACs (MMAction2 build, same input)",
+        "diff %",
+        "metafile GMACs (input measured at)",
+        "vidlab GMACs at that input",
+        "diff %",
+        "reported top-1 / top-5 (dataset, config)",
+    ]
+    table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    fallbacks = []
+    for _, name, info, family, macs, fallback in rows:
+        if fallback:
+            fallbacks.append(name)
+        shape = tuple(info.input_shape)
+        classes = info.builder.__kwdefaults__["num_classes"]
+        params = info.num_params()
+        ref = params_ref.get(name)
+        if ref is None:
+            ref_params = "—" + notes.ref("no_ref")
+        else:
+            ref_params = "=" if ref["params"] == params and ref["num_classes"] == classes else f"{ref['params']:,}"
+        gmacs = macs / 1e9
+        if name in flops_ref and flops_ref[name]["input"] == list(shape):
+            ref_g = mm(name)
+            d = _diff(gmacs, ref_g)
+            mm_cells = [f"{ref_g:.2f}", f"{d:+.1f}" + (notes.ref("bn") if abs(d) > THRESHOLD else "")]
+        else:
+            mm_cells = ["—", "—"]
+        meta = METAFILE.get(name)
+        if meta is None:
+            meta_cells = ["—", "—", "—"]
+        else:
+            at = gmacs if meta.input == shape else count_macs(name, meta.input)[0] / 1e9
+            d = _diff(at, meta.gmacs)
+            keys = list(meta.notes)
+            if abs(d) > THRESHOLD and "x3d" not in keys:
+                keys.append("bn")
+            meta_cells = [
+                f"{meta.written} ({_shape(meta.input)})" + notes.ref(*meta.notes),
+                f"{at:.2f}",
+                f"{d:+.1f}" + notes.ref(*[k for k in keys if k not in meta.notes]),
+            ]
+        acc = ACCURACY.get(name)
+        if acc is not None:
+            scores = f"{acc.top1} / {acc.top5}" if "/" not in acc.top1 else f"{acc.top1} (top-1), {acc.top5} (top-5)"
+            acc_cell = f"{scores} ({acc.dataset}, {acc.resolution}, `{acc.config}`)" + notes.ref(*acc.notes)
+        else:
+            acc_cell = "—" + notes.ref(NO_ACCURACY.get(name, "no_ref" if ref is None else "no_row"))
+        cells = [f"`{name}`", family, f"{params:,}", ref_params, str(classes), _shape(shape), f"{gmacs:.2f}"]
+        table.append("| " + " | ".join(cells + mm_cells + meta_cells + [acc_cell]) + " |")
+
+    intro = f"""# Model zoo
+
+Generated by `python benchmarks/model_zoo.py` (which writes this file; `--check` exits 1 if it is stale). Do not
+edit by hand. One row per registered model (`vidlab.models.list_models()`), grouped by family.
+
+- **params**: parameters of the model built with its defaults. They equal the parameter counts of MMAction2
+  1.2.0's builds of the same configs exactly (**MMAction2 params** `=`; `tests/assets/params_mmaction2.json`,
+  checked by `tests/models/test_models.py::test_param_count_matches_reference`). **classes** is the builder's
+  default, the reference config's class count (400: Kinetics-400, 174: Something-Something V2).
+- **GMACs**: multiply-adds (FLOPs / 2) in units of 1e9 of one forward pass, batch 1, eval mode, at the model's
+  standard input (`get_model_info(name).input_shape`, a `(C, T, H, W)` clip; all T frames, one view). Counted
+  with `torch.utils.flop_counter.FlopCounterMode` on the meta device. It counts convolutions and matrix
+  products (conv, linear, mm/bmm, so the non-local blocks' attention products and TAM's adaptive temporal
+  convolution are included) but not batch norm, activations, pooling or element-wise ops: the convention of
+  fvcore-style counters of convolutions and linears. Multiply by the number of test views for a per-video cost.
+- **mmengine GMACs**: mmengine's `FlopAnalyzer` (the counter of `mmengine.analysis.get_model_complexity_info`;
+  its "flops" are multiply-adds) on MMAction2's build of the same config at the same input, whole model
+  ({flops_doc.get("source", "n/a")};
+  `tests/assets/flops_mmaction2.json`, written in the reference environment by
+  `benchmarks/model_zoo_reference.py`). This is the like-for-like comparison.
+- **metafile GMACs**: the `FLOPs` field (multiply-adds, as written) of the matching entry of
+  {METAFILES},
+  next to vidlab's count at the input that figure was measured at, which is not always the one the metafile
+  states (see the notes). MMAction2's `get_flops.py` counts the backbone only, so the head (at most 0.01 G
+  here) is missing there.
+- **reported top-1 / top-5**: accuracy (%) MMAction2 reports for the config, from
+  {SEED};
+  "—" where it has no row for the config. Those are MMAction2's trained weights, not vidlab's.
+- **diff %** is `(vidlab - reference) / reference`; differences over {THRESHOLD:g}% are explained in the notes.
+"""
+    out = [intro, *table, "", "## Notes", "", *notes.render()]
+    if fallbacks:
+        out += ["", f"Counted on CPU tensors (an op lacks a meta kernel): {', '.join(fallbacks)}."]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUT, help="default: docs/MODEL_ZOO.md")
+    parser.add_argument("--check", action="store_true", help="exit 1 if OUTPUT differs from what would be written")
+    args = parser.parse_args(argv)
+    text = generate()
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != text:
+            diff = difflib.unified_diff(
+                current.splitlines(keepends=True), text.splitlines(keepends=True), str(args.output), "generated"
+            )
+            sys.stdout.writelines(diff)
+            print(f"{args.output} is out of date: run python benchmarks/model_zoo.py", file=sys.stderr)
+            return 1
+        print(f"{args.output} is up to date")
+        return 0
+    args.output.write_text(text)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
