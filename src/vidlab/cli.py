@@ -66,12 +66,14 @@ def _cmd_convert(args) -> None:
         model=args.model,
         source=args.source,
         num_classes=args.num_classes,
+        num_segments=args.num_segments,
         drop_head=args.drop_head,
         strict=not args.no_strict,
     )
     print(
-        f"converted {args.src} ({report['source']}) -> {args.dst}: {args.model}, {report['num_classes']} classes, "
-        f"{len(report['loaded'])} tensors loaded"
+        f"converted {args.src} ({report['source']}) -> {args.dst}: {args.model}, {report['num_classes']} classes"
+        + "".join(f", {k}={v}" for k, v in report["kwargs"].items())
+        + f", {len(report['loaded'])} tensors loaded"
     )
     for title in ("missing", "unexpected", "dropped"):
         if report[title]:
@@ -139,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         "vidlab, or auto (default: detected from the key names)",
     )
     conv.add_argument("--num-classes", type=int, default=None, help="default: the checkpoint's class count")
+    conv.add_argument(
+        "--num-segments", type=int, default=None, help="TIN/TANet/TRN clip length (default: read off the checkpoint)"
+    )
     conv.add_argument("--drop-head", action="store_true", help="keep a fresh head where the class count differs")
     conv.add_argument("--no-strict", action="store_true", help="write even if keys are missing or unexpected")
     conv.set_defaults(func=_cmd_convert)

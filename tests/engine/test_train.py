@@ -132,6 +132,7 @@ def test_corrupt_video_raise_names_file(tiny_recipe, synth_tiny, tmp_path):
     [
         ("train.epoch=3", "unknown config key 'train.epoch'; did you mean 'train.epochs'?"),
         ("model.name=tsm_r19", "tsm_r19"),
+        ("model.kwargs={nonsense: 1}", "model.kwargs:"),
     ],
 )
 def test_cli_user_errors(tiny_recipe, tmp_path, override, message):
@@ -146,3 +147,31 @@ def test_cli_malformed_annotation_line(tiny_recipe, tmp_path):
     r = run_cli("train", str(tiny_recipe), f"data.train_list={bad}", f"work_dir={tmp_path}")
     assert r.returncode == 2
     assert f"{bad}:2: expected 'path label'" in r.stderr
+
+
+def test_fixed_length_family_follows_data_num_segments(tiny_recipe, tmp_path):
+    """TRN fixes T at build time; the engine builds it for data.num_segments (4 here, the builder says 8)."""
+    work = tmp_path / "trn"
+    r = run_cli("train", str(tiny_recipe), "model.name=trn_r18", "train.epochs=1", f"work_dir={work}")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("test", str(tiny_recipe), "model.name=trn_r18", "--checkpoint", str(work / "best.pth"))
+    assert r.returncode == 0, r.stderr
+    assert "RESULT top1=" in r.stdout
+
+
+def test_model_and_data_clip_lengths_must_agree(tiny_recipe, tmp_path):
+    r = run_cli(
+        "train", str(tiny_recipe), "model.name=trn_r18", "model.kwargs={num_segments: 8}", f"work_dir={tmp_path}"
+    )
+    assert r.returncode == 2
+    assert "model.kwargs.num_segments=8 but data.num_segments=4" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pretrained_that_fits_nothing_is_an_error(tiny_recipe, tmp_path):
+    import torch
+
+    bad = tmp_path / "other.pth"
+    torch.save({"encoder.weight": torch.zeros(3, 3)}, bad)
+    r = run_cli("train", str(tiny_recipe), f"model.pretrained={bad}", f"work_dir={tmp_path / 'w'}")
+    assert r.returncode == 2
+    assert "none of its 1 tensors fits tsn_r18" in r.stderr and "Traceback" not in r.stderr

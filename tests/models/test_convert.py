@@ -150,7 +150,7 @@ def test_drop_head(tmp_path, name, head_keys):
     )
 
 
-@pytest.mark.parametrize("source", [s for s in SOURCES if s not in ("vidlab", "mmaction2")])
+@pytest.mark.parametrize("source", [s for s in SOURCES if s not in ("vidlab", "mmaction2", "torchvision")])
 def test_unimplemented_sources_name_themselves(tmp_path, source):
     with pytest.raises(NotImplementedError, match=repr(source)):
         vidlab.convert_state_dict({"a.weight": torch.zeros(1)}, source=source)
@@ -180,10 +180,17 @@ def test_cli_convert_writes_a_loadable_checkpoint(tmp_path):
     src, dst = tmp_path / "mm_tin.pth", tmp_path / "tin.pth"
     torch.save({"state_dict": sd}, src)
     res = run_cli("convert", str(src), str(dst), "--from", "mmaction2", "--model", "tin_r18")
-    # the fixture's TIN has 4 segments, the builder's default is 8: OffsetNet's fc1 does not fit
-    assert res.returncode == 2 and "offset_net.fc1.weight" in res.stderr and "Traceback" not in res.stderr
+    # the fixture's TIN has 4 segments (the builder's default is 8): read off OffsetNet's fc1
+    assert res.returncode == 0, res.stderr
+    assert "5 classes, num_segments=4" in res.stdout
+    model = build_for(fx)
+    assert vidlab.load_checkpoint(model, dst)["source"] == "vidlab"
+    with torch.no_grad():
+        assert (model(fixture_input(fx)) - torch.tensor(fx["logits"])).abs().max().item() <= 1e-5
+    res = run_cli("convert", str(src), str(dst), "--model", "tin_r18", "--num-segments", "8")
+    assert res.returncode == 2 and "offset_net.fc1.weight" in res.stderr and "num_segments" in res.stderr
     res = run_cli("convert", str(src), str(dst), "--model", "trn_r18")
-    assert res.returncode == 2 and "missing keys" in res.stderr
+    assert res.returncode == 2 and "missing keys" in res.stderr and "Traceback" not in res.stderr
 
     fx, sd = load_fixture("tsm_r18")
     torch.save({"state_dict": sd}, src)
@@ -197,7 +204,24 @@ def test_cli_convert_writes_a_loadable_checkpoint(tmp_path):
         assert (model(fixture_input(fx)) - torch.tensor(fx["logits"])).abs().max().item() <= 1e-5
 
     res = run_cli("convert", str(src), str(dst), "--model", "tsm_r18", "--num-classes", "12")
-    assert res.returncode == 2 and "--drop-head" in res.stderr
+    assert res.returncode == 2 and "drop the head" in res.stderr
     res = run_cli("convert", str(src), str(dst), "--model", "tsm_r18", "--num-classes", "12", "--drop-head")
     assert res.returncode == 0 and "dropped (2)" in res.stdout
     assert create_model("tsm_r18", num_classes=12).load_state_dict(torch.load(dst, weights_only=True)["model"])
+
+
+def test_torchvision_image_resnet_loads_as_2d_backbone(tmp_path):
+    backbone = create_model("tsn_r18", num_classes=3).backbone.state_dict()
+    tv = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in backbone.items()}
+    tv["fc.weight"], tv["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)  # ImageNet classifier
+    assert detect_source(tv) == "torchvision"
+    path = tmp_path / "resnet18.pth"
+    torch.save(tv, path)
+    model = create_model("tin_r18", num_classes=3)
+    report = vidlab.load_checkpoint(model, path, strict=False)
+    assert report["source"] == "torchvision" and not report["unexpected"] and not report["mismatched"]
+    assert len(report["loaded"]) == len(backbone)
+    assert all(".interlace." in k or k.startswith("head.") for k in report["missing"])
+    assert torch.equal(model.backbone.layer2[1].conv2.weight, tv["layer2.1.conv2.weight"])
+    with pytest.raises(NotImplementedError, match="video models"):
+        vidlab.convert_state_dict({"stem.0.weight": torch.zeros(1)}, source="torchvision")

@@ -117,9 +117,27 @@ def build_dataset(cfg: Config, split: str, items: list | None = None) -> VideoDa
 
 
 def build_model(cfg: Config) -> torch.nn.Module:
+    """The configured model. Families that fix the clip length at build time (TIN, TANet, TRN) are built for
+    ``data.num_segments`` when the data is frame input (``data.input_format: NCHW``) and ``model.kwargs`` does
+    not set it, so the model and the data agree on T."""
     from vidlab.models import create_model
 
-    return create_model(cfg.model.name, num_classes=cfg.model.num_classes, **cfg.model.kwargs)
+    kwargs = dict(cfg.model.kwargs)
+    try:
+        model = create_model(cfg.model.name, num_classes=cfg.model.num_classes, **kwargs)
+        fixed = getattr(model, "num_segments", None)
+        if cfg.data.input_format == "NCHW" and fixed is not None and fixed != cfg.data.num_segments:
+            if "num_segments" in kwargs:
+                raise ConfigError(
+                    f"model.kwargs.num_segments={fixed} but data.num_segments={cfg.data.num_segments}: the model "
+                    "would see clips of another length than it was built for; set one of them to match"
+                )
+            model = create_model(
+                cfg.model.name, num_classes=cfg.model.num_classes, num_segments=cfg.data.num_segments, **kwargs
+            )
+    except TypeError as e:  # an argument the builder does not take
+        raise ConfigError(f"model.kwargs: {e}") from e
+    return model
 
 
 def direction_pairs(cfg: Config) -> list[int]:

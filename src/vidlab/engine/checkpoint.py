@@ -82,6 +82,21 @@ def _class_count_in(converted: dict[str, torch.Tensor], model: torch.nn.Module) 
     return sizes.pop() if len(sizes) == 1 else None
 
 
+def _segment_count_in(converted: dict[str, torch.Tensor]) -> int | None:
+    """The clip length a converted TIN / TANet / TRN state dict was built for, read off its T-sized layers."""
+    for key, value in converted.items():
+        if key.endswith(".interlace.offset_net.fc1.weight"):  # Linear(T, T)
+            return int(value.shape[1])
+        if key.endswith(".tam.G.0.weight"):  # Linear(T, alpha * T)
+            return int(value.shape[1])
+    scales = {k.split(".")[3] for k in converted if k.startswith("head.consensus.fc_fusion_scales.")}
+    if scales:  # multi-scale TRN: one MLP per scale T, T-1, ..., 2
+        return len(scales) + 1
+    if "head.consensus.classifier.1.weight" in converted and "head.fc.weight" in converted:  # single-scale TRN
+        return int(converted["head.consensus.classifier.1.weight"].shape[1] // converted["head.fc.weight"].shape[0])
+    return None
+
+
 def convert_checkpoint(
     src: str | Path,
     dst: str | Path,
@@ -89,6 +104,7 @@ def convert_checkpoint(
     model: str,
     source: str = "auto",
     num_classes: int | None = None,
+    num_segments: int | None = None,
     drop_head: bool = False,
     strict: bool = True,
 ) -> dict:
@@ -105,29 +121,42 @@ def convert_checkpoint(
         source: toolbox that wrote ``src`` (``"auto"`` detects it from the key names).
         num_classes: classes of the built model; by default the checkpoint's own class count (read off its
             classifier), so a Kinetics-400 checkpoint gives a 400-class model.
+        num_segments: clip length of the families that fix it at build time (TIN, TANet, TRN); by default
+            read off the checkpoint's T-sized layers.
         drop_head: keep the new model's freshly initialised head where the checkpoint's has another shape
             (fine-tuning to ``num_classes`` classes).
         strict: refuse to write when keys are missing, unexpected or mismatched.
 
     Returns:
-        The :func:`vidlab.load_checkpoint` report plus ``num_classes``.
+        The :func:`vidlab.load_checkpoint` report plus ``num_classes`` and ``kwargs`` (builder arguments used).
 
     Raises:
         CheckpointError: unreadable file, unknown source, or (with ``strict``) keys that do not fit, listed.
     """
-    from vidlab.models import create_model
-    from vidlab.models.convert import convert_state_dict, load_checkpoint, read_state_dict
+    from vidlab.models import create_model, get_model_info
+    from vidlab.models.convert import convert_for, load_converted, read_state_dict
 
     try:
         net = create_model(model, num_classes=num_classes)
+        source, converted = convert_for(net, read_state_dict(src), source)
+        kwargs = {}
+        if "num_segments" in (get_model_info(model).builder.__kwdefaults__ or {}) or hasattr(net, "num_segments"):
+            found = num_segments or _segment_count_in(converted)
+            if found and getattr(net, "num_segments", None) not in (None, found):
+                kwargs["num_segments"] = found
         if num_classes is None:
-            converted = convert_state_dict(read_state_dict(src), source=source, model=model.split("_", 1)[0])
-            found = _class_count_in(converted, net)
-            if found is not None and found != net.num_classes:
-                net = create_model(model, num_classes=found)
-        report = load_checkpoint(net, src, source=source, strict=strict, drop_head=drop_head)
+            num_classes = _class_count_in(converted, net) or net.num_classes
+        if kwargs or num_classes != net.num_classes:
+            net = create_model(model, num_classes=num_classes, **kwargs)
+        report = load_converted(net, converted, source, strict=strict, drop_head=drop_head, origin=str(src))
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         raise CheckpointError(str(e)) from e
-    meta = {"model": model, "num_classes": net.num_classes, "source": report["source"], "converted_from": str(src)}
+    meta = {
+        "model": model,
+        "num_classes": net.num_classes,
+        "kwargs": kwargs,
+        "source": source,
+        "converted_from": str(src),
+    }
     save_checkpoint({"model": net.state_dict(), "meta": meta}, dst)
-    return {**report, "num_classes": net.num_classes}
+    return {**report, "num_classes": net.num_classes, "kwargs": kwargs}

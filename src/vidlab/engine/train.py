@@ -193,7 +193,16 @@ def _model_and_optimizer(cfg: Config, info: DistInfo, iters_per_epoch: int):
     if cfg.train.channels_last:
         model.to_channels_last()
     if cfg.model.pretrained:  # fine-tuning: a head of another class count keeps its fresh init
-        r = load_checkpoint(model, cfg.model.pretrained, source="auto", strict=False, drop_head=True)
+        try:
+            r = load_checkpoint(model, cfg.model.pretrained, source="auto", strict=False, drop_head=True)
+        except (ValueError, FileNotFoundError, NotImplementedError) as e:
+            raise ckpt.CheckpointError(f"model.pretrained: {e}") from e
+        if not r["loaded"]:
+            raise ckpt.CheckpointError(
+                f"model.pretrained={cfg.model.pretrained} ({r['source']} layout): none of its {len(r['unexpected'])} "
+                f"tensors fits {cfg.model.name} (e.g. {', '.join(r['unexpected'][:3])}); training would start "
+                "from scratch. Convert it first (`vidlab convert ... --from SOURCE`) or check the model name."
+            )
         logger.info(
             "loaded %s (%s layout): %d tensors; missing %s, unexpected %s, head dropped %s",
             cfg.model.pretrained,

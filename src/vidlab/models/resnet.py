@@ -4,10 +4,11 @@ Deep Residual Learning for Image Recognition (arXiv:1512.03385). The stride-2 co
 its 3x3 conv ("pytorch" style, as in MMAction2 and torchvision); every conv is followed by BatchNorm.
 
 Parameter names follow torchvision's ``resnet*`` exactly (``conv1``, ``bn1``, ``layer1.0.conv1``,
-``layer1.0.bn1``, ``layer1.0.downsample.0`` / ``.1``), so ImageNet checkpoints in that layout load as they
-are. MMAction2's layout maps over with ``convK.conv -> convK``, ``convK.bn -> bnK``,
-``downsample.conv/.bn -> downsample.0/.1`` (the wrappers MMAction2 puts around blocks and convs for TSM, TIN,
-TANet and non-local blocks are unwrapped; see :mod:`vidlab.models.convert.mmaction2`).
+``layer1.0.bn1``, ``layer1.0.downsample.0`` / ``.1``), so torchvision's ImageNet checkpoints load as the
+``backbone`` of a zoo model with only a ``backbone.`` prefix (``source="torchvision"``). MMAction2's layout
+maps over with ``convK.conv -> convK``, ``convK.bn -> bnK``, ``downsample.conv/.bn -> downsample.0/.1`` (the
+wrappers MMAction2 puts around blocks and convs for TSM, TIN, TANet and non-local blocks are unwrapped; see
+:mod:`vidlab.models.convert.mmaction2`).
 """
 
 from __future__ import annotations

@@ -55,12 +55,14 @@ class TSM(FrameClassifier):
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__(num_segments)
-        kw = {}
-        if depth != "mobilenetv2":
-            kw = {"non_local": non_local, "non_local_mode": non_local_mode, "zero_init_residual": zero_init_residual}
-        elif non_local is not None:
-            raise ValueError("non-local blocks are only available with a ResNet backbone")
-        self.backbone = frame_backbone(depth, in_channels=in_channels, shift_div=shift_div, **kw)
+        self.backbone = frame_backbone(
+            depth,
+            in_channels=in_channels,
+            shift_div=shift_div,
+            non_local=non_local,
+            zero_init_residual=zero_init_residual,
+            **({"non_local_mode": non_local_mode} if non_local else {}),
+        )
         self.head = SegmentConsensusHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
 
 

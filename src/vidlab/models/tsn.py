@@ -15,10 +15,14 @@ __all__ = ["TSN", "frame_backbone"]
 
 
 def frame_backbone(depth: int | str, **kwargs) -> nn.Module:
-    """A 2D backbone over frames: ``ResNet(depth, **kwargs)`` for an int depth, ``MobileNetV2`` for
-    ``"mobilenetv2"`` (which takes only ``in_channels`` and ``shift_div``)."""
+    """A 2D backbone over frames: ``ResNet(depth, **kwargs)`` for an int depth, ``MobileNetV2(**kwargs)`` for
+    ``"mobilenetv2"``. Options MobileNetV2 lacks (non-local blocks, ``zero_init_residual``) are an error unless
+    left at their off values."""
     if depth == "mobilenetv2":
-        return MobileNetV2(**{k: v for k, v in kwargs.items() if k in ("in_channels", "shift_div")})
+        unsupported = {k: v for k, v in kwargs.items() if k not in ("in_channels", "shift_div") and v}
+        if unsupported:
+            raise ValueError(f"the MobileNetV2 backbone does not support {sorted(unsupported)}")
+        return MobileNetV2(in_channels=kwargs.get("in_channels", 3), shift_div=kwargs.get("shift_div"))
     if isinstance(depth, str):
         raise ValueError(f"unknown 2D backbone {depth!r}: use a ResNet depth (18, 34, 50, 101, 152) or 'mobilenetv2'")
     return ResNet(depth, **kwargs)
@@ -52,8 +56,7 @@ class TSN(FrameClassifier):
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
-        kw = {"zero_init_residual": zero_init_residual} if depth != "mobilenetv2" else {}
-        self.backbone = frame_backbone(depth, in_channels=in_channels, **kw)
+        self.backbone = frame_backbone(depth, in_channels=in_channels, zero_init_residual=zero_init_residual)
         self.head = ClsHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
 
     def forward_views(self, x: torch.Tensor, average_clips: str | None = "prob") -> torch.Tensor:

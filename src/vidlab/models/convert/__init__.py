@@ -12,13 +12,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vidlab.models.convert import mmaction2
+from vidlab.models.convert import mmaction2, torchvision
 
-__all__ = ["SOURCES", "convert_state_dict", "detect_source", "load_checkpoint", "read_state_dict"]
+__all__ = [
+    "SOURCES",
+    "convert_state_dict",
+    "detect_source",
+    "load_checkpoint",
+    "load_converted",
+    "read_state_dict",
+]
 
-# Every source the API names; only "vidlab" and "mmaction2" are implemented so far.
+# Every source the API names; "vidlab", "mmaction2" and "torchvision" (image ResNets) are implemented so far.
 SOURCES = ("vidlab", "mmaction2", "pytorchvideo", "pyslowfast", "torchvision", "hf", "videomae", "videomamba")
-_CONVERTERS = {"mmaction2": mmaction2.convert}
+_CONVERTERS = {"mmaction2": mmaction2.convert, "torchvision": torchvision.convert}
 
 # Key shapes of the sources without a converter, so "auto" names them instead of failing on every key.
 _SIGNATURES = {
@@ -31,7 +38,8 @@ _SIGNATURES = {
 
 def _not_implemented(source: str) -> NotImplementedError:
     return NotImplementedError(
-        f"checkpoint conversion from {source!r} is not implemented yet (implemented: vidlab, mmaction2)"
+        f"checkpoint conversion from {source!r} is not implemented yet "
+        "(implemented: vidlab, mmaction2, torchvision image ResNets)"
     )
 
 
@@ -40,6 +48,8 @@ def detect_source(state_dict: dict[str, torch.Tensor]) -> str:
     keys = list(state_dict)
     if mmaction2.looks_like_mmaction2(keys):
         return "mmaction2"
+    if torchvision.looks_like_image_resnet(keys):
+        return "torchvision"
     for source, pattern in _SIGNATURES.items():
         if any(pattern.search(k) for k in keys):
             return source
@@ -126,14 +136,30 @@ def load_checkpoint(
             file that cannot be read as a state dict.
         NotImplementedError: for a source without a converter yet.
     """
-    state_dict = read_state_dict(path)
+    source, converted = convert_for(model, read_state_dict(path), source)
+    return load_converted(model, converted, source, strict=strict, drop_head=drop_head, origin=str(path))
+
+
+def convert_for(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "auto"):
+    """``(source, converted state dict)`` for loading ``state_dict`` into ``model`` (source detected if ``auto``)."""
     if source == "auto":
         source = detect_source(state_dict)
     name = _model_name(model) if source != "vidlab" else None
-    if name is not None and source in _CONVERTERS and name not in mmaction2.FAMILIES:
+    if name is not None and source == "mmaction2" and name not in mmaction2.FAMILIES:
         name = None  # a model class outside the zoo: apply the generic rules, the key report tells the rest
-    converted = convert_state_dict(state_dict, source=source, model=name)
+    return source, convert_state_dict(state_dict, source=source, model=name)
 
+
+def load_converted(
+    model: nn.Module,
+    converted: dict[str, torch.Tensor],
+    source: str,
+    *,
+    strict: bool = True,
+    drop_head: bool = False,
+    origin: str = "state dict",
+) -> dict:
+    """Copy an already converted state dict into ``model``; arguments and report as :func:`load_checkpoint`."""
     own = model.state_dict()
     missing = sorted(k for k in own if k not in converted)
     unexpected = sorted(k for k in converted if k not in own)
@@ -159,10 +185,14 @@ def load_checkpoint(
     }
     if strict and (missing or unexpected or mismatched):
         raise ValueError(
-            f"checkpoint {path} (source {source}) does not fit {type(model).__name__}:\n" + _describe(report)
+            f"checkpoint {origin} (source {source}) does not fit {type(model).__name__}:\n" + _describe(report)
         )
     model.load_state_dict(to_load, strict=False)
     return report
+
+
+# layers whose shape depends on the number of segments the model was built for (TIN, TANet, TRN)
+_TEMPORAL_KEYS = r"\.(offset_net\.fc[12]|tam\.G\.[03])\.|head\.consensus\."
 
 
 def _listing(items: list[str], limit: int = 12) -> str:
@@ -179,5 +209,12 @@ def _describe(report: dict) -> str:
         shapes = [f"{k} file {list(a)} vs model {list(b)}" for k, a, b in report["mismatched"]]
         lines.append(f"  shape mismatches ({len(shapes)}): {_listing(shapes)}")
         if all(k.startswith("head.") for k, _, _ in report["mismatched"]):
-            lines.append("  (for another number of classes pass drop_head=True / --drop-head)")
+            lines.append(
+                "  (another number of classes: build the model with the checkpoint's class count, or drop the head "
+                "to fine-tune: drop_head=True, `vidlab convert --drop-head`)"
+            )
+        elif any(re.search(_TEMPORAL_KEYS, k) for k, _, _ in report["mismatched"]):
+            lines.append(
+                "  (layers sized by the clip length differ: build the model with the checkpoint's num_segments)"
+            )
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 MMAction2 wraps each conv + norm pair in a ``ConvModule`` (``convK.conv`` / ``convK.bn``); vidlab names the
 two layers ``convK`` and ``bnK`` as torchvision does. The rules, applied in order to every key:
 
+- a leading ``module.`` (DistributedDataParallel) is removed
 - ``.block.`` is dropped (the wrappers of TANet's blocks and of TSM-NL's blocks with a non-local block)
 - ``non_local_block`` -> ``non_local``; inside it ``g``/``theta``/``phi`` (``.0`` when sub-sampled) and
   ``conv_out.conv`` lose their ``ConvModule`` level and ``conv_out.bn`` -> ``bn`` (TSM-NL)
@@ -17,7 +18,6 @@ two layers ``convK`` and ``bnK`` as torchvision does. The rules, applied in orde
 - ``downsample.conv`` / ``downsample.bn`` -> ``downsample.0`` / ``downsample.1`` (all)
 - ``cls_head.fc_cls`` -> ``head.fc`` (TSN, TSM, TIN, TANet, TRN; TRN's ``consensus`` keeps its names)
 - ``cls_head.fc1`` / ``cls_head.fc2`` -> ``head.fc1`` / ``head.fc2`` (X3D)
-- a leading ``module.`` (DistributedDataParallel) is removed
 
 Values are passed through unchanged (same tensors, no copies). Keys no rule matches are kept as they are,
 so loading reports them instead of hiding them.

@@ -6,10 +6,14 @@ MMAction2 computes the integer shifts with ``mmcv.ops.tin_shift``, a compiled CU
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
 __all__ = ["OffsetNet", "TemporalInterlace", "WeightNet", "fractional_shift", "group_shift"]
+
+_AUTOCAST = ("cpu", "cuda")  # device types whose autocast the offset computation opts out of
 
 
 def group_shift(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -50,7 +54,7 @@ def fractional_shift(x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     out_low = group_shift(x, low.int())
     out_high = group_shift(x, low.int() + 1)
     shape = (n, 1, c) + (1,) * (x.dim() - 3)
-    w_high = w_high.repeat_interleave(c // groups, dim=1).view(shape)
+    w_high = w_high.repeat_interleave(c // groups, dim=1).view(shape).to(x.dtype)  # weights from float32 offsets
     return (1 - w_high) * out_low + w_high * out_high
 
 
@@ -118,10 +122,12 @@ class TemporalInterlace(nn.Module):
             raise ValueError(f"this TIN block was built for num_segments={t} frames, got T={num_segments}")
         nt, c, h, w = x.shape
         part = x[:, : self.fold].reshape(nt // t, t, self.fold, h, w)  # (B, T, F, H, W)
-        pooled = part.mean(dim=(3, 4)).transpose(1, 2)  # (B, F, T)
-        offset = self.offset_net(pooled)  # (B, 2)
-        weight = self.weight_net(pooled)  # (B, T, 2)
+        # Offsets and weights in float32 even under autocast: in bfloat16 an offset near 1 moves in steps of 1/128.
+        with torch.autocast(x.device.type, enabled=False) if x.device.type in _AUTOCAST else contextlib.nullcontext():
+            pooled = part.to(torch.promote_types(part.dtype, torch.float32)).mean(dim=(3, 4)).transpose(1, 2)
+            offset = self.offset_net(pooled)  # (B, 2)
+            weight = self.weight_net(pooled)  # (B, T, 2)
         shifted = fractional_shift(part, torch.cat([offset, -offset], dim=1))  # 4 groups: o0, o1, -o0, -o1
         per_channel = weight.repeat(1, 1, 2).repeat_interleave(self.fold // 4, dim=2)  # (B, T, F): w0 w1 w0 w1
-        shifted = shifted * per_channel[..., None, None]
+        shifted = shifted * per_channel[..., None, None].to(part.dtype)
         return torch.cat([shifted.reshape(nt, self.fold, h, w), x[:, self.fold :]], dim=1)
