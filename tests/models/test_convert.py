@@ -38,14 +38,6 @@ def load_fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
     return fx, sd
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("name", PARITY_MODELS)
 def test_mmaction2_parity(name):
     fx, sd = load_fixture(name)

@@ -21,16 +21,6 @@ NO_REFERENCE = {"tanet_r18"}
 NUM_CLASSES = 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tensors here are tiny: a second intra-op thread only adds synchronisation (and stalls badly when
-    other processes share the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def clip_frames(model: torch.nn.Module) -> int:
     """T of a tiny test clip: the model's fixed ``num_segments`` (TIN, TANet, TRN) or 4."""
     return getattr(model, "num_segments", None) or 4

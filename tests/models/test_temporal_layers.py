@@ -10,14 +10,6 @@ from vidlab.models.layers import TAM, NonLocal3d, RelationModuleMultiScale, Temp
 from vidlab.models.layers.interlace import fractional_shift, group_shift
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def shift_loop(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """The integer group shift written as the plainest loop: frame t of group g moves to t + shift[n, g]."""
     n, t, c = x.shape[:3]

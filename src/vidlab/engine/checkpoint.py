@@ -133,16 +133,16 @@ def convert_checkpoint(
     Raises:
         CheckpointError: unreadable file, unknown source, or (with ``strict``) keys that do not fit, listed.
     """
-    from vidlab.models import create_model, get_model_info
+    from vidlab.models import create_model
     from vidlab.models.convert import convert_for, load_converted, read_state_dict
 
     try:
         net = create_model(model, num_classes=num_classes)
         source, converted = convert_for(net, read_state_dict(src), source)
         kwargs = {}
-        if "num_segments" in (get_model_info(model).builder.__kwdefaults__ or {}) or hasattr(net, "num_segments"):
+        if getattr(net, "num_segments", None) is not None:  # a family that fixes T at build time
             found = num_segments or _segment_count_in(converted)
-            if found and getattr(net, "num_segments", None) not in (None, found):
+            if found and found != net.num_segments:
                 kwargs["num_segments"] = found
         if num_classes is None:
             num_classes = _class_count_in(converted, net) or net.num_classes

@@ -27,6 +27,7 @@ __all__ = [
     "get_model_info",
     "list_models",
     "register_model",
+    "register_variant",
 ]
 
 
@@ -88,6 +89,43 @@ def register_model(
         return builder
 
     return decorator(fn) if fn is not None else decorator
+
+
+def register_variant(
+    namespace: dict,
+    name: str,
+    cls: Callable[..., nn.Module],
+    doc: str,
+    *,
+    num_classes: int = 400,
+    input_shape: tuple[int, int, int, int] = (3, 8, 224, 224),
+    **fixed,
+) -> Callable[..., nn.Module]:
+    """Register ``name`` as ``cls(num_classes=..., **fixed, **kwargs)``, for families with many variants.
+
+    The builder is defined in the calling module (``namespace`` is its ``globals()``): it becomes an attribute
+    of that module, joins its ``__all__``, and :class:`ModelInfo` names that module.
+
+    Args:
+        namespace: the calling module's ``globals()``.
+        name: registered name.
+        cls: the model class.
+        doc: the builder's docstring (the reference config it mirrors).
+        num_classes: the builder's default class count (the reference config's).
+        input_shape: default clip ``(C, T, H, W)``.
+        **fixed: constructor arguments that define the variant (``depth=50`` ...).
+    """
+
+    def builder(*, num_classes: int = num_classes, **kwargs) -> nn.Module:
+        return cls(num_classes=num_classes, **fixed, **kwargs)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = doc
+    builder.__module__ = namespace["__name__"]
+    register_model(input_shape=input_shape)(builder)
+    namespace[name] = builder
+    namespace.setdefault("__all__", []).append(name)
+    return builder
 
 
 def get_model_info(name: str) -> ModelInfo:

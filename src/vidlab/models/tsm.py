@@ -3,7 +3,7 @@ blocks (Non-local Neural Networks, arXiv:1711.07971) as in MMAction2's TSM-NL co
 
 from __future__ import annotations
 
-from vidlab.models._registry import register_model
+from vidlab.models._registry import register_variant
 from vidlab.models.base import FrameClassifier
 from vidlab.models.heads import SegmentConsensusHead
 from vidlab.models.tsn import frame_backbone
@@ -66,34 +66,37 @@ class TSM(FrameClassifier):
         self.head = SegmentConsensusHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
 
 
-def _register(name: str, doc: str, num_classes: int = 400, **fixed) -> None:
-    def builder(*, num_classes: int = num_classes, **kwargs) -> TSM:
-        return TSM(num_classes=num_classes, **fixed, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    register_model(input_shape=(3, 8, 224, 224))(builder)
-    globals()[name] = builder
-    __all__.append(name)
-
-
 _CFG = "tsm_imagenet-pretrained-{}_8xb16-1x1x8-50e_{}-rgb"
-_register("tsm_r18", "TSM-ResNet18 (MMAction2 ``" + _CFG.format("r50", "kinetics400") + "`` with depth 18).", depth=18)
-_register("tsm_r50", "TSM-ResNet50 (MMAction2 ``" + _CFG.format("r50", "kinetics400") + "``).", depth=50)
-_register(
+register_variant(
+    globals(),
+    "tsm_r18",
+    TSM,
+    "TSM-ResNet18 (MMAction2 ``" + _CFG.format("r50", "kinetics400") + "`` with depth 18).",
+    depth=18,
+)
+register_variant(
+    globals(), "tsm_r50", TSM, "TSM-ResNet50 (MMAction2 ``" + _CFG.format("r50", "kinetics400") + "``).", depth=50
+)
+register_variant(
+    globals(),
     "tsm_r101",
+    TSM,
     "TSM-ResNet101 (MMAction2 ``" + _CFG.format("r101", "sthv2") + "``: Something-Something V2, 174 classes).",
     num_classes=174,
     depth=101,
 )
-_register(
+register_variant(
+    globals(),
     "tsm_mobilenetv2",
+    TSM,
     "TSM-MobileNetV2 (MMAction2 ``tsm_imagenet-pretrained-mobilenetv2_8xb16-1x1x8-100e_kinetics400-rgb``).",
     depth="mobilenetv2",
 )
 for _mode in ("dot_product", "embedded_gaussian", "gaussian"):
-    _register(
+    register_variant(
+        globals(),
         f"tsm_r50_nl_{_mode}",
+        TSM,
         f"TSM-ResNet50 with {_mode.replace('_', ' ')} non-local blocks (MMAction2 ``"
         + _CFG.format(f"r50-nl-{_mode.replace('_', '-')}", "kinetics400")
         + "``).",

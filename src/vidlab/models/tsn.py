@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidlab.models._registry import register_model
+from vidlab.models._registry import register_variant
 from vidlab.models.base import FrameClassifier, check_clip
 from vidlab.models.heads import ClsHead, average_view_scores
 from vidlab.models.mobilenet_v2 import MobileNetV2
@@ -79,25 +79,22 @@ class TSN(FrameClassifier):
         return average_view_scores(logits.unsqueeze(1), average_clips)
 
 
-def _register(name: str, depth: int | str, doc: str) -> None:
-    def builder(*, num_classes: int = 400, **kwargs) -> TSN:
-        return TSN(depth=depth, num_classes=num_classes, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    register_model(input_shape=(3, 8, 224, 224))(builder)
-    globals()[name] = builder
-    __all__.append(name)
-
-
 _REF = "MMAction2 ``tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb``"
-_register("tsn_r18", 18, f"TSN-ResNet18 ({_REF} with depth 18).")
-_register("tsn_r34", 34, f"TSN-ResNet34 ({_REF} with depth 34).")
-_register("tsn_r50", 50, f"TSN-ResNet50 ({_REF}).")
-_register(
-    "tsn_r101", 101, "TSN-ResNet101 (MMAction2 ``tsn_imagenet-pretrained-r101_8xb32-1x1x8-100e_kinetics400-rgb``)."
+register_variant(globals(), "tsn_r18", TSN, depth=18, doc=f"TSN-ResNet18 ({_REF} with depth 18).")
+register_variant(globals(), "tsn_r34", TSN, depth=34, doc=f"TSN-ResNet34 ({_REF} with depth 34).")
+register_variant(globals(), "tsn_r50", TSN, depth=50, doc=f"TSN-ResNet50 ({_REF}).")
+register_variant(
+    globals(),
+    "tsn_r101",
+    TSN,
+    depth=101,
+    doc="TSN-ResNet101 (MMAction2 ``tsn_imagenet-pretrained-r101_8xb32-1x1x8-100e_kinetics400-rgb``).",
 )
-_register("tsn_r152", 152, f"TSN-ResNet152 ({_REF} with depth 152).")
-_register(
-    "tsn_mobilenetv2", "mobilenetv2", "TSN-MobileNetV2 (MMAction2 ``MobileNetV2`` backbone + ``TSNHead``, 1280 in)."
+register_variant(globals(), "tsn_r152", TSN, depth=152, doc=f"TSN-ResNet152 ({_REF} with depth 152).")
+register_variant(
+    globals(),
+    "tsn_mobilenetv2",
+    TSN,
+    depth="mobilenetv2",
+    doc="TSN-MobileNetV2 (MMAction2 ``MobileNetV2`` backbone + ``TSNHead``, 1280 in).",
 )
