@@ -46,10 +46,14 @@ def test_param_count_matches_reference(name):
 def test_forward_shape_and_backward_reaches_every_parameter(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=NUM_CLASSES)
-    # zero-initialised residual BN weights would block the gradient of the branch behind them
+    # zero-initialised residual BN weights (and TIN's zero-initialised offset/weight layers) would block the
+    # gradient of what lies behind them on this first step
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+    for p in model.parameters():
+        if p.dim() > 1 and not p.any():
+            torch.nn.init.normal_(p, std=0.01)
     x = tiny_input(frames=clip_frames(model))
     logits = model(x)
     assert logits.shape == (2, NUM_CLASSES)

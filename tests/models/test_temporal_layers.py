@@ -57,6 +57,19 @@ def test_temporal_interlace_keeps_unshifted_channels_and_checks_segments():
         TemporalInterlace(40, num_segments=4, shift_div=4)
 
 
+def test_temporal_interlace_tsm_init_starts_as_the_same_half_frame_shift_for_every_clip():
+    torch.manual_seed(0)
+    x = torch.randn(8, 32, 3, 3)  # 2 clips of 4 frames; 8 interlaced channels in 4 groups of 2
+    y = TemporalInterlace(32, num_segments=4, shift_div=4)(x, 4)  # init="tsm": offsets 0.5, -0.5, weights 1
+    part = x[:, :8].reshape(2, 4, 8, 3, 3)
+    shifted = 0.5 * part + 0.5 * shift_loop(part, torch.tensor([[1, 1, -1, -1]] * 2))
+    assert torch.allclose(y[:, :8], shifted.reshape(8, 8, 3, 3), atol=1e-3)  # offsets 4 * (sigmoid(0.5108) - 0.5)
+    ref = TemporalInterlace(32, num_segments=4, shift_div=4, init="mmaction2")(x, 4)
+    assert not torch.allclose(ref[:, :8], shifted.reshape(8, 8, 3, 3), atol=1e-3)  # random per-clip offsets, weights
+    with pytest.raises(ValueError, match="init must be one of"):
+        TemporalInterlace(32, num_segments=4, init="zeros")
+
+
 def test_tam_mixes_frames_within_a_clip_only():
     torch.manual_seed(0)
     tam = TAM(16, num_segments=4).eval()

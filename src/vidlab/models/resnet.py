@@ -154,6 +154,8 @@ class ResNet(nn.Module):
         tam: a :class:`~vidlab.models.layers.tam.TAM` after ``conv1`` of every block (TANet).
         non_local: per stage, one flag per block: a non-local block after that block (TSM-NL), e.g.
             ``((0, 0, 0), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 0, 0))``.
+        interlace_init: init of the interlace modules' offset and weight nets (``"tsm"`` or ``"mmaction2"``, see
+            :class:`~vidlab.models.layers.interlace.TemporalInterlace`).
         non_local_mode: pairwise function of the non-local blocks (see
             :class:`~vidlab.models.layers.non_local.NonLocal3d`); they use ``sub_sample=True``,
             ``use_scale=False``, as MMAction2's TSM-NL configs.
@@ -178,6 +180,7 @@ class ResNet(nn.Module):
         tam: bool = False,
         non_local: tuple[tuple[int, ...], ...] | None = None,
         non_local_mode: str = "embedded_gaussian",
+        interlace_init: str = "tsm",
         num_segments: int = 8,
         zero_init_residual: bool = False,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
@@ -216,7 +219,9 @@ class ResNet(nn.Module):
                         downsample,
                         norm_layer,
                         shift_div=shift_div if j % shift_every == 0 else None,
-                        interlace=TemporalInterlace(channels, num_segments, interlace_div) if interlace_div else None,
+                        interlace=TemporalInterlace(channels, num_segments, interlace_div, interlace_init)
+                        if interlace_div
+                        else None,
                         tam=TAM(planes, num_segments) if tam else None,
                         non_local=nl,
                     )

@@ -22,6 +22,9 @@ class TIN(FrameClassifier):
         num_classes: classifier outputs.
         num_segments: frames per clip; fixed, as the offset network has a T-wide FC layer.
         shift_div: a ``1 / shift_div`` share of the channels is interlaced (4 in MMAction2's configs).
+        interlace_init: ``"tsm"`` (every clip starts with offsets +-0.5 frame and weights 1) or ``"mmaction2"``
+            (PyTorch's default init of the offset and weight nets, as MMAction2); see
+            :class:`~vidlab.models.layers.interlace.TemporalInterlace`. Loaded weights are unaffected.
         in_channels: input channels.
         dropout: dropout before ``head.fc`` (0.5).
         init_std: std of the normal init of ``head.fc`` (0.001).
@@ -34,12 +37,19 @@ class TIN(FrameClassifier):
         num_classes: int = 400,
         num_segments: int = 8,
         shift_div: int = 4,
+        interlace_init: str = "tsm",
         in_channels: int = 3,
         dropout: float = 0.5,
         init_std: float = 0.001,
     ) -> None:
         super().__init__(num_segments)
-        self.backbone = ResNet(depth, in_channels=in_channels, interlace_div=shift_div, num_segments=num_segments)
+        self.backbone = ResNet(
+            depth,
+            in_channels=in_channels,
+            interlace_div=shift_div,
+            interlace_init=interlace_init,
+            num_segments=num_segments,
+        )
         self.head = SegmentConsensusHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
 
 

@@ -67,7 +67,7 @@ class OffsetNet(nn.Module):
         self.fc1 = nn.Linear(num_segments, num_segments)
         self.relu = nn.ReLU()
         self.fc2 = nn.Linear(num_segments, groups)
-        nn.init.constant_(self.fc2.bias, 0.5108)  # 4 * (sigmoid(0.5108) - 0.5) = 1: a one-frame shift at start
+        nn.init.constant_(self.fc2.bias, 0.5108)  # 4 * (sigmoid(0.5108) - 0.5) = 0.5 frame at the start
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, T)`` -> offsets ``(N, groups)``."""
@@ -102,18 +102,30 @@ class TemporalInterlace(nn.Module):
         in_channels: channels of the input frames.
         num_segments: frames per clip (fixed: :class:`OffsetNet` has a ``num_segments``-wide FC layer).
         shift_div: a ``1 / shift_div`` share of the channels is interlaced (4 in MMAction2's TIN configs).
+        init: ``"tsm"`` (default): the last layers of the offset and weight nets start at zero weight, so every
+            clip starts with the same offsets, +-0.5 frame (an equal mix of each frame and its neighbour, from the
+            ``fc2`` bias), and weights of exactly 1; ``"mmaction2"``: PyTorch's default init for those layers, as
+            MMAction2 (offsets and weights that differ at random from clip to clip at the start). Only training
+            from scratch sees the difference: on SynthActions TIN learns with ``"tsm"`` and stays near chance
+            with ``"mmaction2"`` (BENCHMARKS.md).
     """
 
     groups = 2
+    INITS = ("tsm", "mmaction2")
 
-    def __init__(self, in_channels: int, num_segments: int, shift_div: int = 4) -> None:
+    def __init__(self, in_channels: int, num_segments: int, shift_div: int = 4, init: str = "tsm") -> None:
         super().__init__()
+        if init not in self.INITS:
+            raise ValueError(f"TIN init must be one of {self.INITS}, got {init!r}")
         self.num_segments = num_segments
         self.fold = in_channels // shift_div
         if self.fold % (2 * self.groups):
             raise ValueError(f"{in_channels} // shift_div={shift_div} channels must be a multiple of 4 for TIN")
         self.offset_net = OffsetNet(self.fold, self.groups, num_segments)
         self.weight_net = WeightNet(self.fold, self.groups)
+        if init == "tsm":
+            nn.init.zeros_(self.offset_net.fc2.weight)
+            nn.init.zeros_(self.weight_net.conv.weight)
 
     def forward(self, x: torch.Tensor, num_segments: int | None = None) -> torch.Tensor:
         """``(B * T, C, H, W)`` -> same shape."""
