@@ -124,20 +124,20 @@ def build_model(cfg: Config) -> torch.nn.Module:
 
     kwargs = dict(cfg.model.kwargs)
     try:
-        model = create_model(cfg.model.name, num_classes=cfg.model.num_classes, **kwargs)
-        fixed = getattr(model, "num_segments", None)
+        with torch.device("meta"):  # a free probe of the clip length the builder fixes, if any
+            fixed = getattr(
+                create_model(cfg.model.name, num_classes=cfg.model.num_classes, **kwargs), "num_segments", None
+            )
         if cfg.data.input_format == "NCHW" and fixed is not None and fixed != cfg.data.num_segments:
             if "num_segments" in kwargs:
                 raise ConfigError(
                     f"model.kwargs.num_segments={fixed} but data.num_segments={cfg.data.num_segments}: the model "
                     "would see clips of another length than it was built for; set one of them to match"
                 )
-            model = create_model(
-                cfg.model.name, num_classes=cfg.model.num_classes, num_segments=cfg.data.num_segments, **kwargs
-            )
+            kwargs["num_segments"] = cfg.data.num_segments
+        return create_model(cfg.model.name, num_classes=cfg.model.num_classes, **kwargs)
     except TypeError as e:  # an argument the builder does not take
         raise ConfigError(f"model.kwargs: {e}") from e
-    return model
 
 
 def direction_pairs(cfg: Config) -> list[int]:

@@ -137,17 +137,17 @@ def convert_checkpoint(
     from vidlab.models.convert import convert_for, load_converted, read_state_dict
 
     try:
-        net = create_model(model, num_classes=num_classes)
-        source, converted = convert_for(net, read_state_dict(src), source)
+        with torch.device("meta"):  # shapes only: pick num_classes / num_segments before building for real
+            probe = create_model(model, num_classes=num_classes)
+        source, converted = convert_for(probe, read_state_dict(src), source)
         kwargs = {}
-        if getattr(net, "num_segments", None) is not None:  # a family that fixes T at build time
+        if getattr(probe, "num_segments", None) is not None:  # a family that fixes T at build time
             found = num_segments or _segment_count_in(converted)
-            if found and found != net.num_segments:
+            if found and found != probe.num_segments:
                 kwargs["num_segments"] = found
         if num_classes is None:
-            num_classes = _class_count_in(converted, net) or net.num_classes
-        if kwargs or num_classes != net.num_classes:
-            net = create_model(model, num_classes=num_classes, **kwargs)
+            num_classes = _class_count_in(converted, probe) or probe.num_classes
+        net = create_model(model, num_classes=num_classes, **kwargs)
         report = load_converted(net, converted, source, strict=strict, drop_head=drop_head, origin=str(src))
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         raise CheckpointError(str(e)) from e

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from vidlab.models._registry import register_model
+from vidlab.models._registry import register_variant
 from vidlab.models.base import FrameClassifier
 from vidlab.models.heads import SegmentConsensusHead
 from vidlab.models.resnet import ResNet
 
-__all__ = ["TANet", "tanet_r18", "tanet_r50"]
+__all__ = ["TANet"]
 
 
 class TANet(FrameClassifier):
@@ -43,13 +43,17 @@ class TANet(FrameClassifier):
         self.head = SegmentConsensusHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
 
 
-@register_model(input_shape=(3, 8, 224, 224))
-def tanet_r50(*, num_classes: int = 400, **kwargs) -> TANet:
-    """TANet-ResNet50 (MMAction2 ``tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb``)."""
-    return TANet(depth=50, num_classes=num_classes, **kwargs)
-
-
-@register_model(input_shape=(3, 8, 224, 224))
-def tanet_r18(*, num_classes: int = 400, **kwargs) -> TANet:
-    """TANet-ResNet18 (TAM in basic blocks; not an MMAction2 model, for small experiments)."""
-    return TANet(depth=18, num_classes=num_classes, **kwargs)
+register_variant(
+    globals(),
+    "tanet_r50",
+    TANet,
+    depth=50,
+    doc="TANet-ResNet50 (MMAction2 ``tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb``).",
+)
+register_variant(
+    globals(),
+    "tanet_r18",
+    TANet,
+    depth=18,
+    doc="TANet-ResNet18 (TAM in basic blocks; not an MMAction2 model, for small experiments).",
+)

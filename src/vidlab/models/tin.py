@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from vidlab.models._registry import register_model
+from vidlab.models._registry import register_variant
 from vidlab.models.base import FrameClassifier
 from vidlab.models.heads import SegmentConsensusHead
 from vidlab.models.resnet import ResNet
 
-__all__ = ["TIN", "tin_r18", "tin_r50"]
+__all__ = ["TIN"]
 
 
 class TIN(FrameClassifier):
@@ -53,13 +53,17 @@ class TIN(FrameClassifier):
         self.head = SegmentConsensusHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
 
 
-@register_model(input_shape=(3, 8, 224, 224))
-def tin_r50(*, num_classes: int = 400, **kwargs) -> TIN:
-    """TIN-ResNet50 (MMAction2 ``tin_kinetics400-pretrained-tsm-r50_1x1x8-50e_kinetics400-rgb``)."""
-    return TIN(depth=50, num_classes=num_classes, **kwargs)
-
-
-@register_model(input_shape=(3, 8, 224, 224))
-def tin_r18(*, num_classes: int = 400, **kwargs) -> TIN:
-    """TIN-ResNet18 (the TIN-R50 config with depth 18; for small experiments)."""
-    return TIN(depth=18, num_classes=num_classes, **kwargs)
+register_variant(
+    globals(),
+    "tin_r50",
+    TIN,
+    depth=50,
+    doc="TIN-ResNet50 (MMAction2 ``tin_kinetics400-pretrained-tsm-r50_1x1x8-50e_kinetics400-rgb``).",
+)
+register_variant(
+    globals(),
+    "tin_r18",
+    TIN,
+    depth=18,
+    doc="TIN-ResNet18 (the TIN-R50 config with depth 18; for small experiments).",
+)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidlab.models._registry import register_model
+from vidlab.models._registry import register_variant
 from vidlab.models.base import FrameClassifier
 from vidlab.models.layers import RelationModule, RelationModuleMultiScale
 from vidlab.models.resnet import ResNet
 
-__all__ = ["TRN", "TRNHead", "trn_r18", "trn_r50", "trn_r50_single_scale"]
+__all__ = ["TRN", "TRNHead"]
 
 
 class TRNHead(nn.Module):
@@ -90,19 +90,22 @@ class TRN(FrameClassifier):
         )
 
 
-@register_model(input_shape=(3, 8, 224, 224))
-def trn_r50(*, num_classes: int = 174, **kwargs) -> TRN:
-    """TRN-ResNet50, multi-scale (MMAction2 ``trn_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb``, 174 classes)."""
-    return TRN(depth=50, num_classes=num_classes, **kwargs)
-
-
-@register_model(input_shape=(3, 8, 224, 224))
-def trn_r50_single_scale(*, num_classes: int = 174, **kwargs) -> TRN:
-    """TRN-ResNet50 with the single-scale relation (MMAction2 TRN config with ``relation_type='TRN'``)."""
-    return TRN(depth=50, num_classes=num_classes, multi_scale=False, **kwargs)
-
-
-@register_model(input_shape=(3, 8, 224, 224))
-def trn_r18(*, num_classes: int = 174, **kwargs) -> TRN:
-    """TRN-ResNet18, multi-scale (the TRN-R50 config with depth 18; for small experiments)."""
-    return TRN(depth=18, num_classes=num_classes, **kwargs)
+_CFG = "MMAction2 ``trn_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb``, 174 classes"
+register_variant(globals(), "trn_r50", TRN, num_classes=174, depth=50, doc=f"TRN-ResNet50, multi-scale ({_CFG}).")
+register_variant(
+    globals(),
+    "trn_r50_single_scale",
+    TRN,
+    num_classes=174,
+    depth=50,
+    multi_scale=False,
+    doc=f"TRN-ResNet50 with the single-scale relation ({_CFG} with ``relation_type='TRN'``).",
+)
+register_variant(
+    globals(),
+    "trn_r18",
+    TRN,
+    num_classes=174,
+    depth=18,
+    doc=f"TRN-ResNet18, multi-scale ({_CFG} with depth 18; for small experiments).",
+)
