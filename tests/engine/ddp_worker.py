@@ -42,6 +42,7 @@ def main(out: str) -> None:
     loss = mean_across_ranks(loss, info)
     if info.is_main:
         torch.save({"loss": loss, "grads": {n: p.grad for n, p in model.named_parameters()}}, out)
+    del model
     cleanup(info)
 
 

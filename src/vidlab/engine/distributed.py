@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gc
 import os
 
 import torch
@@ -73,7 +74,15 @@ def barrier(info: DistInfo) -> None:
 
 
 def cleanup(info: DistInfo) -> None:
-    """Leave the process group; all ranks first meet, so none tears down a connection another still uses."""
+    """Leave the process group; all ranks first meet, so none tears down a connection another still uses.
+
+    Callers drop their DistributedDataParallel wrapper first: it sits in reference cycles, and a wrapper
+    that the garbage collector only reaches while the interpreter shuts down takes gloo's worker threads
+    down with it at a point where they can no longer be joined (the process aborts with "terminate called
+    without an active exception"). Collecting here, while everything is still alive, avoids that.
+    """
+    gc.collect()
     if info.distributed and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+    gc.collect()

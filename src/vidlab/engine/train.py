@@ -304,6 +304,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     minutes = (time.time() - t_start) / 60
     if info.is_main:
         _finish(cfg, work_dir, history, values, minutes, best, last_eval)
+    del model, optimizer, scheduler, train_loader, val_loader
     cleanup(info)
     return {**values, "minutes": minutes, "work_dir": str(work_dir)}
 
