@@ -38,7 +38,12 @@ METAFILES = "mmaction2 1.2.0 `configs/recognition/<family>/metafile.yml`"
 SEED = "MMAction2's model-zoo pages (the 0.x documentation, with 0.x config names)"
 THRESHOLD = 3.0  # percent: larger differences get an explanation
 
-FAMILIES = {"tsn": "TSN", "tsm": "TSM", "tin": "TIN", "tanet": "TANet", "trn": "TRN", "x3d": "X3D"}
+FAMILIES = {"tsn": "TSN", "tsm": "TSM", "tin": "TIN", "tanet": "TANet", "trn": "TRN", "c2d": "C2D", "c3d": "C3D"}
+FAMILIES |= {"i3d": "I3D", "r2plus1d": "R(2+1)D", "csn": "CSN", "slowonly": "SlowOnly", "slowfast": "SlowFast"}
+FAMILIES |= {"x3d": "X3D"}
+PTV_FLOPS_JSON = ROOT / "tests" / "assets" / "flops_pytorchvideo.json"
+PYSLOWFAST_JSON = ROOT / "tests" / "assets" / "pyslowfast_keys.json"
+TORCHVISION_JSON = ROOT / "tests" / "assets" / "torchvision_r2plus1d_18.json"
 
 Shape = tuple[int, int, int, int]
 
@@ -81,8 +86,18 @@ NOTES: dict[str, str] = {
         "1.2.0's build is not accounted for (0.25%)."
     ),
     "no_ref": "No MMAction2 counterpart: a vidlab-only depth variant for small experiments.",
+    "tv_ref": (
+        "torchvision's `r2plus1d_18` (no MMAction2 config): {tv_params:,} parameters, counted on torchvision "
+        "0.28's model definition (`tests/assets/make_torchvision_fixture.py`), equal to vidlab's."
+    ),
+    "ptv_ref": "PyTorchVideo's `r2plus1d_r50` (no MMAction2 config); see the cross-check table below.",
+    "c2d_nopool": (
+        "MMAction2's `nopool` C2D configs are its TSN recognizer on 8 frames (the doubled cost over `c2d_r50` is the "
+        "missing temporal pool)."
+    ),
     "no_row": (
-        "No row in MMAction2's model-zoo pages: a depth/backbone variant of a config without released weights there."
+        "No row for this config in MMAction2's (0.x) model-zoo pages: a depth or clip variant of a listed config, "
+        "or a config added later (C2D, X3D-M/L)."
     ),
     "tsn_r101": (
         "No Kinetics-400 ResNet-101 row in the model-zoo pages (only `tsn_r101_1x1x5_50e_mmit_rgb`, "
@@ -105,6 +120,7 @@ NOTES: dict[str, str] = {
         "(`TRNHead` default `relation_type='TRNMultiScale'`)."
     ),
     "x3d_acc": ("10-view / 30-view top-1, no top-5 given; weights ported from SlowFast (reference 73.1 / 73.5 there)."),
+    "c3d_acc": "Sports-1M pre-trained, 10 clips x 1 crop; the only C3D row (UCF-101 split 1).",
 }
 
 
@@ -218,26 +234,113 @@ ACCURACY: dict[str, Accuracy] = {
         "Kinetics-400", "x3d_s_13x6x1_facebook_kinetics400_rgb", "short-side 320", "72.7 / 73.2", "—", ("x3d_acc",)
     ),
 }
+_K400, _SS320, _SS256 = "Kinetics-400", "short-side 320", "short-side 256"
+ACCURACY |= {
+    "c3d_sports1m": Accuracy(
+        "UCF-101", "c3d_sports1m_16x1x1_45e_ucf101_rgb", "128x171", "83.27", "95.90", ("c3d_acc",)
+    ),
+    "i3d_r50": Accuracy(_K400, "i3d_r50_32x2x1_100e_kinetics400_rgb", _SS256, "73.27", "90.92"),
+    "i3d_r50_nl_dot_product": Accuracy(
+        _K400, "i3d_nl_dot_product_r50_32x2x1_100e_kinetics400_rgb", "short-side 256p", "73.92", "91.59"
+    ),
+    "i3d_r50_nl_embedded_gaussian": Accuracy(
+        _K400, "i3d_nl_embedded_gaussian_r50_32x2x1_100e_kinetics400_rgb", "short-side 256p", "74.71", "91.81"
+    ),
+    "i3d_r50_nl_gaussian": Accuracy(
+        _K400, "i3d_nl_gaussian_r50_32x2x1_100e_kinetics400_rgb", "short-side 256p", "73.37", "91.26"
+    ),
+    "r2plus1d_r34": Accuracy(_K400, "r2plus1d_r34_8x8x1_180e_kinetics400_rgb", _SS320, "68.68", "88.36"),
+    "ircsn_r50": Accuracy(_K400, "ircsn_bnfrozen_r50_32x2x1_180e_kinetics400_rgb", _SS320, "73.6", "91.3"),
+    "ircsn_r152": Accuracy(_K400, "ircsn_bnfrozen_r152_32x2x1_180e_kinetics400_rgb", _SS320, "76.5", "92.1"),
+    "ipcsn_r152": Accuracy(_K400, "ipcsn_bnfrozen_r152_32x2x1_180e_kinetics400_rgb", _SS320, "77.8", "92.8"),
+    "slowonly_r50_4x16": Accuracy(_K400, "slowonly_r50_4x16x1_256e_kinetics400_rgb", _SS320, "73.02", "90.77"),
+    "slowonly_r50_8x8": Accuracy(_K400, "slowonly_r50_8x8x1_256e_kinetics400_rgb", _SS320, "74.93", "91.92"),
+    "slowonly_r101_8x8": Accuracy(_K400, "slowonly_r101_8x8x1_196e_kinetics400_rgb", "—", "76.5", "92.7"),
+    "slowonly_r50_nl_8x8": Accuracy(
+        _K400, "slowonly_nl_embedded_gaussian_r50_8x8x1_150e_kinetics400_rgb", _SS320, "76.07", "92.42"
+    ),
+    "slowfast_r50_4x16": Accuracy(_K400, "slowfast_r50_4x16x1_256e_kinetics400_rgb", _SS320, "76.0", "92.54"),
+    "slowfast_r50_8x8": Accuracy(_K400, "slowfast_r50_8x8x1_256e_kinetics400_rgb", _SS320, "76.94", "92.8"),
+    "slowfast_r101_8x8": Accuracy(_K400, "slowfast_r101_8x8x1_256e_kinetics400_rgb", _SS256, "77.90", "93.51"),
+    "slowfast_r101_r50_4x16": Accuracy(
+        _K400, "slowfast_r101_r50_4x16x1_256e_kinetics400_rgb", _SS256, "76.69", "93.07"
+    ),
+}
 NO_ACCURACY: dict[str, str] = {"tsn_r101": "tsn_r101", "trn_r50_single_scale": "trn_single", "tanet_r18": "no_ref"}
+NO_ACCURACY |= {"c2d_r50_nopool": "c2d_nopool", "c2d_r101_nopool": "c2d_nopool", "r2plus1d_r18": "tv_ref"}
+NO_ACCURACY |= {"r2plus1d_r50": "ptv_ref"}
 
 
-def count_macs(name: str, shape: Shape) -> tuple[float, bool]:
-    """Multiply-adds (FLOPs / 2) of one eval-mode forward of ``name`` on a ``(1, *shape)`` input.
+def count_macs(name: str, shape: Shape, **kwargs) -> tuple[float, bool]:
+    """Multiply-adds (FLOPs / 2) of one eval-mode forward of ``name`` (built with ``kwargs``) on a ``(1, *shape)``
+    input.
 
     Runs on the meta device (no weights, no arithmetic); falls back to real CPU tensors if an op has no meta
     kernel. Returns the count and whether the fallback was used."""
     try:
         with torch.device("meta"):
-            model = create_model(name).eval()
+            model = create_model(name, **kwargs).eval()
             x = torch.empty(1, *shape)
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(x)
         return counter.get_total_flops() / 2, False
     except (NotImplementedError, RuntimeError):
-        model = create_model(name).eval()
+        model = create_model(name, **kwargs).eval()
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(torch.zeros(1, *shape))
         return counter.get_total_flops() / 2, True
+
+
+# vidlab name -> (reference toolbox, its parameter count, note key); filled in by generate()
+OTHER_PARAMS: dict[str, tuple[str, int, str]] = {}
+
+
+def _cross_check(ptv: dict, notes: _Notes) -> list[str]:
+    """The table comparing vidlab with PyTorchVideo's hub models and PySlowFast's configs (same networks)."""
+    from vidlab.models.convert.pytorchvideo import HUB_MODELS
+
+    lines = [
+        "## Cross-check with PyTorchVideo and PySlowFast",
+        "",
+        "The same networks in the other toolboxes' layouts: the vidlab model built with the arguments that make it",
+        'that network (what `load_checkpoint(..., source="pytorchvideo" | "pyslowfast")` expects; see',
+        "`docs/MODELS.md`), its parameters against the reference's, and GMACs against fvcore's count of",
+        f"the PyTorchVideo build ({ptv['source']}; `tests/assets/flops_pytorchvideo.json`, written by",
+        "`benchmarks/model_zoo_reference_ptv.py`; like mmengine's, it counts batch norm too) at the",
+        "hub configuration's clip. SlowFast's clip is the fast pathway's (32 frames); vidlab takes every 4th for",
+        "the slow pathway itself.",
+        "",
+        "| reference | vidlab model (arguments) | reference params | vidlab params | input (CxTxHxW) | fvcore GMACs "
+        "| vidlab GMACs | diff % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for hub, (name, kwargs) in sorted(HUB_MODELS.items()):
+        entry = ptv["models"][hub]
+        clip = entry["input"]
+        shape = (3, clip.get("fast_frames", clip["frames"]), clip["crop"], clip["crop"])
+        macs = count_macs(name, shape, **kwargs)[0] / 1e9
+        params = get_model_info(name).num_params(**kwargs)
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        ref_macs = entry["macs"] / 1e9
+        d = _diff(macs, ref_macs)
+        lines.append(
+            f"| PyTorchVideo `{hub}` | `{name}`({args}) | {entry['params']:,} | "
+            f"{'=' if params == entry['params'] else f'{params:,}'} | {_shape(shape)} | {ref_macs:.2f} | "
+            f"{macs:.2f} | {d:+.1f}{notes.ref('bn') if abs(d) > THRESHOLD else ''} |"
+        )
+    psf = json.loads(PYSLOWFAST_JSON.read_text())
+    for ref_name, (name, kwargs) in (
+        ("slowfast_r50", ("slowfast_r50_8x8", {"lateral_norm": True})),
+        ("x3d_s", ("x3d_s", {})),
+    ):
+        entry = psf["models"][ref_name]
+        params = get_model_info(name).num_params(**kwargs)
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        lines.append(
+            f"| PySlowFast `{entry['config']}` | `{name}`({args}) | {entry['num_params']:,} | "
+            f"{'=' if params == entry['num_params'] else f'{params:,}'} | — | — | — | — |"
+        )
+    return lines
 
 
 def _natural(name: str) -> tuple:
@@ -312,6 +415,13 @@ def generate() -> str:
         "ours": ours.get("x3d_s", float("nan")) / 1e9,
     }
     values["tsn25"] = values["tsn_frame"] * 25
+    tv_params = json.loads(TORCHVISION_JSON.read_text())["num_params_400"]
+    ptv = json.loads(PTV_FLOPS_JSON.read_text())
+    values["tv_params"] = tv_params
+    OTHER_PARAMS.update(
+        r2plus1d_r18=("torchvision", tv_params, "tv_ref"),
+        r2plus1d_r50=("PyTorchVideo", ptv["models"]["r2plus1d_r50"]["params"], "ptv_ref"),
+    )
     at256 = [n for n in ("tanet_r50", "trn_r50", "tsm_mobilenetv2") if "other_inputs" in flops_ref.get(n, {})]
     values["at256"] = ", ".join(f"{n} {mm(n, 'backbone', '3x8x256x256'):.3f} G" for n in at256)
     values["at224"] = ", ".join(f"{n} {mm(n, 'backbone'):.3f} G" for n in at256)
@@ -325,7 +435,7 @@ def generate() -> str:
         "model",
         "family",
         "params",
-        "MMAction2 params",
+        "reference params",
         "classes",
         "input (CxTxHxW)",
         "GMACs",
@@ -345,7 +455,10 @@ def generate() -> str:
         classes = info.builder.__kwdefaults__["num_classes"]
         params = info.num_params()
         ref = params_ref.get(name)
-        if ref is None:
+        if name in OTHER_PARAMS:
+            source, count, key = OTHER_PARAMS[name]
+            ref_params = ("=" if count == params else f"{count:,}") + f" ({source})" + notes.ref(key)
+        elif ref is None:
             ref_params = "—" + notes.ref("no_ref")
         else:
             ref_params = "=" if ref["params"] == params and ref["num_classes"] == classes else f"{ref['params']:,}"
@@ -385,8 +498,9 @@ Generated by `python benchmarks/model_zoo.py` (which writes this file; `--check`
 edit by hand. One row per registered model (`vidlab.models.list_models()`), grouped by family.
 
 - **params**: parameters of the model built with its defaults. They equal the parameter counts of MMAction2
-  1.2.0's builds of the same configs exactly (**MMAction2 params** `=`; `tests/assets/params_mmaction2.json`,
-  checked by `tests/models/test_models.py::test_param_count_matches_reference`). **classes** is the builder's
+  1.2.0's builds of the same configs exactly (**reference params** `=`; `tests/assets/params_mmaction2.json`,
+  checked by `tests/models/test_models.py::test_param_count_matches_reference`); the two R(2+1)D layouts
+  MMAction2 lacks are compared with torchvision and PyTorchVideo. **classes** is the builder's
   default, the reference config's class count (400: Kinetics-400, 174: Something-Something V2).
 - **GMACs**: multiply-adds (FLOPs / 2) in units of 1e9 of one forward pass, batch 1, eval mode, at the model's
   standard input (`get_model_info(name).input_shape`, a `(C, T, H, W)` clip; all T frames, one view). Counted
@@ -409,7 +523,7 @@ edit by hand. One row per registered model (`vidlab.models.list_models()`), grou
   "—" where it has no row for the config. Those are MMAction2's trained weights, not vidlab's.
 - **diff %** is `(vidlab - reference) / reference`; differences over {THRESHOLD:g}% are explained in the notes.
 """
-    out = [intro, *table, "", "## Notes", "", *notes.render()]
+    out = [intro, *table, "", *_cross_check(ptv, notes), "", "## Notes", "", *notes.render()]
     if fallbacks:
         out += ["", f"Counted on CPU tensors (an op lacks a meta kernel): {', '.join(fallbacks)}."]
     return "\n".join(out) + "\n"

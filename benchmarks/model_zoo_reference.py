@@ -31,7 +31,27 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "tests" / "assets" / "flops_mmaction2.json"
 
 # The vidlab models' standard inputs (C, T, H, W); mirrors vidlab's ``get_model_info(name).input_shape``.
-INPUTS: dict[str, tuple[int, int, int, int]] = {"x3d_s": (3, 13, 160, 160)}
+INPUTS: dict[str, tuple[int, int, int, int]] = {"x3d_s": (3, 13, 160, 160), "x3d_xs": (3, 4, 160, 160)}
+INPUTS |= {"x3d_m": (3, 16, 224, 224), "x3d_l": (3, 16, 312, 312), "c3d_sports1m": (3, 16, 112, 112)}
+INPUTS |= {"slowonly_r50_4x16": (3, 4, 224, 224)}
+INPUTS |= {
+    name: (3, 32, 224, 224)
+    for name in (
+        "i3d_r50",
+        "i3d_r50_heavy",
+        "i3d_r50_nl_dot_product",
+        "i3d_r50_nl_embedded_gaussian",
+        "i3d_r50_nl_gaussian",
+        "ircsn_r50",
+        "ircsn_r101",
+        "ircsn_r152",
+        "ipcsn_r152",
+        "slowfast_r50_4x16",
+        "slowfast_r50_8x8",
+        "slowfast_r101_8x8",
+        "slowfast_r101_r50_4x16",
+    )
+}
 DEFAULT_INPUT = (3, 8, 224, 224)
 # Further inputs counted to locate the input behind a metafile figure that differs from the count at the standard
 # input: 256x256 (the three-crop test size of the TANet, TRN and TSM configs), 13x182x182 (X3D-S's test size).

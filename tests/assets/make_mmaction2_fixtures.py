@@ -44,6 +44,22 @@ CASES = [
     ("trn_r18", None, (2, 3, 4, 32, 32)),
     ("trn_r50_single_scale", 18, (2, 3, 4, 32, 32), ("trn_r18", {"multi_scale": False})),
     ("x3d_s", None, (1, 3, 4, 32, 32)),
+    ("c2d_r50", None, (1, 3, 4, 32, 32)),
+    ("c2d_r50_nopool", None, (1, 3, 4, 32, 32)),
+    ("c3d_sports1m", None, (1, 3, 16, 112, 112)),  # fc6 fixes the clip size
+    ("i3d_r50", None, (1, 3, 8, 32, 32)),
+    ("i3d_r50_heavy", None, (1, 3, 4, 32, 32)),
+    ("i3d_r50_nl_dot_product", None, (1, 3, 8, 64, 64)),
+    ("i3d_r50_nl_embedded_gaussian", None, (1, 3, 8, 64, 64)),
+    ("i3d_r50_nl_gaussian", None, (1, 3, 8, 64, 64)),
+    ("r2plus1d_r34", None, (1, 3, 8, 32, 32)),
+    ("ircsn_r50", None, (1, 3, 8, 32, 32)),
+    ("ipcsn_r152", None, (1, 3, 8, 32, 32)),
+    ("slowonly_r50_8x8", None, (1, 3, 4, 32, 32)),
+    ("slowonly_r50_nl_8x8", None, (1, 3, 4, 64, 64)),
+    ("slowfast_r50_4x16", None, (1, 3, 16, 32, 32)),
+    ("slowfast_r50_8x8", None, (1, 3, 16, 32, 32)),
+    ("slowfast_r101_r50_4x16", None, (1, 3, 16, 32, 32)),
 ]
 
 
@@ -63,9 +79,11 @@ def vidlab_kwargs(name: str, num_frames: int, extra: dict) -> dict:
     return kwargs
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
     np.random.seed(0)
     for ref_name, depth, in_shape, *vidlab in CASES:
+        if only and ref_name not in only:
+            continue
         name, extra = vidlab[0] if vidlab else (ref_name, {})
         x = make_input(in_shape)  # (B, C, T, H, W)
         model = build(ref_name, num_classes=NUM_CLASSES, num_segments=in_shape[2], depth=depth)
@@ -95,4 +113,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])  # optionally: only these reference names

@@ -61,8 +61,48 @@ MODELS_2D: dict[str, tuple[str, dict, dict]] = {
         {"relation_type": "TRN"},
     ),
 }
+MODELS_2D["c2d_r50_nopool"] = ("c2d/c2d_r50-in1k-pre-nopool_8xb32-8x8x1-100e_kinetics400-rgb.py", {}, {})
+MODELS_2D["c2d_r101_nopool"] = ("c2d/c2d_r101-in1k-pre-nopool_8xb32-8x8x1-100e_kinetics400-rgb.py", {}, {})
+
+_I3D = "i3d/i3d_imagenet-pretrained-r50{}_8xb8-32x2x1-100e_kinetics400-rgb.py"
+_CSN = "csn/ircsn_ig65m-pretrained-r{}-bnfrozen_8xb12-32x2x1-58e_kinetics400-rgb.py"
+_SLOWONLY = "slowonly/slowonly_r50_8xb16-{}x1-256e_kinetics400-rgb.py"
+_X3D_S = "x3d/x3d_s_13x6x1_facebook-kinetics400-rgb.py"
 MODELS_3D: dict[str, tuple[str, dict, dict]] = {
-    "x3d_s": ("x3d/x3d_s_13x6x1_facebook-kinetics400-rgb.py", {}, {}),
+    "c2d_r50": ("c2d/c2d_r50-in1k-pre_8xb32-8x8x1-100e_kinetics400-rgb.py", {}, {}),
+    "c2d_r101": ("c2d/c2d_r50-in1k-pre_8xb32-8x8x1-100e_kinetics400-rgb.py", {"depth": 101}, {}),
+    "c3d_sports1m": ("c3d/c3d_sports1m-pretrained_8xb30-16x1x1-45e_ucf101-rgb.py", {}, {}),
+    "i3d_r50": (_I3D.format(""), {}, {}),
+    "i3d_r50_heavy": (_I3D.format("-heavy"), {}, {}),
+    "i3d_r50_nl_dot_product": (_I3D.format("-nl-dot-product"), {}, {}),
+    "i3d_r50_nl_embedded_gaussian": (_I3D.format("-nl-embedded-gaussian"), {}, {}),
+    "i3d_r50_nl_gaussian": (_I3D.format("-nl-gaussian"), {}, {}),
+    # SyncBN -> BN3d (same parameters and eval-mode arithmetic; SyncBN needs a process group to train)
+    "r2plus1d_r34": (
+        "r2plus1d/r2plus1d_r34_8xb8-8x8x1-180e_kinetics400-rgb.py",
+        {"norm_cfg": {"type": "BN3d", "requires_grad": True, "eps": 1e-3}},
+        {},
+    ),
+    "ircsn_r50": (_CSN.format(50), {}, {}),
+    "ircsn_r101": (_CSN.format(152), {"depth": 101}, {}),
+    "ircsn_r152": (_CSN.format(152), {}, {}),
+    "ipcsn_r152": ("csn/ipcsn_r152_32x2x1-180e_kinetics400-rgb.py", {}, {}),
+    "slowonly_r50_4x16": (_SLOWONLY.format("4x16"), {}, {}),
+    "slowonly_r50_8x8": (_SLOWONLY.format("8x8"), {}, {}),
+    "slowonly_r101_8x8": ("slowonly/slowonly_r101_8xb16-8x8x1-196e_kinetics400-rgb.py", {}, {}),
+    "slowonly_r50_nl_8x8": (
+        "slowonly/slowonly_r50-in1k-pre-nl-embedded-gaussian_8xb16-8x8x1-steplr-150e_kinetics400-rgb.py",
+        {},
+        {},
+    ),
+    "slowfast_r50_4x16": ("slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py", {}, {}),
+    "slowfast_r50_8x8": ("slowfast/slowfast_r50_8xb8-8x8x1-256e_kinetics400-rgb.py", {}, {}),
+    "slowfast_r101_8x8": ("slowfast/slowfast_r101_8xb8-8x8x1-256e_kinetics400-rgb.py", {}, {}),
+    "slowfast_r101_r50_4x16": ("slowfast/slowfast_r101-r50_32xb8-4x16x1-256e_kinetics400-rgb.py", {}, {}),
+    "x3d_xs": (_X3D_S, {}, {}),  # X3D-XS is the X3D-S network on 4-frame clips
+    "x3d_s": (_X3D_S, {}, {}),
+    "x3d_m": ("x3d/x3d_m_16x5x1_facebook-kinetics400-rgb.py", {}, {}),
+    "x3d_l": (_X3D_S, {"gamma_d": 5.0}, {}),  # MMAction2 has no X3D-L config
 }
 ALL = {**MODELS_2D, **MODELS_3D}
 

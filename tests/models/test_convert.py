@@ -6,17 +6,36 @@ import torch
 
 import vidlab
 from tests.assets.fixture_fill import fill
-from vidlab.models import create_model
-from vidlab.models.convert import SOURCES, detect_source
+from vidlab.models import create_model, get_model_info
+from vidlab.models.convert import detect_source
+from vidlab.models.convert.pytorchvideo import HUB_MODELS
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-# one fixture per MMAction2 reference build (tests/assets/make_mmaction2_fixtures.py)
-PARITY_MODELS = tuple(sorted(p.stem.removeprefix("mmaction2_") for p in ASSETS.glob("mmaction2_*.json")))
+# every parity fixture, as "<source>_<reference name>": MMAction2, PyTorchVideo (make_pytorchvideo_fixtures.py) and
+# torchvision (make_torchvision_fixture.py)
+FIXTURES = tuple(
+    sorted(
+        p.stem
+        for prefix in ("mmaction2", "pytorchvideo", "pyslowfast", "torchvision")
+        for p in ASSETS.glob(f"{prefix}_*.json")
+        if not p.stem.endswith("_keys")
+    )
+)
+# how each source wraps its state dict in a checkpoint file
+WRAP = {"mmaction2": "state_dict", "pytorchvideo": "model_state", "pyslowfast": "model_state", "torchvision": None}
+# PySlowFast configs -> the vidlab model and arguments of the same network
+PYSLOWFAST_MODELS = {"slowfast_r50": ("slowfast_r50_8x8", {"lateral_norm": True}), "x3d_s": ("x3d_s", {})}
 
 
 def build_for(fx: dict) -> torch.nn.Module:
     """The vidlab model a fixture describes, in eval mode (TRN replays the reference's relation draws)."""
-    model = create_model(fx["model"], num_classes=fx["num_classes"], **fx["kwargs"]).eval()
+    if "hub" in fx:  # PyTorchVideo: the vidlab variant and arguments that make the same network
+        name, kwargs = HUB_MODELS[fx["hub"]]
+    elif fx["source"].startswith("facebookresearch/SlowFast"):
+        name, kwargs = PYSLOWFAST_MODELS[fx["model"]]
+    else:
+        name, kwargs = fx["model"], fx["kwargs"]
+    model = create_model(name, num_classes=fx["num_classes"], **kwargs).eval()
     if "trn_relations" in fx:
         model.head.consensus.set_relations(fx["trn_relations"])
     return model
@@ -27,8 +46,10 @@ def fixture_input(fx: dict) -> torch.Tensor:
 
 
 def load_fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    """The fixture JSON and the MMAction2 state dict it describes, rebuilt with :func:`fill`."""
-    fx = json.loads((ASSETS / f"mmaction2_{name}.json").read_text())
+    """The fixture JSON and the reference state dict it describes, rebuilt with :func:`fill`. ``name`` is a file
+    stem (``pytorchvideo_x3d_s``) or, for MMAction2's fixtures, the bare reference name (``tsm_r18``)."""
+    path = ASSETS / f"{name}.json"
+    fx = json.loads((path if path.is_file() else ASSETS / f"mmaction2_{name}.json").read_text())
     sd = {}
     for key, shape, dtype in fx["keys"]:
         if key.endswith("num_batches_tracked"):
@@ -38,13 +59,15 @@ def load_fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
     return fx, sd
 
 
-@pytest.mark.parametrize("name", PARITY_MODELS)
-def test_mmaction2_parity(name):
-    fx, sd = load_fixture(name)
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_reference_parity(stem):
+    """Converted reference weights reproduce the reference's logits (fp32, max abs diff <= 1e-5)."""
+    source = stem.split("_", 1)[0]
+    fx, sd = load_fixture(stem)
     checksum = sum(v.double().abs().sum().item() for v in sd.values() if v.is_floating_point())
     assert checksum == pytest.approx(fx["fill_checksum"], rel=1e-9), "torch.randn drew other numbers than the fixture"
 
-    converted = vidlab.convert_state_dict(sd, source="mmaction2", model=fx["model"])
+    converted = vidlab.convert_state_dict(sd, source=source, model=fx.get("model") if source == "mmaction2" else None)
     assert len(converted) == len(sd)
     model = build_for(fx)
     model.load_state_dict(converted, strict=True)
@@ -57,14 +80,15 @@ def test_mmaction2_parity(name):
     assert (out - ref).abs().max().item() <= 1e-5
 
 
-@pytest.mark.parametrize("name", PARITY_MODELS)
-def test_load_checkpoint_mmaction2_auto(tmp_path, name):
-    fx, sd = load_fixture(name)
-    path = tmp_path / "mm.pth"
-    torch.save({"meta": {"epoch": 3}, "state_dict": sd}, path)
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_load_checkpoint_auto(tmp_path, stem):
+    source = stem.split("_", 1)[0]
+    fx, sd = load_fixture(stem)
+    path = tmp_path / "ref.pth"
+    torch.save({"meta": {"epoch": 3}, WRAP[source]: sd} if WRAP[source] else sd, path)
     model = build_for(fx)
     report = vidlab.load_checkpoint(model, path)
-    assert report["source"] == "mmaction2"
+    assert report["source"] == source
     assert (report["missing"], report["unexpected"], report["mismatched"], report["dropped"]) == ([], [], [], [])
     assert len(report["loaded"]) == len(sd)
     with torch.no_grad():
@@ -142,7 +166,7 @@ def test_drop_head(tmp_path, name, head_keys):
     )
 
 
-@pytest.mark.parametrize("source", [s for s in SOURCES if s not in ("vidlab", "mmaction2", "torchvision")])
+@pytest.mark.parametrize("source", ["hf", "videomae", "videomamba"])
 def test_unimplemented_sources_name_themselves(tmp_path, source):
     with pytest.raises(NotImplementedError, match=repr(source)):
         vidlab.convert_state_dict({"a.weight": torch.zeros(1)}, source=source)
@@ -155,8 +179,8 @@ def test_unimplemented_sources_name_themselves(tmp_path, source):
 def test_unknown_source_and_bad_files(tmp_path):
     with pytest.raises(ValueError, match="unknown checkpoint source 'caffe'"):
         vidlab.convert_state_dict({}, source="caffe")
-    with pytest.raises(NotImplementedError, match="slowfast"):
-        vidlab.convert_state_dict({}, source="mmaction2", model="slowfast_r50_8x8")
+    with pytest.raises(NotImplementedError, match="mvit_b"):
+        vidlab.convert_state_dict({}, source="mmaction2", model="mvit_b")
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         vidlab.load_checkpoint(create_model("tsn_r18", num_classes=5), tmp_path / "nope.pth")
     path = tmp_path / "list.pth"
@@ -217,3 +241,49 @@ def test_torchvision_image_resnet_loads_as_2d_backbone(tmp_path):
     assert torch.equal(model.backbone.layer2[1].conv2.weight, tv["layer2.1.conv2.weight"])
     with pytest.raises(NotImplementedError, match="video models"):
         vidlab.convert_state_dict({"stem.0.weight": torch.zeros(1)}, source="torchvision")
+
+
+# state-dict layouts written by the reference code itself (make_pyslowfast_keys.py, make_pytorchvideo_keys.py)
+PYSLOWFAST_KEYS = json.loads((ASSETS / "pyslowfast_keys.json").read_text())["models"]
+PYTORCHVIDEO_KEYS = json.loads((ASSETS / "pytorchvideo_keys.json").read_text())["models"]
+
+
+def _maps_completely(keys: list, source: str, name: str, kwargs: dict) -> None:
+    sd = {k: torch.empty(shape, device="meta") for k, shape in keys}
+    assert detect_source(sd) == source
+    converted = vidlab.convert_state_dict(sd, source=source)
+    with torch.device("meta"):
+        own = create_model(name, **kwargs).state_dict()
+    assert len(converted) == len(sd)  # no two keys collapse
+    assert sorted(set(converted) - set(own)) == []  # every reference key maps to a vidlab key
+    assert sorted(set(own) - set(converted)) == []  # every vidlab parameter and buffer is covered
+    bad = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in converted.items() if v.shape != own[k].shape]
+    assert bad == []
+
+
+@pytest.mark.parametrize("ref_name", sorted(PYSLOWFAST_MODELS))
+def test_pyslowfast_layout_maps_completely(ref_name):
+    name, kwargs = PYSLOWFAST_MODELS[ref_name]
+    _maps_completely(PYSLOWFAST_KEYS[ref_name]["keys"], "pyslowfast", name, kwargs)
+    assert get_model_info(name).num_params(**kwargs) == PYSLOWFAST_KEYS[ref_name]["num_params"]
+
+
+@pytest.mark.parametrize("hub", sorted(HUB_MODELS))
+def test_pytorchvideo_layout_maps_completely(hub):
+    name, kwargs = HUB_MODELS[hub]
+    _maps_completely(PYTORCHVIDEO_KEYS[hub]["keys"], "pytorchvideo", name, kwargs)
+    assert get_model_info(name).num_params(**kwargs) == PYTORCHVIDEO_KEYS[hub]["num_params"]
+
+
+def test_pyslowfast_checkpoint_nests_model_state(tmp_path):
+    name, kwargs = PYSLOWFAST_MODELS["x3d_s"]
+    sd = {
+        k: fill(k, tuple(s)) if "num_batches" not in k else torch.zeros((), dtype=torch.long)
+        for k, s in PYSLOWFAST_KEYS["x3d_s"]["keys"]
+    }
+    path = tmp_path / "x3d_s.pyth"
+    torch.save({"epoch": 300, "model_state": sd, "optimizer_state": {}, "cfg": "MODEL: {}"}, path)
+    model = create_model(name, **kwargs)
+    report = vidlab.load_checkpoint(model, path)
+    assert report["source"] == "pyslowfast" and len(report["loaded"]) == len(sd)
+    torch.testing.assert_close(model.head.fc1.weight, sd["head.lin_5.weight"].flatten(1))

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlab.models import create_model, get_model_info, list_models
+from vidlab.models.base import FrameClassifier
 from vidlab.models.heads import average_view_scores
 from vidlab.models.layers import temporal_shift
 
@@ -15,8 +16,14 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 # sum(p.numel() for p in model.parameters()) of MMAction2 1.2.0's builds, at each config's class count
 # (tests/assets/make_mmaction2_params.py).
 REFERENCE = json.loads((ASSETS / "params_mmaction2.json").read_text())["models"]
-# vidlab-only variants with no MMAction2 build (MMAction2's TANet accepts bottleneck blocks only).
+# vidlab-only variants with no reference build (MMAction2's TANet accepts bottleneck blocks only).
 NO_REFERENCE = {"tanet_r18"}
+# models whose reference is another toolbox: torchvision's r2plus1d_18 (counted by make_torchvision_fixture.py),
+# PyTorchVideo's r2plus1d_r50 (make_pytorchvideo_keys.py)
+OTHER_REFERENCE = {
+    "r2plus1d_r18": json.loads((ASSETS / "torchvision_r2plus1d_18.json").read_text())["num_params_400"],
+    "r2plus1d_r50": json.loads((ASSETS / "pytorchvideo_keys.json").read_text())["models"]["r2plus1d_r50"]["num_params"],
+}
 
 NUM_CLASSES = 5
 
@@ -26,15 +33,37 @@ def clip_frames(model: torch.nn.Module) -> int:
     return getattr(model, "num_segments", None) or 4
 
 
+# (frames, size) of the tiny clip where 4 x 32 x 32 does not fit: C3D's fc6 needs 16 x 112 x 112; the 3D families
+# with temporal strides (8x in all) need 8 frames; CSN 64 px (BatchNorm over 1x1x1 maps stops gradients);
+# SlowFast's slow pathway takes every 8th frame.
+TINY_CLIPS = {"c3d": (16, 112), "i3d": (8, 32), "r2plus1d": (8, 32), "ircsn": (8, 64), "ipcsn": (8, 64)}
+TINY_CLIPS["slowfast"] = (16, 32)
+
+
+def model_input(name: str, model: torch.nn.Module, batch: int = 2) -> torch.Tensor:
+    frames, size = TINY_CLIPS.get(name.split("_", 1)[0], (clip_frames(model), 32))
+    if name.startswith("i3d_r50_nl"):  # a non-local block over a single position has no gradient to its keys
+        frames, size = 16, 64
+    return tiny_input(batch, frames, size)
+
+
 def tiny_input(batch: int = 2, frames: int = 4, size: int = 32) -> torch.Tensor:
     torch.manual_seed(0)
     return torch.randn(batch, 3, frames, size, size)
 
 
+def keeps_time(model: torch.nn.Module) -> bool:
+    """Whether the feature map has the input's T (2D families, X3D; not the temporally strided 3D nets)."""
+    return isinstance(model, FrameClassifier) or type(model).__name__ == "X3D"
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_param_count_matches_reference(name):
     if name in NO_REFERENCE:
-        pytest.skip(f"{name} has no MMAction2 counterpart")
+        pytest.skip(f"{name} has no reference counterpart")
+    if name in OTHER_REFERENCE:
+        assert get_model_info(name).num_params() == OTHER_REFERENCE[name]
+        return
     assert name in REFERENCE, f"add {name} to tests/assets/mmaction2_ref.py and rerun make_mmaction2_params.py"
     ref = REFERENCE[name]
     info = get_model_info(name)
@@ -54,7 +83,7 @@ def test_forward_shape_and_backward_reaches_every_parameter(name):
     for p in model.parameters():
         if p.dim() > 1 and not p.any():
             torch.nn.init.normal_(p, std=0.01)
-    x = tiny_input(frames=clip_frames(model))
+    x = model_input(name, model)
     logits = model(x)
     assert logits.shape == (2, NUM_CLASSES)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
@@ -67,10 +96,15 @@ def test_forward_shape_and_backward_reaches_every_parameter(name):
 @pytest.mark.parametrize("name", list_models())
 def test_interface(name):
     model = create_model(name, num_classes=NUM_CLASSES).eval()
-    x = tiny_input(frames=clip_frames(model))
+    x = model_input(name, model)
     with torch.no_grad():
         feats = model.forward_features(x)
-        assert feats.dim() == 5 and feats.shape[0] == 2 and feats.shape[2] == x.shape[2]  # (B, C', T, H', W')
+        maps = feats if isinstance(feats, tuple) else (feats,)  # SlowFast: (slow, fast)
+        for f in maps:
+            assert f.shape[0] == 2
+            assert f.dim() == 5 or name.startswith("c3d")  # (B, C', T', H', W'); C3D: fc7 (B, 4096)
+            if keeps_time(model):
+                assert f.shape[2] == x.shape[2]
         pre = model.forward_head(feats, pre_logits=True)
         assert pre.dim() == 2 and pre.shape[0] == 2
         assert torch.equal(model.forward_head(feats), model(x))

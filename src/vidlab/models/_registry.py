@@ -101,7 +101,10 @@ def register_variant(
     input_shape: tuple[int, int, int, int] = (3, 8, 224, 224),
     **fixed,
 ) -> Callable[..., nn.Module]:
-    """Register ``name`` as ``cls(num_classes=..., **fixed, **kwargs)``, for families with many variants.
+    """Register ``name`` as ``cls(num_classes=..., **{**fixed, **kwargs})``, for families with many variants.
+
+    Keyword arguments given to the builder override the variant's ``fixed`` ones, so a checkpoint trained with
+    another toolbox's settings (a BatchNorm epsilon, normalised lateral connections) loads into the named variant.
 
     The builder is defined in the calling module (``namespace`` is its ``globals()``): it becomes an attribute
     of that module, joins its ``__all__``, and :class:`ModelInfo` names that module.
@@ -117,7 +120,7 @@ def register_variant(
     """
 
     def builder(*, num_classes: int = num_classes, **kwargs) -> nn.Module:
-        return cls(num_classes=num_classes, **fixed, **kwargs)
+        return cls(num_classes=num_classes, **{**fixed, **kwargs})
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc

@@ -14,10 +14,10 @@ import math
 import torch
 from torch import nn
 
-from vidlab.models._registry import register_model
+from vidlab.models._registry import register_variant
 from vidlab.models.base import VideoClassifier, check_clip
 
-__all__ = ["X3D", "X3DBackbone", "X3DHead", "x3d_s"]
+__all__ = ["X3D", "X3DBackbone", "X3DHead"]
 
 
 def _round_width(width: float, multiplier: float, min_width: int = 8, divisor: int = 8) -> int:
@@ -59,6 +59,7 @@ class X3DBlock(nn.Module):
         spatial_stride: int = 1,
         se_ratio: float | None = None,
         norm_layer: type[nn.Module] = nn.BatchNorm3d,
+        shortcut_norm: bool = True,
     ) -> None:
         super().__init__()
         stride = (1, spatial_stride, spatial_stride)
@@ -73,9 +74,8 @@ class X3DBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
         if spatial_stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(
-                nn.Conv3d(in_channels, out_channels, 1, stride=stride, bias=False), norm_layer(out_channels)
-            )
+            conv = nn.Conv3d(in_channels, out_channels, 1, stride=stride, bias=False)
+            self.downsample = nn.Sequential(conv, norm_layer(out_channels)) if shortcut_norm else nn.Sequential(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -99,6 +99,8 @@ class X3DBackbone(nn.Module):
             ``None`` disables SE.
         zero_init_residual: zero ``bn3.weight`` of every block (MMAction2's default for X3D).
         norm_layer: normalization class taking the channel count.
+        stage1_shortcut_norm: BatchNorm after the shortcut conv of ``layer1``'s first block (whose input and
+            output widths agree). PyTorchVideo's X3D has none there (MMAction2 and PySlowFast have one).
 
     Init (MMAction2's from-scratch init): convs Kaiming normal (fan_out, ReLU gain) with zero bias, BN
     weight 1 and bias 0, then the zero residual init.
@@ -114,6 +116,7 @@ class X3DBackbone(nn.Module):
         se_ratio: float | None = 1 / 16,
         zero_init_residual: bool = True,
         norm_layer: type[nn.Module] = nn.BatchNorm3d,
+        stage1_shortcut_norm: bool = True,
     ) -> None:
         super().__init__()
         base = _round_width(24, gamma_w)
@@ -133,6 +136,7 @@ class X3DBackbone(nn.Module):
                     spatial_stride=2 if j == 0 else 1,
                     se_ratio=se_ratio if j % 2 == 0 else None,
                     norm_layer=norm_layer,
+                    shortcut_norm=stage1_shortcut_norm or i > 0,
                 )
                 for j in range(_round_repeats(repeats, gamma_d))
             ]
@@ -224,7 +228,8 @@ class X3D(VideoClassifier):
 
     Args:
         num_classes: classifier outputs.
-        gamma_w, gamma_b, gamma_d, in_channels, se_ratio, zero_init_residual: see :class:`X3DBackbone`.
+        gamma_w, gamma_b, gamma_d, in_channels, se_ratio, zero_init_residual, stage1_shortcut_norm: see
+            :class:`X3DBackbone`.
         hidden, dropout, init_std, fc1_bias: see :class:`X3DHead`.
     """
 
@@ -238,6 +243,7 @@ class X3D(VideoClassifier):
         in_channels: int = 3,
         se_ratio: float | None = 1 / 16,
         zero_init_residual: bool = True,
+        stage1_shortcut_norm: bool = True,
         hidden: int = 2048,
         dropout: float = 0.5,
         init_std: float = 0.01,
@@ -251,6 +257,7 @@ class X3D(VideoClassifier):
             in_channels=in_channels,
             se_ratio=se_ratio,
             zero_init_residual=zero_init_residual,
+            stage1_shortcut_norm=stage1_shortcut_norm,
         )
         self.head = X3DHead(
             self.backbone.num_features,
@@ -266,7 +273,33 @@ class X3D(VideoClassifier):
         return self.backbone(x)
 
 
-@register_model(input_shape=(3, 13, 160, 160))
-def x3d_s(*, num_classes: int = 400, **kwargs) -> X3D:
-    """X3D-S (MMAction2 ``x3d_s_13x6x1_facebook-kinetics400-rgb``: 13 frames, 160 px training crop)."""
-    return X3D(num_classes=num_classes, gamma_w=1.0, gamma_b=2.25, gamma_d=2.2, **kwargs)
+# X3D-XS, -S and -M are one network (gamma_w 1, gamma_b 2.25, gamma_d 2.2) run on different clips; X3D-L is
+# deeper (gamma_d 5). Clip shapes as in the X3D paper's Table 4.
+_X3D = dict(gamma_w=1.0, gamma_b=2.25, gamma_d=2.2)
+register_variant(
+    globals(), "x3d_xs", X3D, doc="X3D-XS (4 frames, 160 px; the X3D-S network).", input_shape=(3, 4, 160, 160), **_X3D
+)
+register_variant(
+    globals(),
+    "x3d_s",
+    X3D,
+    doc="X3D-S (MMAction2 ``x3d_s_13x6x1_facebook-kinetics400-rgb``: 13 frames, 160 px training crop).",
+    input_shape=(3, 13, 160, 160),
+    **_X3D,
+)
+register_variant(
+    globals(),
+    "x3d_m",
+    X3D,
+    doc="X3D-M (MMAction2 ``x3d_m_16x5x1_facebook-kinetics400-rgb``: 16 frames, 224 px).",
+    input_shape=(3, 16, 224, 224),
+    **_X3D,
+)
+register_variant(
+    globals(),
+    "x3d_l",
+    X3D,
+    doc="X3D-L (gamma_d 5.0; 16 frames, 312 px).",
+    input_shape=(3, 16, 312, 312),
+    **{**_X3D, "gamma_d": 5.0},
+)

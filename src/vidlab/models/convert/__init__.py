@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vidlab.models.convert import mmaction2, torchvision
+from vidlab.models.convert import mmaction2, pyslowfast, pytorchvideo, torchvision
 
 __all__ = [
     "SOURCES",
@@ -23,15 +23,20 @@ __all__ = [
     "read_state_dict",
 ]
 
-# Every source the API names; "vidlab", "mmaction2" and "torchvision" (image ResNets) are implemented so far.
+# Every source the API names; the transformer sources (hf, videomae, videomamba) are not implemented yet.
 SOURCES = ("vidlab", "mmaction2", "pytorchvideo", "pyslowfast", "torchvision", "hf", "videomae", "videomamba")
-_CONVERTERS = {"mmaction2": mmaction2.convert, "torchvision": torchvision.convert}
+_CONVERTERS = {
+    "mmaction2": mmaction2.convert,
+    "pytorchvideo": pytorchvideo.convert,
+    "pyslowfast": pyslowfast.convert,
+    "torchvision": torchvision.convert,
+}
 
 # Key shapes of the sources without a converter, so "auto" names them instead of failing on every key.
 _SIGNATURES = {
     "pytorchvideo": re.compile(r"^(module\.)?blocks\.\d+\."),
     "pyslowfast": re.compile(r"^(module\.)?s\d\.pathway\d_|^(module\.)?s1\.pathway"),
-    "torchvision": re.compile(r"^stem\.0\.weight$"),
+    "torchvision": re.compile(r"^(module\.)?stem\.0\.weight$"),
     "hf": re.compile(r"^(videomae|vivit|timesformer|x_clip)\.(embeddings|encoder)\."),
 }
 
@@ -39,7 +44,7 @@ _SIGNATURES = {
 def _not_implemented(source: str) -> NotImplementedError:
     return NotImplementedError(
         f"checkpoint conversion from {source!r} is not implemented yet "
-        "(implemented: vidlab, mmaction2, torchvision image ResNets)"
+        f"(implemented: {', '.join(['vidlab', *_CONVERTERS])})"
     )
 
 
@@ -98,12 +103,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             "If it holds metadata that needs unpickling, re-save only its state_dict from a trusted environment."
         ) from e
     if isinstance(obj, dict):
-        for key in ("state_dict", "model"):
+        for key in ("state_dict", "model", "model_state"):  # MMAction2, vidlab, PySlowFast / PyTorchVideo
             if isinstance(obj.get(key), dict):
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path} does not hold a state dict (a dict of tensors, bare or under 'state_dict'/'model')")
+        raise ValueError(
+            f"{path} does not hold a state dict (a dict of tensors, bare or under 'state_dict'/'model'/'model_state')"
+        )
     return obj
 
 

@@ -12,7 +12,11 @@ two layers ``convK`` and ``bnK`` as torchvision does. The rules, applied in orde
 - ``backbone.conv1.conv`` / ``backbone.conv1.bn`` -> ``backbone.conv1`` / ``backbone.bn1`` (stems of the 2D
   ResNet and MobileNetV2)
 - ``convK.conv.net`` -> ``convK`` (TSM wraps the first conv of each block in its temporal shift)
-- ``convK.conv`` / ``convK.bn`` -> ``convK`` / ``bnK`` (all; X3D's ``conv5`` too)
+- ``slow_path.conv1_lateral.conv`` / ``slow_path.layerK_lateral.conv`` -> ``laterals.0`` / ``laterals.K`` (SlowFast)
+- CSN's middle conv ``conv2.0`` / ``conv2.1``: ``conv2.0`` is the depthwise conv (-> ``conv2``) in ``ir`` blocks
+  and the pointwise conv (-> ``conv2p``, ``bn2p``) in ``ip`` blocks, whose depthwise conv is ``conv2.1``
+- ``convK.conv`` / ``convK.bn`` -> ``convK`` / ``bnK`` (all; X3D's ``conv5`` and C3D's ``conv1a`` .. ``conv5b``
+  too); in a factorised (2+1)D conv ``bn_s`` -> ``bn_mid`` (R(2+1)D)
 - ``conv1_s.conv`` / ``conv1_t.conv`` / ``conv1_t.bn`` -> ``conv1_s`` / ``conv1_t`` / ``bn1`` (X3D stem)
 - ``se_module`` -> ``se`` (X3D)
 - ``downsample.conv`` / ``downsample.bn`` -> ``downsample.0`` / ``downsample.1`` (all)
@@ -32,7 +36,22 @@ import torch
 __all__ = ["FAMILIES", "convert", "looks_like_mmaction2"]
 
 # vidlab families whose MMAction2 counterparts these rules cover.
-FAMILIES = ("tsn", "tsm", "tin", "tanet", "trn", "x3d")
+FAMILIES = (
+    "tsn",
+    "tsm",
+    "tin",
+    "tanet",
+    "trn",
+    "x3d",
+    "c2d",
+    "c3d",
+    "i3d",
+    "r2plus1d",
+    "ircsn",
+    "ipcsn",
+    "slowonly",
+    "slowfast",
+)
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^module\."), ""),  # DistributedDataParallel wrapper
@@ -49,8 +68,12 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^backbone\.conv1\.bn\."), "backbone.bn1."),
     (re.compile(r"\.conv1_([st])\.conv\."), r".conv1_\1."),
     (re.compile(r"\.conv1_t\.bn\."), ".bn1."),
-    (re.compile(r"\.conv(\d)\.conv\."), r".conv\1."),
-    (re.compile(r"\.conv(\d)\.bn\."), r".bn\1."),
+    (re.compile(r"\.slow_path\.conv1_lateral\.conv\."), ".laterals.0."),  # SlowFast's fast-to-slow convs
+    (re.compile(r"\.slow_path\.layer(\d)_lateral\.conv\."), r".laterals.\1."),
+    (re.compile(r"\.conv2\.1\.(conv|bn)\."), r".conv2.\1."),  # CSN: (pointwise, depthwise) or (depthwise,)
+    (re.compile(r"\.conv(\d[abp]?)\.conv\."), r".conv\1."),
+    (re.compile(r"\.bn_s\."), ".bn_mid."),
+    (re.compile(r"\.conv(\dp?)\.bn\."), r".bn\1."),
     (re.compile(r"\.se_module\."), ".se."),
     (re.compile(r"\.downsample\.conv\."), ".downsample.0."),
     (re.compile(r"\.downsample\.bn\."), ".downsample.1."),
@@ -92,9 +115,12 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
         raise NotImplementedError(
             f"no MMAction2 key mapping for model {model!r} yet (covered families: {', '.join(FAMILIES)})"
         )
+    # CSN's middle conv is a Sequential: (depthwise,) for "ir" blocks, (pointwise, depthwise) for "ip" blocks.
+    ip = any(".conv2.1.conv." in k for k in state_dict)
+    csn_first = (re.compile(r"\.conv2\.0\.(conv|bn)\."), r".conv2p.\1." if ip else r".conv2.\1.")
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
-        new = convert_key(key)
+        new = convert_key(csn_first[0].sub(csn_first[1], key))
         if new in out:
             raise ValueError(f"MMAction2 keys collide after renaming: {key!r} -> {new!r} (already present)")
         out[new] = value

@@ -1,0 +1,96 @@
+"""C3D: Learning Spatiotemporal Features with 3D Convolutional Networks (arXiv:1412.0767), as MMAction2's
+``C3D`` backbone + ``I3DHead`` (no spatial pooling): eight 3x3x3 convs with biases, five max-pools, two
+4096-wide fully connected layers (``backbone.fc6``, ``backbone.fc7``), then dropout and ``head.fc``.
+
+The input must be 16 x 112 x 112 (``fc6`` takes the flattened 512 x 1 x 4 x 4 map).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidlab.models._registry import register_variant
+from vidlab.models.base import VideoClassifier, check_clip
+from vidlab.models.heads import _LinearHead
+
+__all__ = ["C3D", "C3DBackbone"]
+
+_CONVS = (("conv1a", 3, 64), ("conv2a", 64, 128), ("conv3a", 128, 256), ("conv3b", 256, 256))
+_CONVS += (("conv4a", 256, 512), ("conv4b", 512, 512), ("conv5a", 512, 512), ("conv5b", 512, 512))
+# max-pool after these convs: (kernel = stride, padding)
+_POOLS = {"conv1a": ((1, 2, 2), 0), "conv2a": ((2, 2, 2), 0), "conv3b": ((2, 2, 2), 0), "conv4b": ((2, 2, 2), 0)}
+_POOLS["conv5b"] = ((2, 2, 2), (0, 1, 1))
+
+
+class C3DBackbone(nn.Module):
+    """Convs + pools + ``fc6``/``fc7`` (ReLU, dropout between them): ``(B, 3, 16, 112, 112)`` -> ``(B, 4096)``.
+
+    Init (MMAction2's): convs Kaiming normal (fan_out), linear layers normal with std ``init_std`` (0.005).
+    """
+
+    def __init__(self, *, out_dim: int = 8192, dropout: float = 0.5, init_std: float = 0.005) -> None:
+        super().__init__()
+        self.out_dim = out_dim
+        for name, cin, cout in _CONVS:
+            self.add_module(name, nn.Conv3d(cin, cout, 3, padding=1))
+        self.fc6 = nn.Linear(out_dim, 4096)
+        self.fc7 = nn.Linear(4096, 4096)
+        self.relu = nn.ReLU()
+        self.dropout = nn.Dropout(dropout)
+        self.pools = {name: nn.MaxPool3d(k, stride=k, padding=p) for name, (k, p) in _POOLS.items()}
+        self.num_features = 4096
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=init_std)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name, _, _ in _CONVS:
+            x = self.relu(getattr(self, name)(x))
+            if name in self.pools:
+                x = self.pools[name](x)
+        x = x.flatten(1)
+        if x.shape[1] != self.out_dim:
+            raise ValueError(
+                f"C3D's fc6 takes {self.out_dim} features (a 16 x 112 x 112 clip); this clip gives {x.shape[1]}"
+            )
+        x = self.relu(self.fc6(x))
+        return self.relu(self.fc7(self.dropout(x)))
+
+
+class _FlatHead(_LinearHead):
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.fc(self.dropout(x))
+
+
+class C3D(VideoClassifier):
+    """C3D classifier; ``forward_features`` returns the ``fc7`` activations ``(B, 4096)``.
+
+    Args:
+        num_classes: classifier outputs (101: MMAction2's UCF-101 config).
+        dropout: dropout after ``fc6`` and before ``head.fc``.
+        init_std: std of the normal init of ``head.fc`` (0.01).
+    """
+
+    def __init__(self, *, num_classes: int = 101, dropout: float = 0.5, init_std: float = 0.01) -> None:
+        super().__init__()
+        self.backbone = C3DBackbone(dropout=dropout)
+        self.head = _FlatHead(4096, num_classes, dropout=dropout, init_std=init_std)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_clip(x)
+        return self.backbone(x)
+
+
+register_variant(
+    globals(),
+    "c3d_sports1m",
+    C3D,
+    doc="C3D (MMAction2 ``c3d_sports1m-pretrained_8xb30-16x1x1-45e_ucf101-rgb``: 16 frames, 112 x 112).",
+    num_classes=101,
+    input_shape=(3, 16, 112, 112),
+)

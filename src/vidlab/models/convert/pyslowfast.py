@@ -1,0 +1,81 @@
+"""PySlowFast (facebookresearch/SlowFast) checkpoints -> vidlab names.
+
+PySlowFast saves ``{"model_state": state_dict, ...}`` (read by :func:`~vidlab.models.convert.read_state_dict`);
+its modules are named by stage ``sK`` (``s1`` the stem, ``s2`` .. ``s5`` the residual stages) and pathway
+(``pathway0`` slow or only, ``pathway1`` fast). Covered: C2D, I3D, Slow(Only), SlowFast, X3D.
+
+- stem ``s1.pathwayP_stem.conv`` / ``.bn`` -> ``backbone[.slow_path|.fast_path].conv1`` / ``bn1``; X3D's stem
+  ``conv_xy`` (spatial) / ``conv`` (temporal, depthwise) / ``bn`` -> ``backbone.conv1_s`` / ``conv1_t`` / ``bn1``
+- ``sK.pathwayP_resJ`` -> ``layer{K-1}.J``; inside ``branch1`` / ``branch1_bn`` -> ``downsample.0/.1``,
+  ``branch2.a/b/c`` -> ``conv1/2/3``, ``branch2.a_bn/b_bn/c_bn`` -> ``bn1/2/3``, ``branch2.se`` -> ``se`` (X3D)
+- SlowFast's fusions ``sK_fuse.conv_f2s`` / ``.bn`` -> ``backbone.laterals.{K-1}`` / ``backbone.lateral_norms.{K-1}.0``
+- head ``head.projection`` -> ``head.fc`` (X3D: ``head.fc2``; SlowFast: columns reordered from (slow, fast) to
+  vidlab's (fast, slow) features); X3D's ``head.conv_5`` / ``conv_5_bn`` -> ``backbone.conv5`` / ``bn5`` and
+  ``head.lin_5`` (a 1x1x1 conv) -> ``head.fc1`` (weight reshaped to 2-D).
+
+vidlab models for PySlowFast's configs: ``SLOWFAST_8x8_R50`` -> ``slowfast_r50_8x8`` with ``lateral_norm=True``
+(PySlowFast normalises its fusions); ``X3D_S`` -> ``x3d_s``; ``SLOW_8x8_R50`` -> ``slowonly_r50_8x8``.
+The model zoo's Caffe2 ``.pkl`` files hold Caffe2 blob names, not this layout, and are not covered.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from vidlab.models.convert.pytorchvideo import _width, fast_first
+
+__all__ = ["convert", "looks_like_pyslowfast"]
+
+_SIGNATURE = re.compile(r"^(module\.)?s\d\.pathway\d_")
+_BLOCK = {"branch1": "downsample.0", "branch1_bn": "downsample.1", "branch2.a": "conv1", "branch2.a_bn": "bn1"}
+_BLOCK |= {"branch2.b": "conv2", "branch2.b_bn": "bn2", "branch2.c": "conv3", "branch2.c_bn": "bn3"}
+_BLOCK |= {"branch2.se": "se"}
+
+
+def looks_like_pyslowfast(keys) -> bool:
+    return any(_SIGNATURE.search(k) for k in keys)
+
+
+def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> dict[str, torch.Tensor]:
+    """Rename a PySlowFast model state to vidlab's names (the layout is read off the keys).
+
+    Raises:
+        ValueError: if two keys map to the same vidlab key.
+    """
+    sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
+    two_paths = any(k.startswith("s1.pathway1_") for k in sd)
+    x3d = "s1.pathway0_stem.conv_xy.weight" in sd
+    paths = ("backbone.slow_path.", "backbone.fast_path.") if two_paths else ("backbone.", "backbone.")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        new = key
+        if m := re.match(r"s1\.pathway(\d)_stem\.(conv_xy|conv|bn)\.(.*)$", key):
+            layer = {"conv_xy": "conv1_s", "conv": "conv1_t" if x3d else "conv1", "bn": "bn1"}[m.group(2)]
+            new = f"{paths[int(m.group(1))]}{layer}.{m.group(3)}"
+        elif m := re.match(
+            r"s(\d)\.pathway(\d)_res(\d+)\.(branch1_bn|branch1|branch2\.[abc]_bn|branch2\.[abc]|branch2\.se)\.(.*)$",
+            key,
+        ):
+            stage, path, block, part, rest = m.groups()
+            new = f"{paths[int(path)]}layer{int(stage) - 1}.{block}.{_BLOCK[part]}.{rest}"
+        elif m := re.match(r"s(\d)_fuse\.(conv_f2s|bn)\.(.*)$", key):
+            k = int(m.group(1)) - 1
+            new = (
+                f"backbone.laterals.{k}.{m.group(3)}"
+                if m.group(2) == "conv_f2s"
+                else f"backbone.lateral_norms.{k}.0.{m.group(3)}"
+            )
+        elif m := re.match(r"head\.(conv_5_bn|conv_5|lin_5|projection)\.(.*)$", key):
+            part, rest = m.groups()
+            new = {"conv_5": "backbone.conv5.", "conv_5_bn": "backbone.bn5.", "lin_5": "head.fc1."}.get(part, "")
+            new = (new or ("head.fc2." if x3d else "head.fc.")) + rest
+            if part == "lin_5":
+                value = value.flatten(1)
+            elif part == "projection" and rest == "weight" and two_paths:
+                value = fast_first(value, _width(sd, "s5.pathway1_"))
+        if new in out:
+            raise ValueError(f"PySlowFast keys collide after renaming: {key!r} -> {new!r} (already present)")
+        out[new] = value
+    return out
