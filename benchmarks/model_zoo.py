@@ -40,7 +40,7 @@ THRESHOLD = 3.0  # percent: larger differences get an explanation
 
 FAMILIES = {"tsn": "TSN", "tsm": "TSM", "tin": "TIN", "tanet": "TANet", "trn": "TRN", "c2d": "C2D", "c3d": "C3D"}
 FAMILIES |= {"i3d": "I3D", "r2plus1d": "R(2+1)D", "csn": "CSN", "slowonly": "SlowOnly", "slowfast": "SlowFast"}
-FAMILIES |= {"x3d": "X3D"}
+FAMILIES |= {"tpn": "TPN", "x3d": "X3D"}
 PTV_FLOPS_JSON = ROOT / "tests" / "assets" / "flops_pytorchvideo.json"
 PYSLOWFAST_JSON = ROOT / "tests" / "assets" / "pyslowfast_keys.json"
 TORCHVISION_JSON = ROOT / "tests" / "assets" / "torchvision_r2plus1d_18.json"
@@ -121,6 +121,11 @@ NOTES: dict[str, str] = {
     ),
     "x3d_acc": ("10-view / 30-view top-1, no top-5 given; weights ported from SlowFast (reference 73.1 / 73.5 there)."),
     "c3d_acc": "Sports-1M pre-trained, 10 clips x 1 crop; the only C3D row (UCF-101 split 1).",
+    "tv_ops": (
+        "torchvision 0.28's `R2Plus1D_18_Weights.KINETICS400_V1` metadata (`_ops`, GFLOPS as torchvision counts "
+        "them: multiply-adds, at 16x112x112), not an MMAction2 metafile."
+    ),
+    "tv_acc": "torchvision's `R2Plus1D_18_Weights.KINETICS400_V1` metadata (clip-level, 16 frames at 112x112).",
 }
 
 
@@ -174,6 +179,7 @@ METAFILE: dict[str, Metafile] = {
         "trn_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb", "42.94G", 42.94, (3, 8, 256, 256), ("at256",)
     ),
     "x3d_s": Metafile("x3d_s_13x6x1_facebook-kinetics400-rgb", "2967543760", 2.96754376, (3, 13, 160, 160), ("x3d",)),
+    "r2plus1d_r18": Metafile("torchvision R2Plus1D_18_Weights", "40.519", 40.519, (3, 16, 112, 112), ("tv_ops",)),
 }
 
 
@@ -266,8 +272,15 @@ ACCURACY |= {
         _K400, "slowfast_r101_r50_4x16x1_256e_kinetics400_rgb", _SS256, "76.69", "93.07"
     ),
 }
+ACCURACY |= {
+    "tpn_slowonly_r50": Accuracy(_K400, "tpn_slowonly_r50_8x8x1_150e_kinetics_rgb", _SS320, "73.58", "91.35"),
+    "tpn_tsm_r50": Accuracy("SthV1", "tpn_tsm_r50_1x1x8_150e_sthv1_rgb", "height 100", "51.50", "79.15"),
+}
 NO_ACCURACY: dict[str, str] = {"tsn_r101": "tsn_r101", "trn_r50_single_scale": "trn_single", "tanet_r18": "no_ref"}
-NO_ACCURACY |= {"c2d_r50_nopool": "c2d_nopool", "c2d_r101_nopool": "c2d_nopool", "r2plus1d_r18": "tv_ref"}
+ACCURACY["r2plus1d_r18"] = Accuracy(
+    _K400, "torchvision r2plus1d_18 KINETICS400_V1", "112x112", "67.463", "86.175", ("tv_acc",)
+)
+NO_ACCURACY |= {"c2d_r50_nopool": "c2d_nopool", "c2d_r101_nopool": "c2d_nopool"}
 NO_ACCURACY |= {"r2plus1d_r50": "ptv_ref"}
 
 

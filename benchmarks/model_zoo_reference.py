@@ -102,7 +102,10 @@ def _count_at(model: torch.nn.Module, name: str, shape: tuple[int, int, int, int
     x = torch.zeros(1, *shape)
     result: dict = {}
     for stage in ("head", "neck"):
-        analyzer = FlopAnalyzer(_Counted(model, name in MODELS_2D, stage).eval(), (x,))
+        counted = _Counted(model, name in MODELS_2D, stage).eval()
+        with torch.no_grad():  # TPN's head creates its pooling module on the first call: before the tracer runs
+            counted(x)
+        analyzer = FlopAnalyzer(counted, (x,))
         analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
         with torch.no_grad():
             total = int(analyzer.total())

@@ -1,7 +1,8 @@
 """Full-size parity, MMAction2 1.2.0 vs vidlab: the same random weights give the same logits on the standard input.
 
-For every vidlab zoo model with an MMAction2 counterpart (``mmaction2_ref.ALL``: the TSN/TSM/TIN/TANet/TRN 2D
-models and X3D-S), the MMAction2 recognizer is built from its config (the config's class count, random init,
+For every vidlab zoo model with an MMAction2 counterpart (``mmaction2_ref.ALL``: the 2D families TSN, TSM, TIN,
+TANet, TRN, C2D-nopool and TPN-TSM; the 3D families C2D, C3D, I3D, R(2+1)D, CSN, SlowOnly, SlowFast, TPN-SlowOnly
+and X3D), the MMAction2 recognizer is built from its config (the config's class count, random init,
 eval mode), every floating state-dict tensor is overwritten by ``fixture_fill.fill`` (deterministic in key and
 shape; ``num_batches_tracked`` is kept), the state dict is converted with
 ``convert_state_dict(sd, source="mmaction2", model=name)`` and loaded strictly into ``create_model(name)``. Both

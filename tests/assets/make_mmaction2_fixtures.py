@@ -60,6 +60,8 @@ CASES = [
     ("slowfast_r50_4x16", None, (1, 3, 16, 32, 32)),
     ("slowfast_r50_8x8", None, (1, 3, 16, 32, 32)),
     ("slowfast_r101_r50_4x16", None, (1, 3, 16, 32, 32)),
+    ("tpn_tsm_r50", None, (1, 3, 8, 64, 64)),
+    ("tpn_slowonly_r50", None, (1, 3, 8, 64, 64)),
 ]
 
 

@@ -62,6 +62,7 @@ MODELS_2D: dict[str, tuple[str, dict, dict]] = {
     ),
 }
 MODELS_2D["c2d_r50_nopool"] = ("c2d/c2d_r50-in1k-pre-nopool_8xb32-8x8x1-100e_kinetics400-rgb.py", {}, {})
+MODELS_2D["tpn_tsm_r50"] = ("tpn/tpn-tsm_imagenet-pretrained-r50_8xb8-1x1x8-150e_sthv1-rgb.py", {}, {})
 MODELS_2D["c2d_r101_nopool"] = ("c2d/c2d_r101-in1k-pre-nopool_8xb32-8x8x1-100e_kinetics400-rgb.py", {}, {})
 
 _I3D = "i3d/i3d_imagenet-pretrained-r50{}_8xb8-32x2x1-100e_kinetics400-rgb.py"
@@ -99,6 +100,7 @@ MODELS_3D: dict[str, tuple[str, dict, dict]] = {
     "slowfast_r50_8x8": ("slowfast/slowfast_r50_8xb8-8x8x1-256e_kinetics400-rgb.py", {}, {}),
     "slowfast_r101_8x8": ("slowfast/slowfast_r101_8xb8-8x8x1-256e_kinetics400-rgb.py", {}, {}),
     "slowfast_r101_r50_4x16": ("slowfast/slowfast_r101-r50_32xb8-4x16x1-256e_kinetics400-rgb.py", {}, {}),
+    "tpn_slowonly_r50": ("tpn/tpn-slowonly_r50_8xb8-8x8x1-150e_kinetics400-rgb.py", {}, {}),
     "x3d_xs": (_X3D_S, {}, {}),  # X3D-XS is the X3D-S network on 4-frame clips
     "x3d_s": (_X3D_S, {}, {}),
     "x3d_m": ("x3d/x3d_m_16x5x1_facebook-kinetics400-rgb.py", {}, {}),
@@ -193,6 +195,8 @@ def build(name: str, *, num_classes: int | None = None, num_segments: int = 8, d
         cfg.cls_head.in_channels = 512 if depth < 50 else 2048
     if num_classes is not None:
         cfg.cls_head.num_classes = num_classes
+        if cfg.get("neck") and cfg.neck.get("aux_head_cfg"):  # TPN's auxiliary head
+            cfg.neck.aux_head_cfg.out_channels = num_classes
     model = MODELS.build(cfg)
     model.init_weights()
     return model.eval()

@@ -82,3 +82,42 @@ def test_gradient_accumulation_matches_full_batch():
         assert len(losses) == accum
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_train_step_adds_auxiliary_head_losses():
+    """A model's auxiliary logits (TPN) enter the training loss with their weight."""
+    import torch.nn.functional as F
+
+    from vidlab.config import Config
+    from vidlab.engine.distributed import DistInfo
+    from vidlab.engine.evaluate import to_input
+    from vidlab.engine.train import train_step
+
+    class WithAux(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 5)
+            self.aux = torch.nn.Linear(3, 5)
+            self._aux = []
+
+        def forward(self, x):
+            f = x.mean(dim=(2, 3, 4))
+            self._aux = [(0.5, self.aux(f))]
+            return self.fc(f)
+
+        def auxiliary_logits(self):
+            aux, self._aux = self._aux, []
+            return aux
+
+    gen = torch.Generator().manual_seed(3)
+    imgs = torch.randint(0, 256, (4, 1, 4, 8, 8, 3), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, 5, (4,), generator=gen)
+    torch.manual_seed(0)
+    model = WithAux()
+    cfg = Config()
+    loss = train_step(model, {"imgs": imgs, "label": labels}, DistInfo(), cfg, micro_step=0, accum=1)
+    with torch.no_grad():
+        f = to_input(imgs, cfg.data.mean, cfg.data.std, torch.device("cpu")).flatten(0, 1).mean(dim=(2, 3, 4))
+        expected = F.cross_entropy(model.fc(f), labels) + 0.5 * F.cross_entropy(model.aux(f), labels)
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+    assert model.aux.weight.grad is not None and model.aux.weight.grad.abs().sum() > 0

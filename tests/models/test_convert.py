@@ -8,6 +8,7 @@ import vidlab
 from tests.assets.fixture_fill import fill
 from vidlab.models import create_model, get_model_info
 from vidlab.models.convert import detect_source
+from vidlab.models.convert.pyslowfast import CONFIGS as PYSLOWFAST_CONFIGS
 from vidlab.models.convert.pytorchvideo import HUB_MODELS
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -24,7 +25,7 @@ FIXTURES = tuple(
 # how each source wraps its state dict in a checkpoint file
 WRAP = {"mmaction2": "state_dict", "pytorchvideo": "model_state", "pyslowfast": "model_state", "torchvision": None}
 # PySlowFast configs -> the vidlab model and arguments of the same network
-PYSLOWFAST_MODELS = {"slowfast_r50": ("slowfast_r50_8x8", {"lateral_norm": True}), "x3d_s": ("x3d_s", {})}
+PYSLOWFAST_MODELS = {"slowfast_r50": PYSLOWFAST_CONFIGS["SLOWFAST_8x8_R50"], "x3d_s": PYSLOWFAST_CONFIGS["X3D_S"]}
 
 
 def build_for(fx: dict) -> torch.nn.Module:
@@ -287,3 +288,32 @@ def test_pyslowfast_checkpoint_nests_model_state(tmp_path):
     report = vidlab.load_checkpoint(model, path)
     assert report["source"] == "pyslowfast" and len(report["loaded"]) == len(sd)
     torch.testing.assert_close(model.head.fc1.weight, sd["head.lin_5.weight"].flatten(1))
+
+
+@pytest.mark.parametrize(
+    "stem, model, expected",
+    [
+        ("pytorchvideo_slowfast_r50", "slowfast_r50_8x8", HUB_MODELS["slowfast_r50"][1]),
+        ("pytorchvideo_c2d_r50", "slowonly_r50_8x8", HUB_MODELS["c2d_r50"][1]),
+        ("pytorchvideo_slow_r50", "slowonly_r50_8x8", {}),
+        ("pytorchvideo_x3d_s", "x3d_s", HUB_MODELS["x3d_s"][1]),
+        ("pyslowfast_slowfast_r50", "slowfast_r50_8x8", {"lateral_norm": True, "fusion_kernel": 7}),
+        ("mmaction2_slowfast_r50_8x8", "slowfast_r50_8x8", {}),
+    ],
+)
+def test_convert_checkpoint_builds_the_reference_layout(tmp_path, stem, model, expected):
+    """`vidlab convert` picks the builder arguments of another toolbox's variant and records them."""
+    from vidlab.engine.checkpoint import convert_checkpoint
+
+    source = stem.split("_", 1)[0]
+    fx, sd = load_fixture(stem)
+    src, dst = tmp_path / "ref.pth", tmp_path / "vidlab.pth"
+    torch.save({WRAP[source]: sd} if WRAP[source] else sd, src)
+    report = convert_checkpoint(src, dst, model=model)
+    assert report["kwargs"] == expected and report["num_classes"] == fx["num_classes"]
+    saved = torch.load(dst, weights_only=True)
+    assert saved["meta"]["kwargs"] == expected and saved["meta"]["source"] == source
+    net = create_model(model, num_classes=fx["num_classes"], **expected).eval()
+    net.load_state_dict(saved["model"])
+    with torch.no_grad():
+        assert (net(fixture_input(fx)) - torch.tensor(fx["logits"])).abs().max().item() <= 1e-5

@@ -87,7 +87,11 @@ def test_forward_shape_and_backward_reaches_every_parameter(name):
     logits = model(x)
     assert logits.shape == (2, NUM_CLASSES)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
-    F.cross_entropy(logits, torch.tensor([1, 3])).backward()
+    target = torch.tensor([1, 3])
+    loss = F.cross_entropy(logits, target)
+    for weight, aux in model.auxiliary_logits():  # TPN's auxiliary head, as the trainer adds it
+        loss = loss + weight * F.cross_entropy(aux, target)
+    loss.backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None, f"{pname} got no gradient"
         assert p.grad.abs().sum() > 0, f"{pname} has an all-zero gradient"
@@ -265,3 +269,19 @@ def test_temporal_shift_direction_and_gradient():
     assert torch.autograd.gradgradcheck(lambda t: temporal_shift(t, 3, 4), (xd,))
     with pytest.raises(ValueError, match="multiple of num_segments=4"):
         temporal_shift(torch.zeros(6, 8, 2, 2), 4)
+
+
+def test_tpn_auxiliary_head_only_in_training():
+    torch.manual_seed(0)
+    model = create_model("tpn_slowonly_r50", num_classes=NUM_CLASSES)
+    x = tiny_input()
+    model.train()
+    model(x)
+    aux = model.auxiliary_logits()
+    assert [(w, tuple(a.shape)) for w, a in aux] == [(0.5, (2, NUM_CLASSES))]
+    assert model.auxiliary_logits() == []  # handed over once
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    assert model.auxiliary_logits() == []
+    assert create_model("tpn_tsm_r50", aux_weight=0).neck.aux_head is None

@@ -122,7 +122,9 @@ def convert_checkpoint(
         num_classes: classes of the built model; by default the checkpoint's own class count (read off its
             classifier), so a Kinetics-400 checkpoint gives a 400-class model.
         num_segments: clip length of the families that fix it at build time (TIN, TANet, TRN); by default
-            read off the checkpoint's T-sized layers.
+            read off the checkpoint's T-sized layers. Other builder arguments a PyTorchVideo or PySlowFast
+            checkpoint needs (:func:`vidlab.models.convert.builder_kwargs`) are set too and recorded in the file's
+            ``meta.kwargs``.
         drop_head: keep the new model's freshly initialised head where the checkpoint's has another shape
             (fine-tuning to ``num_classes`` classes).
         strict: refuse to write when keys are missing, unexpected or mismatched.
@@ -134,13 +136,13 @@ def convert_checkpoint(
         CheckpointError: unreadable file, unknown source, or (with ``strict``) keys that do not fit, listed.
     """
     from vidlab.models import create_model
-    from vidlab.models.convert import convert_for, load_converted, read_state_dict
+    from vidlab.models.convert import builder_kwargs, convert_for, load_converted, read_state_dict
 
     try:
         with torch.device("meta"):  # shapes only: pick num_classes / num_segments before building for real
             probe = create_model(model, num_classes=num_classes)
         source, converted = convert_for(probe, read_state_dict(src), source)
-        kwargs = {}
+        kwargs = builder_kwargs(source, model, converted)
         if getattr(probe, "num_segments", None) is not None:  # a family that fixes T at build time
             found = num_segments or _segment_count_in(converted)
             if found and found != probe.num_segments:

@@ -80,6 +80,8 @@ def train_step(model, batch, info: DistInfo, cfg: Config, micro_step: int, accum
         with autocast_context(cfg.train.amp, info.device):
             logits = model(x)
         loss = loss_fn(logits.float(), y, cfg.data.multi_label, cfg.train.label_smoothing)
+        for weight, aux in getattr(unwrap(model), "auxiliary_logits", list)():  # e.g. TPN's auxiliary head
+            loss = loss + weight * loss_fn(aux.float(), y, cfg.data.multi_label, cfg.train.label_smoothing)
         (loss / accum).backward()
     return loss.item()
 

@@ -1,7 +1,22 @@
 """Model zoo: registry plus one module per family."""
 
 # Importing the family modules registers their builders.
-from vidlab.models import c2d, c3d, csn, i3d, r2plus1d, slowfast, slowonly, tanet, tin, trn, tsm, tsn, x3d  # noqa: F401
+from vidlab.models import (  # noqa: F401
+    c2d,
+    c3d,
+    csn,
+    i3d,
+    r2plus1d,
+    slowfast,
+    slowonly,
+    tanet,
+    tin,
+    tpn,
+    trn,
+    tsm,
+    tsn,
+    x3d,
+)
 from vidlab.models._registry import (
     ModelInfo,
     UnknownModelError,

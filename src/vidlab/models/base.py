@@ -52,6 +52,11 @@ class VideoClassifier(nn.Module):
         """Replace the last classifier layer with a freshly initialised one with ``num_classes`` outputs."""
         self.head.reset_classifier(num_classes)
 
+    def auxiliary_logits(self) -> list[tuple[float, torch.Tensor]]:
+        """``(loss weight, logits)`` of auxiliary heads from the last training-mode forward, handed over once
+        (the trainer adds ``weight * loss(logits)``). Empty for models without one (all but TPN)."""
+        return []
+
     def to_channels_last(self) -> VideoClassifier:
         """Store 2D conv weights as ``channels_last`` and 3D ones as ``channels_last_3d``; returns ``self``.
 

@@ -16,6 +16,7 @@ from vidlab.models.convert import mmaction2, pyslowfast, pytorchvideo, torchvisi
 
 __all__ = [
     "SOURCES",
+    "builder_kwargs",
     "convert_state_dict",
     "detect_source",
     "load_checkpoint",
@@ -88,6 +89,17 @@ def convert_state_dict(
     if source not in _CONVERTERS:
         raise _not_implemented(source)
     return _CONVERTERS[source](state_dict, model=model)
+
+
+def builder_kwargs(source: str, model: str, converted: dict[str, torch.Tensor]) -> dict:
+    """Builder arguments that make zoo model ``model`` the network a ``source`` checkpoint holds (its weights
+    already converted): PyTorchVideo's and PySlowFast's variants of MMAction2-configured models (normalised SlowFast
+    fusions, X3D's stage-1 shortcut, CSN's BatchNorm epsilon, ...). Empty for the other sources."""
+    if source == "pytorchvideo":
+        return pytorchvideo.builder_kwargs(model, converted)
+    if source == "pyslowfast":
+        return pyslowfast.builder_kwargs(model, converted)
+    return {}
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

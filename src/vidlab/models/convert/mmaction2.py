@@ -51,6 +51,7 @@ FAMILIES = (
     "ipcsn",
     "slowonly",
     "slowfast",
+    "tpn",
 )
 
 _RULES: list[tuple[re.Pattern[str], str]] = [

@@ -26,7 +26,14 @@ import torch
 
 from vidlab.models.convert.pytorchvideo import _width, fast_first
 
-__all__ = ["convert", "looks_like_pyslowfast"]
+__all__ = ["CONFIGS", "builder_kwargs", "convert", "looks_like_pyslowfast"]
+
+#: PySlowFast config -> (vidlab model, builder arguments that make it the same network).
+CONFIGS: dict[str, tuple[str, dict]] = {
+    "SLOWFAST_8x8_R50": ("slowfast_r50_8x8", {"lateral_norm": True}),
+    "SLOW_8x8_R50": ("slowonly_r50_8x8", {}),
+    "X3D_S": ("x3d_s", {}),
+}
 
 _SIGNATURE = re.compile(r"^(module\.)?s\d\.pathway\d_")
 _BLOCK = {"branch1": "downsample.0", "branch1_bn": "downsample.1", "branch2.a": "conv1", "branch2.a_bn": "bn1"}
@@ -79,3 +86,14 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
             raise ValueError(f"PySlowFast keys collide after renaming: {key!r} -> {new!r} (already present)")
         out[new] = value
     return out
+
+
+def builder_kwargs(model: str, converted: dict[str, torch.Tensor]) -> dict:
+    """Builder arguments for vidlab ``model`` given converted PySlowFast weights: normalised SlowFast fusions and
+    their kernel size, read off the weights."""
+    kwargs = {}
+    if any(k.startswith("backbone.lateral_norms.") for k in converted):
+        kwargs["lateral_norm"] = True
+    if "backbone.laterals.0.weight" in converted:
+        kwargs["fusion_kernel"] = int(converted["backbone.laterals.0.weight"].shape[2])
+    return kwargs

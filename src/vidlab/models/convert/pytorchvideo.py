@@ -28,7 +28,7 @@ import re
 
 import torch
 
-__all__ = ["HUB_MODELS", "convert", "fast_first", "looks_like_pytorchvideo"]
+__all__ = ["HUB_MODELS", "builder_kwargs", "convert", "fast_first", "looks_like_pytorchvideo"]
 
 #: PyTorchVideo hub name -> (vidlab model, builder arguments that make it the same network).
 HUB_MODELS: dict[str, tuple[str, dict]] = {
@@ -140,3 +140,14 @@ def _width(sd: dict[str, torch.Tensor], prefix: str) -> int:
     """Output channels of the last block under ``prefix`` (its last norm's size)."""
     norms = [k for k in sd if k.startswith(prefix) and re.search(r"norm_c\.weight$|c_bn\.weight$", k)]
     return sd[norms[-1]].shape[0]
+
+
+def builder_kwargs(model: str, converted: dict[str, torch.Tensor]) -> dict:
+    """The :data:`HUB_MODELS` arguments for vidlab ``model`` given converted PyTorchVideo weights (C2D and Slow
+    both map onto ``slowonly_r50_8x8``: C2D's ``layer3`` has no temporal kernels)."""
+    candidates = {hub: kwargs for hub, (name, kwargs) in HUB_MODELS.items() if name == model}
+    if len(candidates) > 1:
+        kernels = [v.shape[2] for k, v in converted.items() if re.fullmatch(r"backbone\.layer3\.\d+\.conv1\.weight", k)]
+        hub = "c2d_r50" if kernels and max(kernels) == 1 else "slow_r50"
+        return dict(candidates.get(hub, {}))
+    return dict(next(iter(candidates.values()), {}))
