@@ -175,3 +175,20 @@ def test_pretrained_that_fits_nothing_is_an_error(tiny_recipe, tmp_path):
     r = run_cli("train", str(tiny_recipe), f"model.pretrained={bad}", f"work_dir={tmp_path / 'w'}")
     assert r.returncode == 2
     assert "none of its 1 tensors fits tsn_r18" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_build_model_takes_builder_arguments_recorded_by_convert(tmp_path):
+    """A converted PyTorchVideo/PySlowFast checkpoint records the arguments of its network (meta.kwargs)."""
+    from vidlab.config import Config, ConfigError
+    from vidlab.engine.builders import build_model
+
+    path = tmp_path / "converted.pth"
+    torch.save({"model": {}, "meta": {"kwargs": {"lateral_norm": True, "fusion_kernel": 7}}}, path)
+    cfg = Config()
+    cfg.model.name, cfg.model.num_classes = "slowfast_r50_8x8", 5
+    model = build_model(cfg, path)
+    assert model.backbone.lateral_norms is not None
+    assert build_model(cfg).backbone.lateral_norms is None
+    cfg.model.kwargs = {"lateral_norm": False}
+    with pytest.raises(ConfigError, match="model.kwargs.lateral_norm=False but checkpoint .* lateral_norm=True"):
+        build_model(cfg, path)

@@ -317,3 +317,22 @@ def test_convert_checkpoint_builds_the_reference_layout(tmp_path, stem, model, e
     net.load_state_dict(saved["model"])
     with torch.no_grad():
         assert (net(fixture_input(fx)) - torch.tensor(fx["logits"])).abs().max().item() <= 1e-5
+
+
+def test_tpn_fine_tunes_to_another_class_count(tmp_path):
+    src = create_model("tpn_slowonly_r50", num_classes=5)
+    path = tmp_path / "tpn.pth"
+    torch.save({"model": src.state_dict()}, path)
+    dst = create_model("tpn_slowonly_r50", num_classes=7)
+    report = vidlab.load_checkpoint(dst, path, drop_head=True)
+    assert report["dropped"] == ["head.fc.bias", "head.fc.weight", "neck.aux_head.fc.bias", "neck.aux_head.fc.weight"]
+    src.reset_classifier(9)
+    assert src.head.fc.out_features == 9 and src.neck.aux_head.fc.out_features == 9
+
+
+def test_detect_source_names_transformer_layouts():
+    zero = torch.zeros(1)
+    assert detect_source({"blocks.0.norm1.weight": zero, "patch_embed.proj.weight": zero}) == "videomae"
+    assert detect_source({"layers.0.mixer.in_proj.weight": zero}) == "videomamba"
+    assert detect_source({"blocks.1.res_blocks.0.branch2.conv_a.weight": zero}) == "pytorchvideo"
+    assert detect_source({"s2.pathway0_res0.branch2.a.weight": zero}) == "pyslowfast"

@@ -285,3 +285,18 @@ def test_tpn_auxiliary_head_only_in_training():
         model(x)
     assert model.auxiliary_logits() == []
     assert create_model("tpn_tsm_r50", aux_weight=0).neck.aux_head is None
+
+
+def test_slowfast_subsamples_one_clip_and_checks_its_length():
+    model = create_model("slowfast_r50_4x16", num_classes=NUM_CLASSES).eval()
+    x = tiny_input(1, 16)
+    with torch.no_grad():
+        slow, fast = model.forward_features(x)
+        assert slow.shape[2] == 2 and fast.shape[2] == 16  # every 8th frame / every frame
+        with pytest.raises(ValueError, match="multiple of resample_rate=8"):
+            model(tiny_input(1, 12))
+
+
+def test_c3d_names_the_clip_size_it_needs():
+    with pytest.raises(ValueError, match="16 x 112 x 112"):
+        create_model("c3d_sports1m", num_classes=NUM_CLASSES).eval()(tiny_input(1, 16, 64))

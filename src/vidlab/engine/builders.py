@@ -116,13 +116,26 @@ def build_dataset(cfg: Config, split: str, items: list | None = None) -> VideoDa
     )
 
 
-def build_model(cfg: Config) -> torch.nn.Module:
+def build_model(cfg: Config, checkpoint: str | Path | None = None) -> torch.nn.Module:
     """The configured model. Families that fix the clip length at build time (TIN, TANet, TRN) are built for
     ``data.num_segments`` when the data is frame input (``data.input_format: NCHW``) and ``model.kwargs`` does
-    not set it, so the model and the data agree on T."""
+    not set it, so the model and the data agree on T.
+
+    ``checkpoint``: a vidlab checkpoint the model will be loaded from; the builder arguments recorded in its
+    ``meta.kwargs`` (``vidlab convert`` writes them, e.g. ``lateral_norm`` for a PyTorchVideo SlowFast) are used
+    too, and one that contradicts ``model.kwargs`` is a config error naming both."""
     from vidlab.models import create_model
 
     kwargs = dict(cfg.model.kwargs)
+    for key, value in checkpoint_kwargs(checkpoint).items():
+        if key == "num_segments":  # the data decides T; a checkpoint of another length fails to load, with a hint
+            continue
+        if key in kwargs and kwargs[key] != value:
+            raise ConfigError(
+                f"model.kwargs.{key}={kwargs[key]!r} but checkpoint {checkpoint} was converted for {key}={value!r} "
+                f"(its meta.kwargs): the weights belong to that network; drop or change model.kwargs.{key}"
+            )
+        kwargs[key] = value
     try:
         with torch.device("meta"):  # a free probe of the clip length the builder fixes, if any
             fixed = getattr(
@@ -138,6 +151,20 @@ def build_model(cfg: Config) -> torch.nn.Module:
         return create_model(cfg.model.name, num_classes=cfg.model.num_classes, **kwargs)
     except TypeError as e:  # an argument the builder does not take
         raise ConfigError(f"model.kwargs: {e}") from e
+
+
+def checkpoint_kwargs(path: str | Path | None) -> dict:
+    """``meta.kwargs`` of a vidlab checkpoint file (builder arguments recorded by ``vidlab convert``), or ``{}``
+    (no path, another toolbox's file, or nothing recorded). Unreadable files are left to the loader to report."""
+    if path is None or not Path(path).is_file():
+        return {}
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip checkpoint, or not loadable: load_checkpoint reports it properly
+        return {}
+    meta = obj.get("meta") if isinstance(obj, dict) else None
+    kwargs = meta.get("kwargs") if isinstance(meta, dict) else None
+    return dict(kwargs) if isinstance(kwargs, dict) else {}
 
 
 def direction_pairs(cfg: Config) -> list[int]:

@@ -26,7 +26,7 @@ from vidlab.models.convert import load_checkpoint
 
 def load_model(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
     """Build the configured model and load a local checkpoint strictly (vidlab's own, or MMAction2's layout)."""
-    model = build_model(cfg)
+    model = build_model(cfg, checkpoint)
     try:
         load_checkpoint(model, checkpoint, source="auto", strict=True)
     except (FileNotFoundError, ValueError, NotImplementedError) as e:

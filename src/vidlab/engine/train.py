@@ -191,7 +191,7 @@ def _loaders(cfg: Config, info: DistInfo):
 
 def _model_and_optimizer(cfg: Config, info: DistInfo, iters_per_epoch: int):
     """The model on its device (DDP-wrapped under torchrun), its optimizer and per-step lr schedule."""
-    model = build_model(cfg).to(info.device)
+    model = build_model(cfg, cfg.model.pretrained or None).to(info.device)
     if cfg.train.channels_last:
         model.to_channels_last()
     if cfg.model.pretrained:  # fine-tuning: a head of another class count keeps its fresh init

@@ -52,6 +52,10 @@ class VideoClassifier(nn.Module):
         """Replace the last classifier layer with a freshly initialised one with ``num_classes`` outputs."""
         self.head.reset_classifier(num_classes)
 
+    #: state-dict prefixes of the layers sized by the class count (``load_checkpoint(..., drop_head=True)`` leaves
+    #: them at their fresh init when a checkpoint's differ)
+    classifier_prefixes: tuple[str, ...] = ("head.",)
+
     def auxiliary_logits(self) -> list[tuple[float, torch.Tensor]]:
         """``(loss weight, logits)`` of auxiliary heads from the last training-mode forward, handed over once
         (the trainer adds ``weight * loss(logits)``). Empty for models without one (all but TPN)."""

@@ -259,7 +259,8 @@ def _per_block(value, stage_blocks: Sequence[int], what: str) -> list[tuple[int,
 
 
 class ResNet3d(nn.Module):
-    """3D ResNet: ``(B, C, T, H, W)`` -> ``(B, num_features, T', H/32, W/32)``; no pooling, no classifier.
+    """3D ResNet: ``(B, C, T, H, W)`` -> ``(B, num_features, T', H', W')``; no pooling, no classifier. ``H' = H/32``
+    with the stem pool and ``spatial_strides=(1, 2, 2, 2)`` (``H/16`` without the pool, as torchvision's R(2+1)D).
 
     Args:
         depth: 18, 34 (basic blocks), 50, 101, 152 (bottlenecks).
@@ -354,7 +355,7 @@ class ResNet3d(nn.Module):
                 cin = channels + (lateral_channels[i] if j == 0 else 0)
                 ss, ts = (spatial_strides[i], temporal_strides[i]) if j == 0 else (1, 1)
                 downsample = None
-                if j == 0 and (ss != 1 or cin != out_channels):
+                if j == 0 and (ss != 1 or ts != 1 or cin != out_channels):
                     downsample = nn.Sequential(
                         make_conv(downsample_kind, cin, out_channels, 1, (ts, ss, ss)),
                         nn.BatchNorm3d(out_channels, eps=norm_eps),
@@ -430,7 +431,7 @@ class ResNet3dClassifier(VideoClassifier):
     ``Recognizer3D`` with ``I3DHead``): I3D, SlowOnly, R(2+1)D and CSN.
 
     Input ``(B, C, T, H, W)``, output logits ``(B, num_classes)``; ``forward_features`` returns the last stage's
-    ``(B, C', T', H/32, W/32)`` map.
+    ``(B, C', T', H', W')`` map.
 
     Args:
         depth: ResNet depth.

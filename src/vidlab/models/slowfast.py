@@ -91,6 +91,12 @@ class SlowFastBackbone(nn.Module):
         self.num_features = self.slow_path.num_features + self.fast_path.num_features
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[2] % self.resample_rate:
+            raise ValueError(
+                f"SlowFast needs clips whose length is a multiple of resample_rate={self.resample_rate} (the slow "
+                f"pathway takes every {self.resample_rate}th frame and the fast one has {self.speed_ratio}x as many), "
+                f"got T={x.shape[2]}"
+            )
         slow = self.slow_path.stem(temporal_subsample(x, self.resample_rate))
         fast = self.fast_path.stem(temporal_subsample(x, self.resample_rate // self.speed_ratio))
         slow = self._fuse(0, slow, fast)

@@ -213,16 +213,30 @@ class TPN(VideoClassifier):
             levels.append(f.unflatten(0, (b, t)).transpose(1, 2))
         return levels
 
+    #: state-dict prefixes of the layers sized by the class count (``drop_head`` skips them when they differ)
+    classifier_prefixes = ("head.", "neck.aux_head.fc.")
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_clip(x)
+        self._aux = []  # never hand over logits of an earlier batch
         levels = self._levels(x)
-        if self.training and self.neck.aux_head is not None:
+        if self.training and torch.is_grad_enabled() and self.neck.aux_head is not None:
             self._aux = [(self.aux_weight, self.neck.aux_head(levels[-2]))]
         return self.neck(levels)
 
     def auxiliary_logits(self) -> list[tuple[float, torch.Tensor]]:
         aux, self._aux = self._aux, []
         return aux
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """New ``head.fc`` and auxiliary ``fc`` with ``num_classes`` outputs."""
+        super().reset_classifier(num_classes)
+        aux = self.neck.aux_head
+        if aux is not None:
+            old = aux.fc
+            aux.fc = nn.Linear(old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
+            nn.init.normal_(aux.fc.weight, std=0.01)
+            nn.init.zeros_(aux.fc.bias)
 
 
 register_variant(

@@ -35,10 +35,11 @@ _CONVERTERS = {
 
 # Key shapes of the sources without a converter, so "auto" names them instead of failing on every key.
 _SIGNATURES = {
-    "pytorchvideo": re.compile(r"^(module\.)?blocks\.\d+\."),
-    "pyslowfast": re.compile(r"^(module\.)?s\d\.pathway\d_|^(module\.)?s1\.pathway"),
     "torchvision": re.compile(r"^(module\.)?stem\.0\.weight$"),
     "hf": re.compile(r"^(videomae|vivit|timesformer|x_clip)\.(embeddings|encoder)\."),
+    # timm-style ViTs (MCG-NJU VideoMAE fine-tunes): checked before PyTorchVideo's ``blocks.N.`` layout
+    "videomae": re.compile(r"^(module\.)?(encoder\.)?(patch_embed\.proj\.|blocks\.\d+\.(attn|mlp|norm1)\.)"),
+    "videomamba": re.compile(r"^(module\.)?layers\.\d+\.mixer\."),
 }
 
 
@@ -59,6 +60,10 @@ def detect_source(state_dict: dict[str, torch.Tensor]) -> str:
     for source, pattern in _SIGNATURES.items():
         if any(pattern.search(k) for k in keys):
             return source
+    if pyslowfast.looks_like_pyslowfast(keys):
+        return "pyslowfast"
+    if pytorchvideo.looks_like_pytorchvideo(keys):
+        return "pytorchvideo"
     return "vidlab"
 
 
@@ -180,6 +185,7 @@ def load_converted(
 ) -> dict:
     """Copy an already converted state dict into ``model``; arguments and report as :func:`load_checkpoint`."""
     own = model.state_dict()
+    classifier = tuple(getattr(model, "classifier_prefixes", ("head.",)))
     missing = sorted(k for k in own if k not in converted)
     unexpected = sorted(k for k in converted if k not in own)
     mismatched, dropped = [], []
@@ -188,7 +194,7 @@ def load_converted(
         if key not in own:
             continue
         if value.shape != own[key].shape:
-            if drop_head and key.startswith("head."):
+            if drop_head and key.startswith(classifier):
                 dropped.append(key)
             else:
                 mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
@@ -227,7 +233,7 @@ def _describe(report: dict) -> str:
     if report["mismatched"]:
         shapes = [f"{k} file {list(a)} vs model {list(b)}" for k, a, b in report["mismatched"]]
         lines.append(f"  shape mismatches ({len(shapes)}): {_listing(shapes)}")
-        if all(k.startswith("head.") for k, _, _ in report["mismatched"]):
+        if all(k.startswith("head.") or ".aux_head.fc." in k for k, _, _ in report["mismatched"]):
             lines.append(
                 "  (another number of classes: build the model with the checkpoint's class count, or drop the head "
                 "to fine-tune: drop_head=True, `vidlab convert --drop-head`)"

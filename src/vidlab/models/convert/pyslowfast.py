@@ -28,10 +28,15 @@ from vidlab.models.convert.pytorchvideo import _width, fast_first
 
 __all__ = ["CONFIGS", "builder_kwargs", "convert", "looks_like_pyslowfast"]
 
-#: PySlowFast config -> (vidlab model, builder arguments that make it the same network).
+#: PySlowFast config -> (vidlab model, builder arguments that make it the same network). C2D and I3D are the
+#: networks of PyTorchVideo's hub models of the same names (converted from these configs; see
+#: :data:`~vidlab.models.convert.pytorchvideo.HUB_MODELS`).
 CONFIGS: dict[str, tuple[str, dict]] = {
     "SLOWFAST_8x8_R50": ("slowfast_r50_8x8", {"lateral_norm": True}),
+    "SLOWFAST_4x16_R50": ("slowfast_r50_4x16", {"lateral_norm": True}),
     "SLOW_8x8_R50": ("slowonly_r50_8x8", {}),
+    "C2D_8x8_R50": ("slowonly_r50_8x8", {"inflate": 0, "with_pool2": True}),
+    "I3D_8x8_R50": ("i3d_r50", {"conv1_stride_t": 1, "pool1_stride_t": 1}),
     "X3D_S": ("x3d_s", {}),
 }
 
@@ -89,9 +94,16 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
 
 
 def builder_kwargs(model: str, converted: dict[str, torch.Tensor]) -> dict:
-    """Builder arguments for vidlab ``model`` given converted PySlowFast weights: normalised SlowFast fusions and
-    their kernel size, read off the weights."""
+    """Builder arguments for vidlab ``model`` given converted PySlowFast weights: those of :data:`CONFIGS` for
+    that model (C2D vs Slow told apart by ``layer3``'s temporal kernels), normalised SlowFast fusions and their
+    kernel size read off the weights. SlowFast's alpha cannot be read off the weights: pick the variant
+    (``slowfast_r50_4x16`` or ``_8x8``) that matches the checkpoint's config."""
     kwargs = {}
+    if model == "slowonly_r50_8x8":
+        kernels = [v.shape[2] for k, v in converted.items() if re.fullmatch(r"backbone\.layer3\.\d+\.conv1\.weight", k)]
+        kwargs.update(CONFIGS["C2D_8x8_R50" if kernels and max(kernels) == 1 else "SLOW_8x8_R50"][1])
+    elif model == "i3d_r50":
+        kwargs.update(CONFIGS["I3D_8x8_R50"][1])
     if any(k.startswith("backbone.lateral_norms.") for k in converted):
         kwargs["lateral_norm"] = True
     if "backbone.laterals.0.weight" in converted:
