@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     from vidlab.config import ConfigError
     from vidlab.data.datasets import AnnotationError
     from vidlab.engine.checkpoint import CheckpointError
+    from vidlab.engine.train import NonFiniteLossError
     from vidlab.models import UnknownModelError
 
     try:
@@ -162,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, AnnotationError, CheckpointError, UnknownModelError) as e:
         print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except NonFiniteLossError as e:
+        print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,17 @@ def test_train_step_adds_auxiliary_head_losses():
         expected = F.cross_entropy(model.fc(f), labels) + 0.5 * F.cross_entropy(model.aux(f), labels)
     assert loss == pytest.approx(expected.item(), rel=1e-5)
     assert model.aux.weight.grad is not None and model.aux.weight.grad.abs().sum() > 0
+
+
+def test_non_finite_gradients_stop_training_before_the_weights_change():
+    from vidlab.config import Config
+    from vidlab.engine.train import NonFiniteLossError, optimizer_step
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    before = model.weight.detach().clone()
+    model(torch.full((1, 3), float("nan"))).sum().backward()
+    with pytest.raises(NonFiniteLossError, match="training diverged at epoch 3.*lower optim.lr"):
+        optimizer_step(model, optimizer, scheduler, Config(), " at epoch 3, iteration 7")
+    assert torch.equal(model.weight, before)

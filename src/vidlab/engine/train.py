@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import sys
@@ -86,10 +87,23 @@ def train_step(model, batch, info: DistInfo, cfg: Config, micro_step: int, accum
     return loss.item()
 
 
-def optimizer_step(model, optimizer, scheduler, cfg: Config) -> float | None:
-    grad_norm = None
-    if cfg.optim.grad_clip:
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip).item()
+class NonFiniteLossError(RuntimeError):
+    """Training diverged: the (all-reduced, so identical on every rank) gradients hold NaN or inf."""
+
+
+def optimizer_step(model, optimizer, scheduler, cfg: Config, where: str = "") -> float | None:
+    """Clip (if ``optim.grad_clip``) and apply the gradients. Non-finite gradients stop training with
+    :class:`NonFiniteLossError` before they reach the weights (every rank sees the same all-reduced norm, so all
+    stop together); the last epoch's checkpoint stays intact."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip or float("inf")).item()
+    if not math.isfinite(grad_norm):
+        raise NonFiniteLossError(
+            f"training diverged{where}: the gradients are {grad_norm} (lr {optimizer.param_groups[0]['lr']:.3g}); "
+            "lower optim.lr, set optim.grad_clip, or train without mixed precision (train.amp=none). The checkpoints "
+            "of the finished epochs are intact (resume with --resume)."
+        )
+    if not cfg.optim.grad_clip:
+        grad_norm = None
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     scheduler.step()
@@ -115,7 +129,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, info: DistInfo, cfg: Co
         losses.append(train_step(model, batch, info, cfg, i, accum))
         skipped.extend(batch["skipped"])
         if (i + 1) % accum == 0:
-            optimizer_step(model, optimizer, scheduler, cfg)
+            optimizer_step(model, optimizer, scheduler, cfg, f" at epoch {epoch + 1}, iteration {i + 1}")
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
