@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.models._init import init_conv_bn
 from vidlab.models.layers import TAM, NonLocal3d, TemporalInterlace, temporal_shift
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet"]
@@ -232,22 +233,8 @@ class ResNet(nn.Module):
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        temporal = {
-            id(m)
-            for b in self.modules()
-            if isinstance(b, _Block)
-            for t in (b.interlace, b.tam, b.non_local)
-            if t is not None
-            for m in t.modules()
-        }
-        for m in self.modules():
-            if id(m) in temporal:
-                continue
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        temporal = [t for b in self.modules() if isinstance(b, _Block) for t in (b.interlace, b.tam, b.non_local)]
+        init_conv_bn(self, skip=[t for t in temporal if t is not None])
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, _Block):

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vidlab.models._init import init_conv_bn
 from vidlab.models.base import VideoClassifier, check_clip
 from vidlab.models.heads import ClsHead
 from vidlab.models.layers import NonLocal3d
@@ -396,15 +397,7 @@ class ResNet3d(nn.Module):
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        skip = {id(m) for b in self.modules() if isinstance(b, _Block3d) and b.non_local for m in b.non_local.modules()}
-        for m in self.modules():
-            if id(m) in skip:
-                continue
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self, skip=[b.non_local for b in self.modules() if isinstance(b, _Block3d) and b.non_local])
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, _Block3d):

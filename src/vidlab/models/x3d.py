@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from vidlab.models._init import init_conv_bn
 from vidlab.models._registry import register_variant
 from vidlab.models.base import VideoClassifier, check_clip
 
@@ -148,14 +149,7 @@ class X3DBackbone(nn.Module):
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, X3DBlock):
