@@ -33,6 +33,8 @@ import re
 
 import torch
 
+from vidlab.models.convert._common import collect
+
 __all__ = ["FAMILIES", "convert", "looks_like_mmaction2"]
 
 # vidlab families whose MMAction2 counterparts these rules cover.
@@ -119,10 +121,4 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
     # CSN's middle conv is a Sequential: (depthwise,) for "ir" blocks, (pointwise, depthwise) for "ip" blocks.
     ip = any(".conv2.1.conv." in k for k in state_dict)
     csn_first = (re.compile(r"\.conv2\.0\.(conv|bn)\."), r".conv2p.\1." if ip else r".conv2.\1.")
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        new = convert_key(csn_first[0].sub(csn_first[1], key))
-        if new in out:
-            raise ValueError(f"MMAction2 keys collide after renaming: {key!r} -> {new!r} (already present)")
-        out[new] = value
-    return out
+    return collect(((k, convert_key(csn_first[0].sub(csn_first[1], k)), v) for k, v in state_dict.items()), "MMAction2")

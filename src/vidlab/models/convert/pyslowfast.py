@@ -24,7 +24,8 @@ import re
 
 import torch
 
-from vidlab.models.convert.pytorchvideo import _width, fast_first
+from vidlab.models.convert._common import collect, fast_first, last_width, layer3_is_2d
+from vidlab.models.convert.pytorchvideo import HUB_MODELS
 
 __all__ = ["CONFIGS", "builder_kwargs", "convert", "looks_like_pyslowfast"]
 
@@ -35,8 +36,8 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "SLOWFAST_8x8_R50": ("slowfast_r50_8x8", {"lateral_norm": True}),
     "SLOWFAST_4x16_R50": ("slowfast_r50_4x16", {"lateral_norm": True}),
     "SLOW_8x8_R50": ("slowonly_r50_8x8", {}),
-    "C2D_8x8_R50": ("slowonly_r50_8x8", {"inflate": 0, "with_pool2": True}),
-    "I3D_8x8_R50": ("i3d_r50", {"conv1_stride_t": 1, "pool1_stride_t": 1}),
+    "C2D_8x8_R50": HUB_MODELS["c2d_r50"],
+    "I3D_8x8_R50": HUB_MODELS["i3d_r50"],
     "X3D_S": ("x3d_s", {}),
 }
 
@@ -60,37 +61,34 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
     two_paths = any(k.startswith("s1.pathway1_") for k in sd)
     x3d = "s1.pathway0_stem.conv_xy.weight" in sd
     paths = ("backbone.slow_path.", "backbone.fast_path.") if two_paths else ("backbone.", "backbone.")
-    out: dict[str, torch.Tensor] = {}
-    for key, value in sd.items():
-        new = key
-        if m := re.match(r"s1\.pathway(\d)_stem\.(conv_xy|conv|bn)\.(.*)$", key):
-            layer = {"conv_xy": "conv1_s", "conv": "conv1_t" if x3d else "conv1", "bn": "bn1"}[m.group(2)]
-            new = f"{paths[int(m.group(1))]}{layer}.{m.group(3)}"
-        elif m := re.match(
-            r"s(\d)\.pathway(\d)_res(\d+)\.(branch1_bn|branch1|branch2\.[abc]_bn|branch2\.[abc]|branch2\.se)\.(.*)$",
-            key,
-        ):
-            stage, path, block, part, rest = m.groups()
-            new = f"{paths[int(path)]}layer{int(stage) - 1}.{block}.{_BLOCK[part]}.{rest}"
-        elif m := re.match(r"s(\d)_fuse\.(conv_f2s|bn)\.(.*)$", key):
-            k = int(m.group(1)) - 1
-            new = (
-                f"backbone.laterals.{k}.{m.group(3)}"
-                if m.group(2) == "conv_f2s"
-                else f"backbone.lateral_norms.{k}.0.{m.group(3)}"
-            )
-        elif m := re.match(r"head\.(conv_5_bn|conv_5|lin_5|projection)\.(.*)$", key):
-            part, rest = m.groups()
-            new = {"conv_5": "backbone.conv5.", "conv_5_bn": "backbone.bn5.", "lin_5": "head.fc1."}.get(part, "")
-            new = (new or ("head.fc2." if x3d else "head.fc.")) + rest
-            if part == "lin_5":
-                value = value.flatten(1)
-            elif part == "projection" and rest == "weight" and two_paths:
-                value = fast_first(value, _width(sd, "s5.pathway1_"))
-        if new in out:
-            raise ValueError(f"PySlowFast keys collide after renaming: {key!r} -> {new!r} (already present)")
-        out[new] = value
-    return out
+    fast = last_width(sd, "s5.pathway1_") if two_paths else None
+    return collect(((k, *_rename(k, v, x3d, paths, fast)) for k, v in sd.items()), "PySlowFast")
+
+
+def _rename(key: str, value: torch.Tensor, x3d: bool, paths: tuple[str, str], fast: int | None):
+    """One key's vidlab name and value (reshaped or reordered where the layouts differ)."""
+    if m := re.match(r"s1\.pathway(\d)_stem\.(conv_xy|conv|bn)\.(.*)$", key):
+        layer = {"conv_xy": "conv1_s", "conv": "conv1_t" if x3d else "conv1", "bn": "bn1"}[m.group(2)]
+        return f"{paths[int(m.group(1))]}{layer}.{m.group(3)}", value
+    if m := re.match(
+        r"s(\d)\.pathway(\d)_res(\d+)\.(branch1_bn|branch1|branch2\.[abc]_bn|branch2\.[abc]|branch2\.se)\.(.*)$", key
+    ):
+        stage, path, block, part, rest = m.groups()
+        return f"{paths[int(path)]}layer{int(stage) - 1}.{block}.{_BLOCK[part]}.{rest}", value
+    if m := re.match(r"s(\d)_fuse\.(conv_f2s|bn)\.(.*)$", key):
+        k = int(m.group(1)) - 1
+        if m.group(2) == "bn":
+            return f"backbone.lateral_norms.{k}.0.{m.group(3)}", value
+        return f"backbone.laterals.{k}.{m.group(3)}", value
+    if m := re.match(r"head\.(conv_5_bn|conv_5|lin_5|projection)\.(.*)$", key):
+        part, rest = m.groups()
+        if part == "lin_5":
+            value = value.flatten(1)
+        elif part == "projection" and rest == "weight" and fast is not None:
+            value = fast_first(value, fast)
+        new = {"conv_5": "backbone.conv5.", "conv_5_bn": "backbone.bn5.", "lin_5": "head.fc1."}.get(part)
+        return (new or ("head.fc2." if x3d else "head.fc.")) + rest, value
+    return key, value
 
 
 def builder_kwargs(model: str, converted: dict[str, torch.Tensor]) -> dict:
@@ -100,8 +98,7 @@ def builder_kwargs(model: str, converted: dict[str, torch.Tensor]) -> dict:
     (``slowfast_r50_4x16`` or ``_8x8``) that matches the checkpoint's config."""
     kwargs = {}
     if model == "slowonly_r50_8x8":
-        kernels = [v.shape[2] for k, v in converted.items() if re.fullmatch(r"backbone\.layer3\.\d+\.conv1\.weight", k)]
-        kwargs.update(CONFIGS["C2D_8x8_R50" if kernels and max(kernels) == 1 else "SLOW_8x8_R50"][1])
+        kwargs.update(CONFIGS["C2D_8x8_R50" if layer3_is_2d(converted) else "SLOW_8x8_R50"][1])
     elif model == "i3d_r50":
         kwargs.update(CONFIGS["I3D_8x8_R50"][1])
     if any(k.startswith("backbone.lateral_norms.") for k in converted):

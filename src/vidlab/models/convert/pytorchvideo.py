@@ -12,7 +12,7 @@ the keys, so every hub model converts without naming it:
 - SlowFast (``slowfast_r50/r101``): ``multipathway_blocks.0/1`` -> ``backbone.slow_path/fast_path`` with the same
   names inside; ``blocks.K.multipathway_fusion.conv_fast_to_slow`` / ``.norm`` -> ``backbone.laterals.K`` /
   ``backbone.lateral_norms.K.0``. The head pools (slow, fast) but vidlab's (MMAction2's) concatenates (fast,
-  slow): the classifier's weight columns are reordered to match (:func:`fast_first`).
+  slow): the classifier's weight columns are reordered to match.
 - X3D (``x3d_xs/s/m/l``): the stem's ``conv.conv_t`` is its *spatial* conv -> ``backbone.conv1_s``, ``conv.conv_xy``
   its temporal one -> ``backbone.conv1_t``; ``norm_b.0`` -> ``bn2``, the squeeze-excitation ``norm_b.1.block.0/.2``
   -> ``se.fc1/.fc2``; the head's ``pool.pre_conv/pre_norm`` -> ``backbone.conv5/bn5``, ``pool.post_conv`` (a
@@ -28,7 +28,9 @@ import re
 
 import torch
 
-__all__ = ["HUB_MODELS", "builder_kwargs", "convert", "fast_first", "looks_like_pytorchvideo"]
+from vidlab.models.convert._common import collect, fast_first, last_width, layer3_is_2d
+
+__all__ = ["HUB_MODELS", "builder_kwargs", "convert", "looks_like_pytorchvideo"]
 
 #: PyTorchVideo hub name -> (vidlab model, builder arguments that make it the same network).
 HUB_MODELS: dict[str, tuple[str, dict]] = {
@@ -92,34 +94,34 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
         {int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.(multipathway_blocks\.\d\.)?res_blocks\.", k))}
     )
     stage_of = {b: i + 1 for i, b in enumerate(stage_ids)}
-    out: dict[str, torch.Tensor] = {}
-    for key, value in sd.items():
-        new = key
-        if m := re.match(r"blocks\.(\d+)\.multipathway_blocks\.(\d)\.(.*)$", key):  # SlowFast pathways
-            path = ("slow_path", "fast_path")[int(m.group(2))]
-            new = _resnet_key(f"blocks.{m.group(1)}.{m.group(3)}", stage_of, f"backbone.{path}.")
-        elif m := re.match(r"blocks\.(\d+)\.multipathway_fusion\.(conv_fast_to_slow|norm)\.(.*)$", key):
-            new = f"backbone.laterals.{m.group(1)}.{m.group(3)}"
-            if m.group(2) == "norm":
-                new = f"backbone.lateral_norms.{m.group(1)}.0.{m.group(3)}"
-        elif x3d and key.startswith("blocks.0."):
-            new = key.replace("blocks.0.conv.conv_t.", "backbone.conv1_s.")
-            new = new.replace("blocks.0.conv.conv_xy.", "backbone.conv1_t.").replace("blocks.0.norm.", "backbone.bn1.")
-        elif m := re.match(r"blocks\.\d+\.pool\.(pre_conv|pre_norm|post_conv)\.(.*)$", key):  # X3D head
-            new = {"pre_conv": "backbone.conv5.", "pre_norm": "backbone.bn5.", "post_conv": "head.fc1."}[m.group(1)]
-            new += m.group(2)
-            if m.group(1) == "post_conv":
-                value = value.flatten(1)
-        elif m := re.match(r"blocks\.\d+\.proj\.(.*)$", key):
-            new = ("head.fc2." if x3d else "head.fc.") + m.group(1)
-            if m.group(1) == "weight" and stage_ids and "blocks.0.multipathway_blocks.0.conv.weight" in sd:
-                value = fast_first(value, _width(sd, f"blocks.{stage_ids[-1]}.multipathway_blocks.1."))
-        else:
-            new = _resnet_key(key, stage_of, "backbone.")
-        if new in out:
-            raise ValueError(f"PyTorchVideo keys collide after renaming: {key!r} -> {new!r} (already present)")
-        out[new] = value
-    return out
+    fast = None  # SlowFast: the fast pathway's output width, for reordering the classifier's columns
+    if stage_ids and "blocks.0.multipathway_blocks.0.conv.weight" in sd:
+        fast = last_width(sd, f"blocks.{stage_ids[-1]}.multipathway_blocks.1.")
+    return collect(((k, *_rename(k, v, x3d, stage_of, fast)) for k, v in sd.items()), "PyTorchVideo")
+
+
+def _rename(key: str, value: torch.Tensor, x3d: bool, stage_of: dict[int, int], fast: int | None):
+    """One key's vidlab name and value (reshaped or reordered where the layouts differ)."""
+    if m := re.match(r"blocks\.(\d+)\.multipathway_blocks\.(\d)\.(.*)$", key):  # SlowFast pathways
+        path = ("slow_path", "fast_path")[int(m.group(2))]
+        return _resnet_key(f"blocks.{m.group(1)}.{m.group(3)}", stage_of, f"backbone.{path}."), value
+    if m := re.match(r"blocks\.(\d+)\.multipathway_fusion\.(conv_fast_to_slow|norm)\.(.*)$", key):
+        if m.group(2) == "norm":
+            return f"backbone.lateral_norms.{m.group(1)}.0.{m.group(3)}", value
+        return f"backbone.laterals.{m.group(1)}.{m.group(3)}", value
+    if x3d and key.startswith("blocks.0."):
+        new = key.replace("blocks.0.conv.conv_t.", "backbone.conv1_s.")
+        return new.replace("blocks.0.conv.conv_xy.", "backbone.conv1_t.").replace(
+            "blocks.0.norm.", "backbone.bn1."
+        ), value
+    if m := re.match(r"blocks\.\d+\.pool\.(pre_conv|pre_norm|post_conv)\.(.*)$", key):  # X3D head
+        new = {"pre_conv": "backbone.conv5.", "pre_norm": "backbone.bn5.", "post_conv": "head.fc1."}[m.group(1)]
+        return new + m.group(2), value.flatten(1) if m.group(1) == "post_conv" else value
+    if m := re.match(r"blocks\.\d+\.proj\.(.*)$", key):
+        if m.group(1) == "weight" and fast is not None:
+            value = fast_first(value, fast)
+        return ("head.fc2." if x3d else "head.fc.") + m.group(1), value
+    return _resnet_key(key, stage_of, "backbone."), value
 
 
 def _resnet_key(key: str, stage_of: dict[int, int], prefix: str) -> str:
@@ -130,24 +132,10 @@ def _resnet_key(key: str, stage_of: dict[int, int], prefix: str) -> str:
     return key
 
 
-def fast_first(weight: torch.Tensor, fast_channels: int) -> torch.Tensor:
-    """A SlowFast classifier weight over (slow, fast) features reordered for (fast, slow) features."""
-    slow = weight.shape[1] - fast_channels
-    return torch.cat((weight[:, slow:], weight[:, :slow]), dim=1)
-
-
-def _width(sd: dict[str, torch.Tensor], prefix: str) -> int:
-    """Output channels of the last block under ``prefix`` (its last norm's size)."""
-    norms = [k for k in sd if k.startswith(prefix) and re.search(r"norm_c\.weight$|c_bn\.weight$", k)]
-    return sd[norms[-1]].shape[0]
-
-
 def builder_kwargs(model: str, converted: dict[str, torch.Tensor]) -> dict:
     """The :data:`HUB_MODELS` arguments for vidlab ``model`` given converted PyTorchVideo weights (C2D and Slow
     both map onto ``slowonly_r50_8x8``: C2D's ``layer3`` has no temporal kernels)."""
     candidates = {hub: kwargs for hub, (name, kwargs) in HUB_MODELS.items() if name == model}
     if len(candidates) > 1:
-        kernels = [v.shape[2] for k, v in converted.items() if re.fullmatch(r"backbone\.layer3\.\d+\.conv1\.weight", k)]
-        hub = "c2d_r50" if kernels and max(kernels) == 1 else "slow_r50"
-        return dict(candidates.get(hub, {}))
+        return dict(candidates.get("c2d_r50" if layer3_is_2d(converted) else "slow_r50", {}))
     return dict(next(iter(candidates.values()), {}))

@@ -1,0 +1,42 @@
+"""Pieces the converters share."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import torch
+
+__all__ = ["collect", "fast_first", "last_width", "layer3_is_2d"]
+
+
+def collect(pairs: Iterable[tuple[str, str, torch.Tensor]], toolbox: str) -> dict[str, torch.Tensor]:
+    """``{new key: value}`` from ``(old key, new key, value)`` triples.
+
+    Raises:
+        ValueError: if two keys map to the same new key (naming both and ``toolbox``).
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, new, value in pairs:
+        if new in out:
+            raise ValueError(f"{toolbox} keys collide after renaming: {key!r} -> {new!r} (already present)")
+        out[new] = value
+    return out
+
+
+def fast_first(weight: torch.Tensor, fast_channels: int) -> torch.Tensor:
+    """A SlowFast classifier weight over (slow, fast) features reordered for (fast, slow) features."""
+    slow = weight.shape[1] - fast_channels
+    return torch.cat((weight[:, slow:], weight[:, :slow]), dim=1)
+
+
+def last_width(sd: dict[str, torch.Tensor], prefix: str) -> int:
+    """Output channels of the last block under ``prefix`` (the size of its last ``norm_c`` / ``c_bn``)."""
+    norms = [k for k in sd if k.startswith(prefix) and re.search(r"norm_c\.weight$|c_bn\.weight$", k)]
+    return sd[norms[-1]].shape[0]
+
+
+def layer3_is_2d(converted: dict[str, torch.Tensor]) -> bool:
+    """Whether converted ResNet weights have no temporal kernel in ``layer3`` (C2D rather than Slow)."""
+    kernels = [v.shape[2] for k, v in converted.items() if re.fullmatch(r"backbone\.layer3\.\d+\.conv1\.weight", k)]
+    return bool(kernels) and max(kernels) == 1
