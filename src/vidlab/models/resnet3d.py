@@ -259,6 +259,52 @@ def _per_block(value, stage_blocks: Sequence[int], what: str) -> list[tuple[int,
     return out
 
 
+def _make_block(
+    block: type[nn.Module],
+    cin: int,
+    planes: int,
+    ss: int,
+    ts: int,
+    *,
+    inflate: bool,
+    non_local: dict | None,
+    downsample_kind: str,
+    per_block_mid: bool,
+    conv_kind: str,
+    eps: float,
+    **options,
+) -> nn.Module:
+    """One residual block of :class:`ResNet3d`, with its shortcut conv (when the shape changes), non-local block
+    (``non_local``: its ``mode`` and ``use_scale``) and, for torchvision's R(2+1)D, block-wide factorised widths."""
+    out_channels = planes * block.expansion
+    downsample = None
+    if ss != 1 or ts != 1 or cin != out_channels:
+        downsample = nn.Sequential(
+            make_conv(downsample_kind, cin, out_channels, 1, (ts, ss, ss)), nn.BatchNorm3d(out_channels, eps=eps)
+        )
+    mids = (None, None)
+    if per_block_mid and conv_kind == "2plus1d":
+        mids = (mid_channels_2plus1d(cin, planes, (3, 3, 3)),) * 2
+    nl = (
+        NonLocal3d(out_channels, non_local["mode"], sub_sample=True, use_scale=non_local["use_scale"])
+        if non_local
+        else None
+    )
+    return block(
+        cin,
+        planes,
+        ss,
+        ts,
+        downsample,
+        inflate=inflate,
+        conv_kind=conv_kind,
+        eps=eps,
+        non_local=nl,
+        mid_channels=mids,
+        **options,
+    )
+
+
 class ResNet3d(nn.Module):
     """3D ResNet: ``(B, C, T, H, W)`` -> ``(B, num_features, T', H', W')``; no pooling, no classifier. ``H' = H/32``
     with the stem pool and ``spatial_strides=(1, 2, 2, 2)`` (``H/16`` without the pool, as torchvision's R(2+1)D).
@@ -331,7 +377,6 @@ class ResNet3d(nn.Module):
         block, stage_blocks = _ARCH[depth]
         inflate = _per_block(inflate, stage_blocks, "inflate")
         non_local = _per_block(non_local, stage_blocks, "non_local")
-        downsample_kind = downsample_kind or conv_kind
         kt, kh, kw = _triple(conv1_kernel)
         self.conv1 = make_conv(
             conv_kind,
@@ -346,51 +391,30 @@ class ResNet3d(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool3d((1, 3, 3), stride=(pool1_stride_t, 2, 2), padding=(0, 1, 1)) if with_pool1 else None
         self.pool2 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1)) if with_pool2 else None
+        shared = dict(inflate_style=inflate_style, conv_kind=conv_kind, eps=norm_eps, csn=csn, middle_conv=middle_conv)
+        factorised = dict(downsample_kind=downsample_kind or conv_kind, per_block_mid=block_mid_channels == "block")
+        nl_args = dict(mode=non_local_mode, use_scale=non_local_use_scale)
         channels = base_channels
         self.stage_channels: list[int] = []
         for i, num_blocks in enumerate(stage_blocks):
             planes = base_channels * 2**i
-            out_channels = planes * block.expansion
             blocks = []
             for j in range(num_blocks):
-                cin = channels + (lateral_channels[i] if j == 0 else 0)
-                ss, ts = (spatial_strides[i], temporal_strides[i]) if j == 0 else (1, 1)
-                downsample = None
-                if j == 0 and (ss != 1 or ts != 1 or cin != out_channels):
-                    downsample = nn.Sequential(
-                        make_conv(downsample_kind, cin, out_channels, 1, (ts, ss, ss)),
-                        nn.BatchNorm3d(out_channels, eps=norm_eps),
-                    )
-                mids = (None, None)
-                if block_mid_channels == "block" and conv_kind == "2plus1d":
-                    mid = mid_channels_2plus1d(cin, planes, (3, 3, 3))
-                    mids = (mid, mid)
-                nl = None
-                if non_local[i][j]:
-                    nl = NonLocal3d(
-                        out_channels,
-                        non_local_mode,
-                        sub_sample=True,
-                        use_scale=non_local_use_scale,
-                    )
+                first = j == 0
                 blocks.append(
-                    block(
-                        cin,
+                    _make_block(
+                        block,
+                        channels + (lateral_channels[i] if first else 0),
                         planes,
-                        ss,
-                        ts,
-                        downsample,
+                        spatial_strides[i] if first else 1,
+                        temporal_strides[i] if first else 1,
                         inflate=bool(inflate[i][j]),
-                        inflate_style=inflate_style,
-                        conv_kind=conv_kind,
-                        eps=norm_eps,
-                        non_local=nl,
-                        csn=csn,
-                        middle_conv=middle_conv,
-                        mid_channels=mids,
+                        non_local=nl_args if non_local[i][j] else None,
+                        **factorised,
+                        **shared,
                     )
                 )
-                channels = out_channels
+                channels = planes * block.expansion
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
             self.stage_channels.append(channels)
         self.num_features = channels
