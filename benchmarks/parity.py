@@ -50,7 +50,7 @@ import refshim  # noqa: F401  (must precede mmaction)
 import mmaction
 import numpy as np
 import torch
-from fixture_fill import fill
+from fixture_fill import fill_state_dict
 from mmaction2_ref import ALL, MODELS_2D, build, forward
 from mmengine.logging import MMLogger
 
@@ -82,7 +82,7 @@ def run_one(name: str) -> dict:
 
     ref = build(name, num_segments=num_frames)
     sd = ref.state_dict()
-    filled = {k: v if k.endswith("num_batches_tracked") else fill(k, tuple(v.shape)) for k, v in sd.items()}
+    filled = fill_state_dict(sd)
     ref.load_state_dict(filled, strict=True)
     num_classes = ref.cls_head.num_classes
     t0 = time.perf_counter()

@@ -34,7 +34,7 @@ import refshim  # noqa: F401  (must precede pytorchvideo)
 # isort: split
 import pytorchvideo
 import torch
-from fixture_fill import fill
+from fixture_fill import fill_state_dict
 from pytorchvideo_ref import HUB, build, forward
 
 from vidlab.models import create_model
@@ -52,7 +52,7 @@ def run_one(hub: str, clip: dict) -> dict:
     x = torch.randn(shape, generator=torch.Generator().manual_seed(INPUT_SEED))
     ref = build(hub)
     sd = ref.state_dict()
-    filled = {k: v if k.endswith("num_batches_tracked") else fill(k, tuple(v.shape)) for k, v in sd.items()}
+    filled = fill_state_dict(sd)
     ref.load_state_dict(filled, strict=True)
     t0 = time.perf_counter()
     b = forward(ref, hub, x, alpha=clip.get("alpha", 4))

@@ -27,3 +27,14 @@ def fill(key: str, shape: tuple[int, ...]) -> torch.Tensor:
     if name == "weight" and len(shape) == 1:  # norm scale
         return 1.0 + x * 0.1
     return x * math.sqrt(1.0 / math.prod(shape[1:]))  # conv / linear weight, unit-variance outputs
+
+
+def fill_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every tensor of ``state_dict`` replaced by :func:`fill` of its key and shape; BatchNorm's integer
+    ``num_batches_tracked`` counters are kept."""
+    return {k: v if k.endswith("num_batches_tracked") else fill(k, tuple(v.shape)) for k, v in state_dict.items()}
+
+
+def checksum(state_dict: dict[str, torch.Tensor]) -> float:
+    """Sum of absolute values of the floating tensors (catches a generator that draws other numbers)."""
+    return float(sum(v.double().abs().sum() for v in state_dict.values() if v.is_floating_point()))

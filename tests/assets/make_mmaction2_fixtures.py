@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 import refshim  # noqa: F401  (must precede mmaction)
-from fixture_fill import fill  # beside this script
+from fixture_fill import checksum, fill_state_dict  # beside this script
 
 # isort: split
 import mmaction
@@ -69,10 +69,6 @@ def make_input(shape: tuple[int, ...]) -> torch.Tensor:
     return torch.randn(shape, generator=torch.Generator().manual_seed(INPUT_SEED))
 
 
-def checksum(sd: dict[str, torch.Tensor]) -> float:
-    return float(sum(v.double().abs().sum() for k, v in sd.items() if v.is_floating_point()))
-
-
 def vidlab_kwargs(name: str, num_frames: int, extra: dict) -> dict:
     """Builder arguments that make the vidlab model the same network as this reference build."""
     kwargs = dict(extra)
@@ -90,7 +86,7 @@ def main(only: list[str]) -> None:
         x = make_input(in_shape)  # (B, C, T, H, W)
         model = build(ref_name, num_classes=NUM_CLASSES, num_segments=in_shape[2], depth=depth)
         sd = model.state_dict()
-        filled = {k: v if k.endswith("num_batches_tracked") else fill(k, tuple(v.shape)) for k, v in sd.items()}
+        filled = fill_state_dict(sd)
         model.load_state_dict(filled, strict=True)
         is_2d = ref_name in MODELS_2D
         logits, relations = forward(model, x, is_2d)

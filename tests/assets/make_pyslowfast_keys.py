@@ -194,7 +194,7 @@ def _head_pools(model):
 
 def make_fixture(src, commit, name, out_dir):
     """Write ``pyslowfast_<name>.json``: key layout and logits of the filled, shrunk model (see the docstring)."""
-    from fixture_fill import fill
+    from fixture_fill import checksum, fill_state_dict
 
     cfg_path, cls_name = MODELS[name]
     shape = FIXTURE_INPUTS[name]
@@ -208,7 +208,7 @@ def make_fixture(src, commit, name, out_dir):
     ]
     model.head.act = torch.nn.Identity()  # eval-mode softmax -> logits
     sd = model.state_dict()
-    filled = {k: v if k.endswith("num_batches_tracked") else fill(k, tuple(v.shape)) for k, v in sd.items()}
+    filled = fill_state_dict(sd)
     model.load_state_dict(filled, strict=True)
     model.eval()
     assert not any(m.training for m in model.modules())
@@ -227,7 +227,7 @@ def make_fixture(src, commit, name, out_dir):
         "model": name,
         "num_classes": NUM_CLASSES,
         "keys": [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in sd.items()],
-        "fill_checksum": float(sum(v.double().abs().sum() for v in filled.values() if v.is_floating_point())),
+        "fill_checksum": checksum(filled),
         "input_seed": INPUT_SEED,
         "input_shape": list(shape),
         "logits": logits.tolist(),

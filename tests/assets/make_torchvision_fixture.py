@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixture_fill import fill  # noqa: E402  (beside this script)
+from fixture_fill import checksum, fill_state_dict  # noqa: E402  (beside this script)
 
 NUM_CLASSES = 5
 INPUT_SEED = 1234
@@ -120,17 +120,13 @@ def torchvision_version(path: Path) -> str:
     return "unknown version"
 
 
-def checksum(sd: dict[str, torch.Tensor]) -> float:
-    return float(sum(v.double().abs().sum() for k, v in sd.items() if v.is_floating_point()))
-
-
 def main(resnet_py: Path) -> None:
     torch.set_num_threads(1)
     tv = load_resnet(resnet_py)
     num_params_400 = sum(p.numel() for p in tv.r2plus1d_18(weights=None).parameters())
     model = tv.r2plus1d_18(weights=None, num_classes=NUM_CLASSES).eval()
     sd = model.state_dict()
-    filled = {k: v if k.endswith("num_batches_tracked") else fill(k, tuple(v.shape)) for k, v in sd.items()}
+    filled = fill_state_dict(sd)
     model.load_state_dict(filled, strict=True)
     x = torch.randn(INPUT_SHAPE, generator=torch.Generator().manual_seed(INPUT_SEED))
     with torch.no_grad():

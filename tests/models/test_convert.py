@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import vidlab
-from tests.assets.fixture_fill import fill
+from tests.assets.fixture_fill import checksum, fill
 from vidlab.models import create_model, get_model_info
 from vidlab.models.convert import detect_source
 from vidlab.models.convert.pyslowfast import CONFIGS as PYSLOWFAST_CONFIGS
@@ -65,8 +65,9 @@ def test_reference_parity(stem):
     """Converted reference weights reproduce the reference's logits (fp32, max abs diff <= 1e-5)."""
     source = stem.split("_", 1)[0]
     fx, sd = load_fixture(stem)
-    checksum = sum(v.double().abs().sum().item() for v in sd.values() if v.is_floating_point())
-    assert checksum == pytest.approx(fx["fill_checksum"], rel=1e-9), "torch.randn drew other numbers than the fixture"
+    assert checksum(sd) == pytest.approx(fx["fill_checksum"], rel=1e-9), (
+        "torch.randn drew other numbers than the fixture"
+    )
 
     converted = vidlab.convert_state_dict(sd, source=source, model=fx.get("model") if source == "mmaction2" else None)
     assert len(converted) == len(sd)
