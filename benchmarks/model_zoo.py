@@ -40,7 +40,14 @@ THRESHOLD = 3.0  # percent: larger differences get an explanation
 
 FAMILIES = {"tsn": "TSN", "tsm": "TSM", "tin": "TIN", "tanet": "TANet", "trn": "TRN", "c2d": "C2D", "c3d": "C3D"}
 FAMILIES |= {"i3d": "I3D", "r2plus1d": "R(2+1)D", "csn": "CSN", "slowonly": "SlowOnly", "slowfast": "SlowFast"}
-FAMILIES |= {"tpn": "TPN", "x3d": "X3D"}
+FAMILIES |= {"tpn": "TPN", "x3d": "X3D", "timesformer": "TimeSformer", "videomae": "VideoMAE", "mvit": "MViT"}
+FAMILIES |= {"videomamba": "VideoMamba"}
+# MMAction2's transformers (TimeSformer, VideoMAE, MViTv2): params and mmengine MACs in one file
+TF_JSON = ROOT / "tests" / "assets" / "params_mmaction2_tf.json"
+HF_JSON = ROOT / "tests" / "assets" / "params_hf.json"
+VIDEOMAMBA_JSON = ROOT / "tests" / "assets" / "videomamba_keys.json"
+PTV_KEYS_JSON = ROOT / "tests" / "assets" / "pytorchvideo_keys.json"
+PYSLOWFAST_MVIT_JSON = ROOT / "tests" / "assets" / "pyslowfast_mvit_keys.json"
 PTV_FLOPS_JSON = ROOT / "tests" / "assets" / "flops_pytorchvideo.json"
 PYSLOWFAST_JSON = ROOT / "tests" / "assets" / "pyslowfast_keys.json"
 TORCHVISION_JSON = ROOT / "tests" / "assets" / "torchvision_r2plus1d_18.json"
@@ -91,6 +98,21 @@ NOTES: dict[str, str] = {
         "0.28's model definition (`tests/assets/make_torchvision_fixture.py`), equal to vidlab's."
     ),
     "ptv_ref": "PyTorchVideo's `r2plus1d_r50` (no MMAction2 config); see the cross-check table below.",
+    "hf_ref": (
+        "HF transformers' `VideoMAEForVideoClassification` built from a config of these widths, 400 classes "
+        "(`tests/assets/params_hf.json`, `make_hf_fixtures.py`); MMAction2 has no ViT-S/H VideoMAE config."
+    ),
+    "videomamba_ref": (
+        "The official OpenGVLab/VideoMamba model definition (`videomamba_tiny/small/middle`, 400 classes), built on "
+        "CPU with its CUDA kernels stubbed (`tests/assets/videomamba_keys.json`, `make_videomamba_keys.py`). GMACs "
+        "count its projections and convolutions; the selective scan's element-wise recurrence (about 9 operations "
+        "per token, inner channel and state, in each direction) is not a matrix product and is not counted."
+    ),
+    "mvit_ref": (
+        "MViT v1 has no MMAction2 config: PyTorchVideo's hub `mvit_base_16x4` / `mvit_base_32x3` (the same 16-block "
+        "network; 32x3 differs only in its temporal position table) and PySlowFast's 24-block `MVIT_B_32x3_CONV` "
+        "(`pytorchvideo_keys.json`, `pyslowfast_mvit_keys.json`)."
+    ),
     "c2d_nopool": (
         "MMAction2's `nopool` C2D configs are its TSN recognizer on 8 frames (the doubled cost over `c2d_r50` is the "
         "missing temporal pool)."
@@ -353,6 +375,15 @@ def _cross_check(ptv: dict, notes: _Notes) -> list[str]:
             f"| PySlowFast `{entry['config']}` | `{name}`({args}) | {entry['num_params']:,} | "
             f"{'=' if params == entry['num_params'] else f'{params:,}'} | — | — | — | — |"
         )
+    from vidlab.models.convert.pyslowfast import CONFIGS
+
+    for entry in json.loads(PYSLOWFAST_MVIT_JSON.read_text())["models"].values():
+        name, kwargs = CONFIGS[Path(entry["config"]).stem]
+        params = get_model_info(name).num_params(**kwargs)
+        lines.append(
+            f"| PySlowFast `{entry['config']}` | `{name}` | {entry['num_params']:,} | "
+            f"{'=' if params == entry['num_params'] else f'{params:,}'} | — | — | — | — |"
+        )
     return lines
 
 
@@ -404,6 +435,9 @@ def generate() -> str:
     params_ref = json.loads(PARAMS_JSON.read_text())["models"]
     flops_doc = json.loads(FLOPS_JSON.read_text()) if FLOPS_JSON.exists() else {"models": {}, "source": "n/a"}
     flops_ref = flops_doc["models"]
+    transformers = json.loads(TF_JSON.read_text())["models"]
+    params_ref |= transformers
+    flops_ref |= {name: entry for name, entry in transformers.items() if "whole" in entry}
 
     rows = []
     for name in list_models():
@@ -435,6 +469,17 @@ def generate() -> str:
         r2plus1d_r18=("torchvision", tv_params, "tv_ref"),
         r2plus1d_r50=("PyTorchVideo", ptv["models"]["r2plus1d_r50"]["params"], "ptv_ref"),
     )
+    hf = json.loads(HF_JSON.read_text())
+    OTHER_PARAMS.update(
+        {f"videomae_vit_{s}": ("HF transformers", hf[f"videomae_vit_{s}"]["params"], "hf_ref") for s in "sh"}
+    )
+    for name, entry in json.loads(VIDEOMAMBA_JSON.read_text())["models"].items():
+        OTHER_PARAMS[name] = ("official VideoMamba", entry["params"], "videomamba_ref")
+    ptv_keys = json.loads(PTV_KEYS_JSON.read_text())["models"]
+    OTHER_PARAMS["mvit_v1_b_16x4"] = ("PyTorchVideo", ptv_keys["mvit_base_16x4"]["num_params"], "mvit_ref")
+    OTHER_PARAMS["mvit_v1_b_32x3"] = ("PyTorchVideo", ptv_keys["mvit_base_32x3"]["num_params"], "mvit_ref")
+    sf_mvit = json.loads(PYSLOWFAST_MVIT_JSON.read_text())["models"]
+    OTHER_PARAMS["mvit_v1_b24_32x3"] = ("PySlowFast", sf_mvit["mvit_b_32x3_conv"]["num_params"], "mvit_ref")
     at256 = [n for n in ("tanet_r50", "trn_r50", "tsm_mobilenetv2") if "other_inputs" in flops_ref.get(n, {})]
     values["at256"] = ", ".join(f"{n} {mm(n, 'backbone', '3x8x256x256'):.3f} G" for n in at256)
     values["at224"] = ", ".join(f"{n} {mm(n, 'backbone'):.3f} G" for n in at256)

@@ -6,9 +6,9 @@ crop; SlowFast gets ``[slow, fast]`` with ``alpha`` times the frames on the fast
 ``FlopCountAnalysis``, whose "flops" are multiply-adds (the counter mmengine's ``FlopAnalyzer`` derives from). Also
 records ``sum(p.numel() for p in model.parameters())``. Writes ``tests/assets/flops_pytorchvideo.json``.
 
-Usage (reference environment)::
+Usage (reference environment; hub names given: only those entries are recounted)::
 
-    PYTHONPATH=/work/shared/refs:tests/assets /tmp/refs/ptv/bin/python benchmarks/model_zoo_reference_ptv.py
+    PYTHONPATH=/work/shared/refs:tests/assets /tmp/refs/ptv/bin/python benchmarks/model_zoo_reference_ptv.py [HUB ...]
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def main() -> int:
 
     torch.set_num_threads(2)
     inputs = {name: entry["input"] for name, entry in json.loads(KEYS.read_text())["models"].items()}
-    models = {}
-    for name in HUB:
+    only = sys.argv[1:]
+    models = json.loads(OUT.read_text())["models"] if only and OUT.exists() else {}
+    for name in only or HUB:
         clip = inputs[name]
         model = build(name)
         size = clip["crop"]
@@ -57,7 +58,7 @@ def main() -> int:
         "source": f"pytorchvideo {pytorchvideo.__version__}, fvcore {fvcore.__version__} FlopCountAnalysis",
         "unit": "multiply-adds (fvcore 'flops'), batch 1",
         "generator": "benchmarks/model_zoo_reference_ptv.py",
-        "models": models,
+        "models": {name: models[name] for name in HUB if name in models},
     }
     OUT.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {OUT}")

@@ -2,9 +2,10 @@
 
 For every vidlab zoo model with an MMAction2 counterpart (``mmaction2_ref.ALL``: the 2D families TSN, TSM, TIN,
 TANet, TRN, C2D-nopool and TPN-TSM; the 3D families C2D, C3D, I3D, R(2+1)D, CSN, SlowOnly, SlowFast, TPN-SlowOnly
-and X3D), the MMAction2 recognizer is built from its config (the config's class count, random init,
-eval mode), every floating state-dict tensor is overwritten by ``fixture_fill.fill`` (deterministic in key and
-shape; ``num_batches_tracked`` is kept), the state dict is converted with
+and X3D; the transformers TimeSformer, VideoMAE / VideoMAE V2 and MViTv2), the MMAction2 recognizer is built from
+its config (the config's class count, random init, eval mode), every floating state-dict tensor is overwritten by
+``fixture_fill.fill`` (deterministic in key and shape; ``num_batches_tracked`` and VideoMAE's fixed sine-cosine
+``pos_embed`` are kept), the state dict is converted with
 ``convert_state_dict(sd, source="mmaction2", model=name)`` and loaded strictly into ``create_model(name)``. Both
 run one seeded ``torch.randn`` clip of the model's standard input (``get_model_info(name).input_shape``, batch 1,
 fp32, one thread); 2D models use as many segments as the clip has frames. For multi-scale TRN, MMAction2 draws its
@@ -55,11 +56,14 @@ from mmaction2_ref import ALL, MODELS_2D, build, forward
 from mmengine.logging import MMLogger
 
 from vidlab.models import create_model, get_model_info
-from vidlab.models.convert import convert_state_dict
+from vidlab.models.convert import convert_state_dict, load_converted
 
 TOLERANCE = 1e-4
 INPUT_SEED = 1234
 SEGMENT_FAMILIES = ("tin", "tanet", "trn")  # vidlab families whose temporal layers are sized at build time
+# MMAction2 configs whose network is a vidlab model of another name (VideoMAE V2's distilled ViTs are VideoMAE's)
+VIDLAB_NAME = {"videomaev2_vit_s": "videomae_vit_s", "videomaev2_vit_b": "videomae_vit_b"}
+FIXED_BUFFERS = ("backbone.pos_embed",)  # computed tables (VideoMAE's sine-cosine positions) keep their values
 
 
 def select(patterns: list[str] | None) -> list[str]:
@@ -75,7 +79,8 @@ def select(patterns: list[str] | None) -> list[str]:
 
 def run_one(name: str) -> dict:
     """Build both sides with the same weights, run the standard input through each, compare the logits."""
-    shape = get_model_info(name).input_shape  # (C, T, H, W)
+    vidlab_name = VIDLAB_NAME.get(name, name)
+    shape = get_model_info(vidlab_name).input_shape  # (C, T, H, W)
     num_frames = shape[1]
     is_2d = name in MODELS_2D
     x = torch.randn((1, *shape), generator=torch.Generator().manual_seed(INPUT_SEED))
@@ -83,6 +88,7 @@ def run_one(name: str) -> dict:
     ref = build(name, num_segments=num_frames)
     sd = ref.state_dict()
     filled = fill_state_dict(sd)
+    filled.update({k: sd[k] for k in FIXED_BUFFERS if k in sd})
     ref.load_state_dict(filled, strict=True)
     num_classes = ref.cls_head.num_classes
     t0 = time.perf_counter()
@@ -92,8 +98,9 @@ def run_one(name: str) -> dict:
     gc.collect()
 
     kwargs = {"num_segments": num_frames} if name.split("_", 1)[0] in SEGMENT_FAMILIES else {}
-    model = create_model(name, num_classes=num_classes, **kwargs).eval()
-    model.load_state_dict(convert_state_dict(filled, source="mmaction2", model=name), strict=True)
+    model = create_model(vidlab_name, num_classes=num_classes, **kwargs).eval()
+    converted = convert_state_dict(filled, source="mmaction2", model=vidlab_name)
+    load_converted(model, converted, "mmaction2", strict=True)  # fixed tables are recomputed by the model
     del filled
     if relations is not None:
         model.head.consensus.set_relations(relations)

@@ -13,8 +13,13 @@ the filled weights (to catch a generator that draws different numbers), the inpu
 recognizer's logits for that input, and for multi-scale TRN the relation subsets the reference drew.
 
 TIN runs with :func:`mmaction2_ref.tin_shift_loop` in place of mmcv's compiled ``tin_shift``.
+
+Transformers (TimeSformer, VideoMAE, MViT v2) are built with the tiny backbones of :data:`TINY` (backbone
+config overrides); their fixtures also record that backbone config with the constructor defaults filled in
+(``ref_backbone_cfg``).
 """
 
+import inspect
 import json
 from pathlib import Path
 
@@ -25,10 +30,13 @@ from fixture_fill import checksum, fill_state_dict  # beside this script
 import mmaction
 import numpy as np
 import torch
-from mmaction2_ref import ALL, MODELS_2D, build, forward
+from mmaction.registry import MODELS
+from mmaction2_ref import ALL, MODELS_2D, build, forward, model_config
 
 NUM_CLASSES = 5
 INPUT_SEED = 1234
+_TINY_VIT = {"embed_dim": 32, "depth": 2, "num_heads": 4, "img_size": 48, "num_frames": 4}  # vidlab builder kwargs
+_TINY_MVIT = {"embed_dims": 16, "num_layers": 4, "num_heads": 1, "downscale_indices": [1, 3]}
 CASES = [
     # (reference name in mmaction2_ref.ALL, ResNet depth override, input (B, C, T, H, W)); the vidlab model has the
     # same name unless given as a fourth entry (vidlab name, extra builder kwargs)
@@ -62,7 +70,28 @@ CASES = [
     ("slowfast_r101_r50_4x16", None, (1, 3, 16, 32, 32)),
     ("tpn_tsm_r50", None, (1, 3, 8, 64, 64)),
     ("tpn_slowonly_r50", None, (1, 3, 8, 64, 64)),
+    ("timesformer_divst", None, (2, 3, 4, 48, 48), ("timesformer_divst", _TINY_VIT)),
+    ("timesformer_jointst", None, (2, 3, 4, 48, 48), ("timesformer_jointst", _TINY_VIT)),
+    ("timesformer_spaceonly", None, (2, 3, 4, 48, 48), ("timesformer_spaceonly", _TINY_VIT)),
+    ("videomae_vit_b", None, (2, 3, 4, 48, 48), ("videomae_vit_b", _TINY_VIT)),
+    ("mvit_v2_s", None, (1, 3, 4, 64, 64), ("mvit_v2_s", {"arch": _TINY_MVIT, "img_size": 64, "num_frames": 4})),
 ]
+# Small transformers: backbone (and matching head) overrides of the reference build, by reference name. The fixture
+# records the backbone config it was built with, constructor defaults filled in ("ref_backbone_cfg").
+_TINY_TIMESFORMER = {"embed_dims": 32, "num_transformer_layers": 2, "num_heads": 4, "img_size": 48, "num_frames": 4}
+# buffers that are not weights: left at their computed values instead of filled
+FIXED_BUFFERS = ("backbone.pos_embed",)
+TINY: dict[str, tuple[dict, dict]] = {
+    "timesformer_divst": (_TINY_TIMESFORMER, {"in_channels": 32}),
+    "timesformer_jointst": (_TINY_TIMESFORMER, {"in_channels": 32}),
+    "timesformer_spaceonly": (_TINY_TIMESFORMER, {"in_channels": 32}),
+    "videomae_vit_b": (
+        {"embed_dims": 32, "depth": 2, "num_heads": 4, "img_size": 48, "num_frames": 4},
+        {"in_channels": 32},
+    ),
+    # two downscales (layers 1 and 3): 2 x 16^2 tokens after the patch embedding, 2 x 4^2 at the end, 64 channels
+    "mvit_v2_s": ({"arch": _TINY_MVIT, "spatial_size": 64, "temporal_size": 4}, {"in_channels": 64}),
+}
 
 
 def make_input(shape: tuple[int, ...]) -> torch.Tensor:
@@ -77,6 +106,15 @@ def vidlab_kwargs(name: str, num_frames: int, extra: dict) -> dict:
     return kwargs
 
 
+def full_backbone_cfg(ref_name: str, backbone: dict, head: dict) -> dict:
+    """The backbone config of the reference build (config file and overrides), every constructor default filled in
+    (``init_cfg`` and ``**kwargs`` left out)."""
+    cfg = model_config(ref_name, num_classes=NUM_CLASSES, backbone_cfg=backbone, head_cfg=head).backbone.to_dict()
+    params = inspect.signature(MODELS.get(cfg["type"]).__init__).parameters.values()
+    defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty and p.name != "init_cfg"}
+    return json.loads(json.dumps({"type": cfg.pop("type"), **defaults, **cfg}))  # tuples as lists
+
+
 def main(only: list[str]) -> None:
     np.random.seed(0)
     for ref_name, depth, in_shape, *vidlab in CASES:
@@ -84,15 +122,28 @@ def main(only: list[str]) -> None:
             continue
         name, extra = vidlab[0] if vidlab else (ref_name, {})
         x = make_input(in_shape)  # (B, C, T, H, W)
-        model = build(ref_name, num_classes=NUM_CLASSES, num_segments=in_shape[2], depth=depth)
+        tiny_backbone, tiny_head = TINY.get(ref_name, (None, None))
+        model = build(
+            ref_name,
+            num_classes=NUM_CLASSES,
+            num_segments=in_shape[2],
+            depth=depth,
+            backbone_cfg=tiny_backbone,
+            head_cfg=tiny_head,
+        )
         sd = model.state_dict()
         filled = fill_state_dict(sd)
-        model.load_state_dict(filled, strict=True)
+        # fixed tables (VideoMAE's sine-cosine pos_embed buffer) keep their values; the fixture's checksum counts
+        # them as zeros, which is what the test puts there (the vidlab model recomputes them)
+        fixed = [k for k in FIXED_BUFFERS if k in sd]
+        model.load_state_dict({**filled, **{k: sd[k] for k in fixed}}, strict=True)
+        filled.update({k: torch.zeros_like(sd[k]) for k in fixed})
         is_2d = ref_name in MODELS_2D
         logits, relations = forward(model, x, is_2d)
         out = {
             "source": f"mmaction2 {mmaction.__version__}, {ALL[ref_name][0]}"
-            + (f" with depth={depth}" if depth else ""),
+            + (f" with depth={depth}" if depth else "")
+            + (f" with backbone {tiny_backbone}" if tiny_backbone else ""),
             "model": name,
             "kwargs": vidlab_kwargs(name, in_shape[2], extra),
             "num_classes": NUM_CLASSES,
@@ -105,6 +156,10 @@ def main(only: list[str]) -> None:
         }
         if relations is not None:
             out["trn_relations"] = relations
+        if fixed:
+            out["fixed_buffers"] = fixed
+        if tiny_backbone:
+            out["ref_backbone_cfg"] = full_backbone_cfg(ref_name, tiny_backbone, tiny_head)
         path = Path(__file__).with_name(f"mmaction2_{ref_name}.json")
         path.write_text(json.dumps(out) + "\n")
         print(f"wrote {path}: {len(sd)} keys, logits {tuple(logits.shape)}, |logits|max {logits.abs().max():.3f}")

@@ -59,6 +59,8 @@ MODELS = {
     "x3d_l": {"frames": 16, "crop": 312, "source": "hub/x3d.py input_clip_length/input_crop_size"},
     "csn_r101": {"frames": 32, "sampling_rate": 2, "crop": 224, "source": "CSN_32x2_R101.pyth"},
     "r2plus1d_r50": {"frames": 16, "sampling_rate": 4, "crop": 224, "source": "R2PLUS1D_16x4_R50.pyth"},
+    "mvit_base_16x4": {"frames": 16, "sampling_rate": 4, "crop": 224, "source": "MVIT_B_16x4.pyth"},
+    "mvit_base_32x3": {"frames": 32, "sampling_rate": 3, "crop": 224, "source": "MVIT_B_32x3_f294077834.pyth"},
 }
 
 _NONPARAM_TYPES = (

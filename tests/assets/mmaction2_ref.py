@@ -106,6 +106,22 @@ MODELS_3D: dict[str, tuple[str, dict, dict]] = {
     "x3d_m": ("x3d/x3d_m_16x5x1_facebook-kinetics400-rgb.py", {}, {}),
     "x3d_l": (_X3D_S, {"gamma_d": 5.0}, {}),  # MMAction2 has no X3D-L config
 }
+
+# Transformers (Recognizer3D too: one (C, T, H, W) clip per view)
+_TIMESFORMER = "timesformer/timesformer_{}_8xb8-8x32x1-15e_kinetics400-rgb.py"
+_VIDEOMAE = "videomae/vit-{}-p16_videomae-k400-pre_16x4x1_kinetics-400.py"
+_VIDEOMAEV2 = "videomaev2/vit-{}-p16_videomaev2-vit-g-dist-k710-pre_16x4x1_kinetics-400.py"
+MODELS_3D |= {
+    "timesformer_divst": (_TIMESFORMER.format("divST"), {}, {}),
+    "timesformer_jointst": (_TIMESFORMER.format("jointST"), {}, {}),
+    "timesformer_spaceonly": (_TIMESFORMER.format("spaceOnly"), {}, {}),
+    "videomae_vit_b": (_VIDEOMAE.format("base"), {}, {}),
+    "videomae_vit_l": (_VIDEOMAE.format("large"), {}, {}),
+    "videomaev2_vit_s": (_VIDEOMAEV2.format("small"), {}, {}),  # distilled from ViT-g, K710 pre-training
+    "videomaev2_vit_b": (_VIDEOMAEV2.format("base"), {}, {}),
+    "mvit_v2_s": ("mvit/mvit-small-p244_32xb16-16x4x1-200e_kinetics400-rgb.py", {}, {}),
+    "mvit_v2_b": ("mvit/mvit-base-p244_32x3x1_kinetics400-rgb.py", {}, {}),
+}
 ALL = {**MODELS_2D, **MODELS_3D}
 
 
@@ -162,25 +178,24 @@ def trn_relations(calls: list[list[int]]) -> list[list[int]]:
     return [[0]] + calls
 
 
-def build(name: str, *, num_classes: int | None = None, num_segments: int = 8, depth: int | None = None):
-    """MMAction2 recognizer for vidlab model ``name``, random init, eval mode, no pretrained weights.
-
-    Args:
-        name: a key of :data:`ALL`.
-        num_classes: override the config's class count.
-        num_segments: frames per clip of the 2D families that fix it at build time.
-        depth: override the ResNet depth (small fixtures).
-    """
-    register_all_modules()
-    install_tin_shift()
+def model_config(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    num_segments: int = 8,
+    depth: int | None = None,
+    backbone_cfg: dict | None = None,
+    head_cfg: dict | None = None,
+):
+    """The MMAction2 model config :func:`build` builds (same arguments)."""
     config, backbone, head = ALL[name]
     cfg = Config.fromfile(str(CONFIGS / config)).model
-    for key, value in backbone.items():
+    for key, value in {**backbone, **(backbone_cfg or {})}.items():
         if value is None:
             cfg.backbone.pop(key, None)
         else:
             cfg.backbone[key] = value
-    for key, value in head.items():
+    for key, value in {**head, **(head_cfg or {})}.items():
         cfg.cls_head[key] = value
     cfg.backbone.pretrained = None
     if "pretrained2d" in cfg.backbone or cfg.backbone.type in ("ResNetTSM", "ResNetTIN", "MobileNetV2TSM"):
@@ -197,6 +212,38 @@ def build(name: str, *, num_classes: int | None = None, num_segments: int = 8, d
         cfg.cls_head.num_classes = num_classes
         if cfg.get("neck") and cfg.neck.get("aux_head_cfg"):  # TPN's auxiliary head
             cfg.neck.aux_head_cfg.out_channels = num_classes
+    return cfg
+
+
+def build(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    num_segments: int = 8,
+    depth: int | None = None,
+    backbone_cfg: dict | None = None,
+    head_cfg: dict | None = None,
+):
+    """MMAction2 recognizer for vidlab model ``name``, random init, eval mode, no pretrained weights.
+
+    Args:
+        name: a key of :data:`ALL`.
+        num_classes: override the config's class count.
+        num_segments: frames per clip of the 2D families that fix it at build time.
+        depth: override the ResNet depth (small fixtures).
+        backbone_cfg: further backbone overrides, after the table's (small transformer fixtures).
+        head_cfg: further ``cls_head`` overrides, after the table's.
+    """
+    register_all_modules()
+    install_tin_shift()
+    cfg = model_config(
+        name,
+        num_classes=num_classes,
+        num_segments=num_segments,
+        depth=depth,
+        backbone_cfg=backbone_cfg,
+        head_cfg=head_cfg,
+    )
     model = MODELS.build(cfg)
     model.init_weights()
     return model.eval()

@@ -19,11 +19,13 @@ from pytorchvideo.models.x3d import ProjectedPool
 
 #: hub models with a parity fixture / full-size parity run (all of vidlab's PyTorchVideo mappings).
 HUB = ("c2d_r50", "i3d_r50", "slow_r50", "slowfast_r50", "slowfast_r101", "csn_r101", "r2plus1d_r50")
-HUB += ("x3d_xs", "x3d_s", "x3d_m", "x3d_l")
+HUB += ("x3d_xs", "x3d_s", "x3d_m", "x3d_l", "mvit_base_16x4", "mvit_base_32x3")
 
 
 def build(name: str, *, num_classes: int = 400, adaptive_pool: bool = False) -> torch.nn.Module:
     """Hub model ``name``, random init, eval mode, logits out."""
+    if name.startswith("mvit"):  # create_multiscale_vision_transformers: logits from head.proj, no activation
+        return getattr(hub, name)(pretrained=False, head_num_classes=num_classes).eval()
     model = getattr(hub, name)(pretrained=False, model_num_class=num_classes)
     head = model.blocks[-1]
     if getattr(head, "activation", None) is not None:

@@ -1,5 +1,6 @@
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlab.models import create_model, get_model_info, list_models
+from vidlab.models._vit import TokenClassifier
 from vidlab.models.base import FrameClassifier
 from vidlab.models.heads import average_view_scores
 from vidlab.models.layers import temporal_shift
@@ -16,6 +18,8 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 # sum(p.numel() for p in model.parameters()) of MMAction2 1.2.0's builds, at each config's class count
 # (tests/assets/make_mmaction2_params.py).
 REFERENCE = json.loads((ASSETS / "params_mmaction2.json").read_text())["models"]
+# ... and of its transformers (TimeSformer, VideoMAE / VideoMAE V2, MViT v2)
+REFERENCE.update(json.loads((ASSETS / "params_mmaction2_tf.json").read_text())["models"])
 # vidlab-only variants with no reference build (MMAction2's TANet accepts bottleneck blocks only).
 NO_REFERENCE = {"tanet_r18"}
 # models whose reference is another toolbox: torchvision's r2plus1d_18 (counted by make_torchvision_fixture.py),
@@ -24,8 +28,33 @@ OTHER_REFERENCE = {
     "r2plus1d_r18": json.loads((ASSETS / "torchvision_r2plus1d_18.json").read_text())["num_params_400"],
     "r2plus1d_r50": json.loads((ASSETS / "pytorchvideo_keys.json").read_text())["models"]["r2plus1d_r50"]["num_params"],
 }
+# HF transformers' builds (make_hf_fixtures.py) and the official VideoMamba definitions (make_videomamba_keys.py)
+_HF = json.loads((ASSETS / "params_hf.json").read_text())
+OTHER_REFERENCE.update({f"videomae_vit_{s}": _HF[f"videomae_vit_{s}"]["params"] for s in "sblh"})
+_VIDEOMAMBA = json.loads((ASSETS / "videomamba_keys.json").read_text())["models"]
+OTHER_REFERENCE.update({name: entry["params"] for name, entry in _VIDEOMAMBA.items()})
+# MViT v1: PyTorchVideo's hub models (make_pytorchvideo_keys.py), PySlowFast's 24-block config (make_mvit_refs.py)
+_PTV = json.loads((ASSETS / "pytorchvideo_keys.json").read_text())["models"]
+OTHER_REFERENCE["mvit_v1_b_16x4"] = _PTV["mvit_base_16x4"]["num_params"]
+OTHER_REFERENCE["mvit_v1_b_32x3"] = _PTV["mvit_base_32x3"]["num_params"]
+_PYSLOWFAST_MVIT = json.loads((ASSETS / "pyslowfast_mvit_keys.json").read_text())["models"]
+OTHER_REFERENCE["mvit_v1_b24_32x3"] = _PYSLOWFAST_MVIT["mvit_b_32x3_conv"]["num_params"]
 
 NUM_CLASSES = 5
+# families tested at reduced width / depth / clip size (full-size transformers take seconds and GBs per build)
+TINY_KWARGS = {
+    "videomae": dict(embed_dim=32, depth=2, num_heads=4, img_size=32, num_frames=4),
+    "timesformer": dict(embed_dim=32, depth=2, num_heads=4, img_size=32, num_frames=4),
+    "videomamba": dict(embed_dim=32, depth=2, img_size=32, num_frames=4),
+    "mvit": dict(
+        arch=dict(embed_dims=16, num_layers=4, num_heads=1, downscale_indices=(1, 3)), img_size=64, num_frames=4
+    ),
+}
+
+
+def build(name: str, num_classes: int = 5) -> torch.nn.Module:
+    """``create_model`` at the family's tiny configuration, if it has one."""
+    return create_model(name, num_classes=num_classes, **TINY_KWARGS.get(name.split("_", 1)[0], {}))
 
 
 def clip_frames(model: torch.nn.Module) -> int:
@@ -38,6 +67,7 @@ def clip_frames(model: torch.nn.Module) -> int:
 # SlowFast's slow pathway takes every 8th frame.
 TINY_CLIPS = {"c3d": (16, 112), "i3d": (8, 32), "r2plus1d": (8, 32), "ircsn": (8, 64), "ipcsn": (8, 64)}
 TINY_CLIPS["slowfast"] = (16, 32)
+TINY_CLIPS["mvit"] = (4, 64)  # the 4x stride of the cube embedding, then two 2x stages
 
 
 def model_input(name: str, model: torch.nn.Module, batch: int = 2) -> torch.Tensor:
@@ -71,10 +101,24 @@ def test_param_count_matches_reference(name):
     assert info.num_params() == ref["params"], "the builder's default class count differs from the config's"
 
 
+def without_gradient_by_design(model: torch.nn.Module, pname: str) -> bool:
+    """Parameters of the last block that cannot reach the classified CLS token (the references' too):
+    VideoMamba's forward-scan ``A_log`` (the scan's state at the first token has nothing to decay), MViT's query
+    pooling and relative positions (they act on patch tokens only; the CLS query is never pooled)."""
+    last = len(getattr(model.backbone, "layers", getattr(model.backbone, "blocks", ()))) - 1
+    return bool(
+        re.fullmatch(rf"backbone\.layers\.{last}\.mixer\.A_log", pname)
+        or (
+            type(model).__name__ == "MViT"
+            and re.fullmatch(rf"backbone\.blocks\.{last}\.attn\.(pool_q\.weight|rel_pos_[thw])", pname)
+        )
+    )
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_forward_shape_and_backward_reaches_every_parameter(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=NUM_CLASSES)
+    model = build(name)
     # zero-initialised residual BN weights (and TIN's zero-initialised offset/weight layers) would block the
     # gradient of what lies behind them on this first step
     for m in model.modules():
@@ -93,20 +137,23 @@ def test_forward_shape_and_backward_reaches_every_parameter(name):
         loss = loss + weight * F.cross_entropy(aux, target)
     loss.backward()
     for pname, p in model.named_parameters():
+        if without_gradient_by_design(model, pname):
+            continue
         assert p.grad is not None, f"{pname} got no gradient"
         assert p.grad.abs().sum() > 0, f"{pname} has an all-zero gradient"
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_interface(name):
-    model = create_model(name, num_classes=NUM_CLASSES).eval()
+    model = build(name).eval()
     x = model_input(name, model)
     with torch.no_grad():
         feats = model.forward_features(x)
         maps = feats if isinstance(feats, tuple) else (feats,)  # SlowFast: (slow, fast)
         for f in maps:
             assert f.shape[0] == 2
-            assert f.dim() == 5 or name.startswith("c3d")  # (B, C', T', H', W'); C3D: fc7 (B, 4096)
+            # (B, C', T', H', W'); C3D: fc7 (B, 4096); transformers: pooled tokens (B, C)
+            assert f.dim() == 5 or name.startswith("c3d") or isinstance(model, TokenClassifier)
             if keeps_time(model):
                 assert f.shape[2] == x.shape[2]
         pre = model.forward_head(feats, pre_logits=True)

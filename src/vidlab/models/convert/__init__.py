@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vidlab.models.convert import mmaction2, pyslowfast, pytorchvideo, torchvision
+from vidlab.models.convert import hf, mmaction2, mvit, pyslowfast, pytorchvideo, torchvision, videomae, videomamba
 
 __all__ = [
     "SOURCES",
@@ -24,30 +24,26 @@ __all__ = [
     "read_state_dict",
 ]
 
-# Every source the API names; the transformer sources (hf, videomae, videomamba) are not implemented yet.
+# Every source the API names.
 SOURCES = ("vidlab", "mmaction2", "pytorchvideo", "pyslowfast", "torchvision", "hf", "videomae", "videomamba")
 _CONVERTERS = {
     "mmaction2": mmaction2.convert,
     "pytorchvideo": pytorchvideo.convert,
     "pyslowfast": pyslowfast.convert,
     "torchvision": torchvision.convert,
+    "hf": hf.convert,
+    "videomae": videomae.convert,
+    "videomamba": videomamba.convert,
 }
 
-# Key shapes of the sources without a converter, so "auto" names them instead of failing on every key.
+# Key shapes of the sources recognised by name patterns alone.
 _SIGNATURES = {
     "torchvision": re.compile(r"^(module\.)?stem\.0\.weight$"),
-    "hf": re.compile(r"^(videomae|vivit|timesformer|x_clip)\.(embeddings|encoder)\."),
+    "hf": re.compile(r"^(module\.)?(videomae|timesformer)\.(embeddings|encoder)\."),
+    "videomamba": re.compile(r"^(module\.)?layers\.\d+\.mixer\."),
     # timm-style ViTs (MCG-NJU VideoMAE fine-tunes): checked before PyTorchVideo's ``blocks.N.`` layout
     "videomae": re.compile(r"^(module\.)?(encoder\.)?(patch_embed\.proj\.|blocks\.\d+\.(attn|mlp|norm1)\.)"),
-    "videomamba": re.compile(r"^(module\.)?layers\.\d+\.mixer\."),
 }
-
-
-def _not_implemented(source: str) -> NotImplementedError:
-    return NotImplementedError(
-        f"checkpoint conversion from {source!r} is not implemented yet "
-        f"(implemented: {', '.join(['vidlab', *_CONVERTERS])})"
-    )
 
 
 def detect_source(state_dict: dict[str, torch.Tensor]) -> str:
@@ -57,6 +53,11 @@ def detect_source(state_dict: dict[str, torch.Tensor]) -> str:
         return "mmaction2"
     if torchvision.looks_like_image_resnet(keys):
         return "torchvision"
+    # MViT layouts share ``blocks.N.attn.`` / ``patch_embed.proj.`` with timm-style ViTs: decided first
+    if mvit.looks_like_pytorchvideo_mvit(keys):
+        return "pytorchvideo"
+    if mvit.looks_like_pyslowfast_mvit(keys):
+        return "pyslowfast"
     for source, pattern in _SIGNATURES.items():
         if any(pattern.search(k) for k in keys):
             return source
@@ -83,7 +84,7 @@ def convert_state_dict(
 
     Raises:
         ValueError: for a source name not in :data:`SOURCES`.
-        NotImplementedError: for a listed source without a converter yet, or a model family it does not cover.
+        NotImplementedError: for a model family the source's converter does not cover.
     """
     if source == "auto":
         source = detect_source(state_dict)
@@ -91,8 +92,6 @@ def convert_state_dict(
         raise ValueError(f"unknown checkpoint source {source!r}; choose one of: auto, {', '.join(SOURCES)}")
     if source == "vidlab":
         return {k.removeprefix("module."): v for k, v in state_dict.items()}
-    if source not in _CONVERTERS:
-        raise _not_implemented(source)
     return _CONVERTERS[source](state_dict, model=model)
 
 
@@ -104,6 +103,8 @@ def builder_kwargs(source: str, model: str, converted: dict[str, torch.Tensor]) 
         return pytorchvideo.builder_kwargs(model, converted)
     if source == "pyslowfast":
         return pyslowfast.builder_kwargs(model, converted)
+    if source == "hf":
+        return hf.builder_kwargs(model, converted)
     return {}
 
 
@@ -120,7 +121,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             "If it holds metadata that needs unpickling, re-save only its state_dict from a trusted environment."
         ) from e
     if isinstance(obj, dict):
-        for key in ("state_dict", "model", "model_state"):  # MMAction2, vidlab, PySlowFast / PyTorchVideo
+        # MMAction2, vidlab / VideoMAE / VideoMamba, PySlowFast / PyTorchVideo, VideoMAE's DeepSpeed checkpoints
+        for key in ("state_dict", "model", "model_state", "module"):
             if isinstance(obj.get(key), dict):
                 obj = obj[key]
                 break
@@ -153,12 +155,13 @@ def load_checkpoint(
     Returns:
         A report: ``source``, ``loaded`` (keys copied), ``missing`` (model keys the file lacks), ``unexpected``
         (file keys the model lacks), ``mismatched`` (``(key, file_shape, model_shape)``, not loaded), ``dropped``
-        (head keys skipped by ``drop_head``).
+        (head keys skipped by ``drop_head``), ``adapted`` (position tables resized to the model's token grid or
+        fixed tables it recomputes; see :meth:`~vidlab.models._vit.TokenClassifier.adapt_state_dict`).
 
     Raises:
         ValueError: with ``strict=True``, listing every missing, unexpected and mismatched key; also for a
             file that cannot be read as a state dict.
-        NotImplementedError: for a source without a converter yet.
+        NotImplementedError: for a model family the source's converter does not cover.
     """
     source, converted = convert_for(model, read_state_dict(path), source)
     return load_converted(model, converted, source, strict=strict, drop_head=drop_head, origin=str(path))
@@ -184,6 +187,8 @@ def load_converted(
     origin: str = "state dict",
 ) -> dict:
     """Copy an already converted state dict into ``model``; arguments and report as :func:`load_checkpoint`."""
+    adapt = getattr(model, "adapt_state_dict", None)
+    converted, adapted = adapt(converted) if adapt is not None else (converted, [])
     own = model.state_dict()
     classifier = tuple(getattr(model, "classifier_prefixes", ("head.",)))
     missing = sorted(k for k in own if k not in converted)
@@ -207,6 +212,7 @@ def load_converted(
         "unexpected": unexpected,
         "mismatched": mismatched,
         "dropped": sorted(dropped),
+        "adapted": adapted,
     }
     if strict and (missing or unexpected or mismatched):
         raise ValueError(

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import torch
 
-__all__ = ["collect", "fast_first", "last_width", "layer3_is_2d"]
+__all__ = ["collect", "fast_first", "last_width", "layer3_is_2d", "under_backbone"]
 
 
 def collect(pairs: Iterable[tuple[str, str, torch.Tensor]], toolbox: str) -> dict[str, torch.Tensor]:
@@ -40,3 +40,17 @@ def layer3_is_2d(converted: dict[str, torch.Tensor]) -> bool:
     """Whether converted ResNet weights have no temporal kernel in ``layer3`` (C2D rather than Slow)."""
     kernels = [v.shape[2] for k, v in converted.items() if re.fullmatch(r"backbone\.layer3\.\d+\.conv1\.weight", k)]
     return bool(kernels) and max(kernels) == 1
+
+
+def under_backbone(
+    state_dict: dict[str, torch.Tensor], toolbox: str, strip: tuple[str, ...] = ("module.",)
+) -> dict[str, torch.Tensor]:
+    """The layout of a model whose vidlab names are the original ones under ``backbone.``: each of the ``strip``
+    prefixes is removed in turn, ``head.*`` becomes ``head.fc.*`` and every other key gains ``backbone.``."""
+
+    def rename(key: str) -> str:
+        for prefix in strip:
+            key = key.removeprefix(prefix)
+        return "head.fc." + key.removeprefix("head.") if key.startswith("head.") else "backbone." + key
+
+    return collect(((k, rename(k), v) for k, v in state_dict.items()), toolbox)

@@ -22,6 +22,14 @@ two layers ``convK`` and ``bnK`` as torchvision does. The rules, applied in orde
 - ``downsample.conv`` / ``downsample.bn`` -> ``downsample.0`` / ``downsample.1`` (all)
 - ``cls_head.fc_cls`` -> ``head.fc`` (TSN, TSM, TIN, TANet, TRN; TRN's ``consensus`` keeps its names)
 - ``cls_head.fc1`` / ``cls_head.fc2`` -> ``head.fc1`` / ``head.fc2`` (X3D)
+- transformers (TimeSformer's mmcv layers, VideoMAE's ``VisionTransformer``), first: ``patch_embed.projection`` ->
+  ``patch_embed.proj``; ``transformer_layers.layers.N`` -> ``blocks.N``; ``MultiheadAttention``'s
+  ``in_proj_weight/bias`` / ``out_proj`` -> ``qkv`` / ``proj``; FFN ``layers.0.0`` / ``layers.1`` -> ``mlp.fc1`` /
+  ``mlp.fc2``, its ``norm`` -> ``norm2``; ``norms.0/1`` -> ``norm1/2`` (joint space-time); in divided space-time
+  layers ``attentions.0`` (temporal: ``norm``, ``attn``, ``temporal_fc``) -> ``temporal_norm1``, ``temporal_attn``,
+  ``temporal_fc`` and ``attentions.1`` (spatial) -> ``norm1``, ``attn``. VideoMAE's fixed ``pos_embed`` buffer is
+  kept; the model recomputes it (:meth:`~vidlab.models._vit.TokenClassifier.adapt_state_dict`). MViTv2's blocks
+  have vidlab's names already; its last-stage ``normK`` -> ``norm``.
 
 Values are passed through unchanged (same tensors, no copies). Keys no rule matches are kept as they are,
 so loading reports them instead of hiding them.
@@ -54,6 +62,9 @@ FAMILIES = (
     "slowonly",
     "slowfast",
     "tpn",
+    "timesformer",
+    "videomae",
+    "mvit",
 )
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
@@ -83,6 +94,35 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^cls_head\.fc_cls\."), "head.fc."),
     (re.compile(r"^cls_head\."), "head."),
 ]
+
+# TimeSformer (mmcv transformer layers) and VisionTransformer (VideoMAE): a pre-pass before the rules above.
+_TRANSFORMER_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^backbone\.patch_embed\.projection\."), "backbone.patch_embed.proj."),
+    (re.compile(r"\.transformer_layers\.layers\.(\d+)\."), r".blocks.\1."),
+    (re.compile(r"\.(ffns\.0|mlp)\.layers\.0\.0\."), ".mlp.fc1."),
+    (re.compile(r"\.(ffns\.0|mlp)\.layers\.1\."), ".mlp.fc2."),
+    (re.compile(r"\.ffns\.0\.norm\."), ".norm2."),
+    (re.compile(r"\.norms\.([01])\."), lambda m: f".norm{int(m.group(1)) + 1}."),
+    (re.compile(r"\.attn\.in_proj_(weight|bias)$"), r".attn.qkv.\1"),
+    (re.compile(r"\.attn\.out_proj\."), ".attn.proj."),
+    (re.compile(r"^backbone\.norm\d\."), "backbone.norm."),  # MViT's last-stage norm (norm3)
+]
+# divided space-time layers: attentions.0 is the temporal attention (with its norm and temporal_fc), 1 the spatial
+_DIVIDED_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\.attentions\.0\.norm\."), ".temporal_norm1."),
+    (re.compile(r"\.attentions\.0\.attn\."), ".temporal_attn."),
+    (re.compile(r"\.attentions\.0\.temporal_fc\."), ".temporal_fc."),
+    (re.compile(r"\.attentions\.1\.norm\."), ".norm1."),
+    (re.compile(r"\.attentions\.1\.attn\."), ".attn."),
+]
+_JOINT_RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(r"\.attentions\.0\.attn\."), ".attn.")]
+
+
+def _transformer_key(key: str, divided: bool) -> str:
+    for pattern, repl in _TRANSFORMER_RULES + (_DIVIDED_RULES if divided else _JOINT_RULES):
+        key = pattern.sub(repl, key)
+    return key
+
 
 # Key fragments only MMAction2's layout produces (vidlab and torchvision never nest ``.conv.`` in ``convK``).
 _SIGNATURE = re.compile(r"^(module\.)?(cls_head\.|backbone\.conv1\.conv\.|backbone\.conv1_s\.conv\.)|\.conv\.net\.")
@@ -118,6 +158,9 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
         raise NotImplementedError(
             f"no MMAction2 key mapping for model {model!r} yet (covered families: {', '.join(FAMILIES)})"
         )
+    if any(".transformer_layers." in k or "patch_embed.projection." in k for k in state_dict):
+        divided = any(".attentions.1." in k for k in state_dict)
+        state_dict = {_transformer_key(k, divided): v for k, v in state_dict.items()}
     # CSN's middle conv is a Sequential: (depthwise,) for "ir" blocks, (pointwise, depthwise) for "ip" blocks.
     ip = any(".conv2.1.conv." in k for k in state_dict)
     csn_first = (re.compile(r"\.conv2\.0\.(conv|bn)\."), r".conv2p.\1." if ip else r".conv2.\1.")

@@ -14,7 +14,9 @@ its modules are named by stage ``sK`` (``s1`` the stem, ``s2`` .. ``s5`` the res
   ``head.lin_5`` (a 1x1x1 conv) -> ``head.fc1`` (weight reshaped to 2-D).
 
 vidlab models for PySlowFast's configs: ``SLOWFAST_8x8_R50`` -> ``slowfast_r50_8x8`` with ``lateral_norm=True``
-(PySlowFast normalises its fusions); ``X3D_S`` -> ``x3d_s``; ``SLOW_8x8_R50`` -> ``slowonly_r50_8x8``.
+(PySlowFast normalises its fusions); ``X3D_S`` -> ``x3d_s``; ``SLOW_8x8_R50`` -> ``slowonly_r50_8x8``; MViT
+v1 / v2 (:mod:`vidlab.models.convert.mvit`): ``MVIT_B_16x4_CONV`` -> ``mvit_v1_b_16x4``, ``MVIT_B_32x3_CONV`` (24
+blocks) -> ``mvit_v1_b24_32x3``, ``MVITv2_S_16x4`` -> ``mvit_v2_s``, ``MVITv2_B_32x3`` -> ``mvit_v2_b``.
 The model zoo's Caffe2 ``.pkl`` files hold Caffe2 blob names, not this layout, and are not covered.
 """
 
@@ -25,6 +27,8 @@ import re
 import torch
 
 from vidlab.models.convert._common import collect, fast_first, last_width, layer3_is_2d
+from vidlab.models.convert.mvit import convert_pyslowfast as convert_mvit
+from vidlab.models.convert.mvit import looks_like_pyslowfast_mvit
 from vidlab.models.convert.pytorchvideo import HUB_MODELS
 
 __all__ = ["CONFIGS", "builder_kwargs", "convert", "looks_like_pyslowfast"]
@@ -39,6 +43,10 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "C2D_8x8_R50": HUB_MODELS["c2d_r50"],
     "I3D_8x8_R50": HUB_MODELS["i3d_r50"],
     "X3D_S": ("x3d_s", {}),
+    "MVIT_B_16x4_CONV": ("mvit_v1_b_16x4", {}),
+    "MVIT_B_32x3_CONV": ("mvit_v1_b24_32x3", {}),
+    "MVITv2_S_16x4": ("mvit_v2_s", {}),
+    "MVITv2_B_32x3": ("mvit_v2_b", {}),
 }
 
 _SIGNATURE = re.compile(r"^(module\.)?s\d\.pathway\d_")
@@ -48,7 +56,7 @@ _BLOCK |= {"branch2.se": "se"}
 
 
 def looks_like_pyslowfast(keys) -> bool:
-    return any(_SIGNATURE.search(k) for k in keys)
+    return any(_SIGNATURE.search(k) for k in keys) or looks_like_pyslowfast_mvit(keys)
 
 
 def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> dict[str, torch.Tensor]:
@@ -57,6 +65,8 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
     Raises:
         ValueError: if two keys map to the same vidlab key.
     """
+    if looks_like_pyslowfast_mvit(state_dict):
+        return convert_mvit(state_dict)
     sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
     two_paths = any(k.startswith("s1.pathway1_") for k in sd)
     x3d = "s1.pathway0_stem.conv_xy.weight" in sd

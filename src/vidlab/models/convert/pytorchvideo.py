@@ -29,6 +29,8 @@ import re
 import torch
 
 from vidlab.models.convert._common import collect, fast_first, last_width, layer3_is_2d
+from vidlab.models.convert.mvit import convert_pytorchvideo as convert_mvit
+from vidlab.models.convert.mvit import looks_like_pytorchvideo_mvit
 
 __all__ = ["HUB_MODELS", "builder_kwargs", "convert", "looks_like_pytorchvideo"]
 
@@ -45,6 +47,8 @@ HUB_MODELS: dict[str, tuple[str, dict]] = {
     "x3d_s": ("x3d_s", {"stage1_shortcut_norm": False}),
     "x3d_m": ("x3d_m", {"stage1_shortcut_norm": False}),
     "x3d_l": ("x3d_l", {"stage1_shortcut_norm": False}),
+    "mvit_base_16x4": ("mvit_v1_b_16x4", {"pool_norm_eps": 1e-5}),
+    "mvit_base_32x3": ("mvit_v1_b_32x3", {"pool_norm_eps": 1e-5}),
 }
 
 _SIGNATURE = re.compile(r"^(module\.)?blocks\.\d+\.(res_blocks|multipathway_blocks|conv|norm)\.")
@@ -68,8 +72,8 @@ _BLOCK_RULES = [
 
 
 def looks_like_pytorchvideo(keys) -> bool:
-    """Whether any of ``keys`` has PyTorchVideo's ``blocks.N.`` layout."""
-    return any(_SIGNATURE.search(k) for k in keys)
+    """Whether any of ``keys`` has PyTorchVideo's ``blocks.N.`` layout (or its MViT's)."""
+    return any(_SIGNATURE.search(k) for k in keys) or looks_like_pytorchvideo_mvit(keys)
 
 
 def _block_key(rest: str) -> str:
@@ -87,6 +91,8 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
     Raises:
         ValueError: if two keys map to the same vidlab key.
     """
+    if looks_like_pytorchvideo_mvit(state_dict):
+        return convert_mvit(state_dict)
     sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
     x3d = any(k.startswith("blocks.0.conv.conv_xy.") for k in sd)
     # stages: the blocks that hold residual blocks, in order (C2D/I3D have a pool block between 1 and 2)

@@ -1,0 +1,148 @@
+"""VideoMamba (Li et al., ECCV 2024): a stack of bidirectional Mamba blocks over the patch tokens of a clip, runnable
+on CPU.
+
+The clip is cut into 1x16x16 patches (tubelet 1); a CLS token and a spatial position table are added per frame, a
+temporal table per frame, and the tokens are laid out frame by frame (spatial-first scan: ``(T, H'W')`` with space
+fastest), the CLS token first. Blocks are pre-norm with RMSNorm and a residual stream carried in float32 (the
+official "fused add + norm" order); the head classifies the final-normalised CLS token.
+
+The official implementation needs CUDA kernels (``selective_scan_cuda``, ``causal_conv1d``, Triton norms); here
+the scan is :func:`~vidlab.models.layers.selective_scan.selective_scan` in plain PyTorch. Official checkpoints
+(OpenGVLab/VideoMamba ``videomamba_tiny/small/middle``) load with ``source="videomamba"``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from vidlab.models._registry import register_variant
+from vidlab.models._vit import LinearHead, TokenClassifier
+from vidlab.models.base import check_clip
+from vidlab.models.layers.mamba import BiMamba, RMSNorm
+from vidlab.models.layers.transformer import DropPath, grid_table, token_grid, trunc_normal_
+
+__all__ = ["VideoMamba", "VideoMambaBackbone"]
+
+
+class MambaBlock(nn.Module):
+    """``residual += drop_path(hidden)``; ``hidden = mixer(norm(residual))`` (the first block starts the residual)."""
+
+    def __init__(self, dim: int, *, norm_eps: float, drop_path: float, d_state: int) -> None:
+        super().__init__()
+        self.norm = RMSNorm(dim, eps=norm_eps)
+        self.mixer = BiMamba(dim, d_state=d_state)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, hidden: torch.Tensor, residual: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        residual = hidden.float() if residual is None else residual + self.drop_path(hidden).float()
+        return self.mixer(self.norm(residual.to(hidden.dtype))), residual
+
+
+class VideoMambaBackbone(nn.Module):
+    """``(B, C, T, H, W)`` -> the final-normalised CLS token ``(B, embed_dim)``."""
+
+    def __init__(
+        self,
+        *,
+        img_size: int = 224,
+        num_frames: int = 8,
+        patch_size: int = 16,
+        tubelet_size: int = 1,
+        in_channels: int = 3,
+        embed_dim: int = 192,
+        depth: int = 24,
+        d_state: int = 16,
+        norm_eps: float = 1e-5,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.patch = (tubelet_size, patch_size, patch_size)
+        side = img_size // patch_size
+        self.spatial_grid = (1, side, side)
+        self.temporal_grid = (num_frames // tubelet_size, 1, 1)
+        self.embed_dim = embed_dim
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv3d(in_channels, embed_dim, kernel_size=self.patch, stride=self.patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(trunc_normal_(torch.zeros(1, side * side + 1, embed_dim)))
+        self.temporal_pos_embedding = nn.Parameter(torch.zeros(1, self.temporal_grid[0], embed_dim))
+        self.pos_drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+        # block i drops the previous block's output; the last one's is dropped before norm_f (the official schedule)
+        rates = [0.0] + [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        self.layers = nn.ModuleList(
+            MambaBlock(embed_dim, norm_eps=norm_eps, drop_path=rates[i], d_state=d_state) for i in range(depth)
+        )
+        self.drop_path = DropPath(drop_path_rate)
+        self.norm_f = RMSNorm(embed_dim, eps=norm_eps)
+        for m in self.modules():  # Linear init as the official segm_init_weights; Mamba's dt init is kept
+            if isinstance(m, nn.Linear) and not any(
+                m is getattr(blk.mixer, n) for blk in self.layers for n in ("dt_proj", "dt_proj_b")
+            ):
+                trunc_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        for blk in self.layers:  # residual branches scaled down with depth (GPT-2 / Mamba "rescale_prenorm_residual")
+            with torch.no_grad():
+                blk.mixer.out_proj.weight.div_(math.sqrt(depth))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        t, h, w = token_grid(x, self.patch)
+        x = self.patch_embed.proj(x)  # (B, C, T', H', W')
+        x = x.permute(0, 2, 3, 4, 1).reshape(b * t, h * w, -1)
+        pos = self.pos_embed
+        if (1, h, w) != self.spatial_grid:
+            pos = torch.cat((pos[:, :1], grid_table(pos[:, 1:], self.spatial_grid, (1, h, w))), dim=1)
+        x = torch.cat((self.cls_token.expand(b * t, -1, -1), x), dim=1) + pos
+        cls = x[:b, :1]  # CLS + its position: the same in every frame
+        time = grid_table(self.temporal_pos_embedding, self.temporal_grid, (t, 1, 1))
+        x = x[:, 1:].view(b, t, h * w, -1) + time.unsqueeze(2)  # (B, T', N, C)
+        x = self.pos_drop(torch.cat((cls, x.flatten(1, 2)), dim=1))  # (B, 1 + T'N, C), frame by frame
+        hidden, residual = x, None
+        for layer in self.layers:
+            hidden, residual = layer(hidden, residual)
+        residual = residual + self.drop_path(hidden).float()
+        return self.norm_f(residual.to(hidden.dtype))[:, 0]
+
+
+class VideoMamba(TokenClassifier):
+    """VideoMamba classifier: ``(B, 3, T, H, W)`` -> logits; ``forward_features`` returns the CLS feature.
+
+    Args:
+        num_classes: classifier outputs.
+        dropout: dropout before the classifier (the official ``fc_drop_rate``).
+        init_std: std of the classifier's init.
+        **kwargs: :class:`VideoMambaBackbone` arguments (``img_size``, ``num_frames``, ``embed_dim``, ``depth``...).
+    """
+
+    def __init__(self, num_classes: int = 400, *, dropout: float = 0.0, init_std: float = 0.02, **kwargs) -> None:
+        super().__init__()
+        self.backbone = VideoMambaBackbone(**kwargs)
+        self.head = LinearHead(self.backbone.embed_dim, num_classes, dropout=dropout, init_std=init_std)
+        self.grid_tables = {
+            "backbone.pos_embed": (self.backbone.spatial_grid, 1),
+            "backbone.temporal_pos_embedding": (self.backbone.temporal_grid, 0),
+        }
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_clip(x)
+        return self.backbone(x)
+
+
+for _size, _label, _dims in (
+    ("ti", "Tiny", dict(embed_dim=192, depth=24)),
+    ("s", "Small", dict(embed_dim=384, depth=24)),
+    ("m", "Middle", dict(embed_dim=576, depth=32)),
+):
+    register_variant(
+        globals(),
+        f"videomamba_{_size}",
+        VideoMamba,
+        doc=f"VideoMamba-{_label} (official ``videomamba_{_label.lower()}``: 8 frames, 224 px, 16x16 patches).",
+        input_shape=(3, 8, 224, 224),
+        **_dims,
+    )
