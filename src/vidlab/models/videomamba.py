@@ -17,6 +17,7 @@ import math
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
@@ -42,7 +43,12 @@ class MambaBlock(nn.Module):
 
 
 class VideoMambaBackbone(nn.Module):
-    """``(B, C, T, H, W)`` -> the final-normalised CLS token ``(B, embed_dim)``."""
+    """``(B, C, T, H, W)`` -> the final-normalised CLS token ``(B, embed_dim)``.
+
+    ``use_checkpoint`` (the official option of that name) recomputes each block's forward during backward instead
+    of keeping its activations: the scan's per-state intermediates (``batch x tokens x 2 dim x d_state`` floats per
+    direction) then live for one block at a time, which is what makes training fit in CPU memory.
+    """
 
     def __init__(
         self,
@@ -58,8 +64,10 @@ class VideoMambaBackbone(nn.Module):
         norm_eps: float = 1e-5,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        use_checkpoint: bool = False,
     ) -> None:
         super().__init__()
+        self.use_checkpoint = use_checkpoint
         self.patch = (tubelet_size, patch_size, patch_size)
         side = img_size // patch_size
         self.spatial_grid = (1, side, side)
@@ -104,7 +112,10 @@ class VideoMambaBackbone(nn.Module):
         x = self.pos_drop(torch.cat((cls, x.flatten(1, 2)), dim=1))  # (B, 1 + T'N, C), frame by frame
         hidden, residual = x, None
         for layer in self.layers:
-            hidden, residual = layer(hidden, residual)
+            if self.use_checkpoint and self.training and torch.is_grad_enabled():
+                hidden, residual = checkpoint(layer, hidden, residual, use_reentrant=False)
+            else:
+                hidden, residual = layer(hidden, residual)
         residual = residual + self.drop_path(hidden).float()
         return self.norm_f(residual.to(hidden.dtype))[:, 0]
 

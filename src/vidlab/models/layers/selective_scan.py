@@ -75,27 +75,107 @@ def selective_scan_ref(
     return _finish(torch.stack(ys, dim=-1), u, D, z, dtype)
 
 
-def _scan_block(dt, du, A, B, C, chunk: int, chunks: int) -> torch.Tensor:
-    """One block of channels. ``dt, du``: ``(b, M, K, d)``; ``A``: ``(d, n)``; ``B, C``: ``(b, M, K, n)``; returns
-    ``y`` ``(b, M, K, d)`` for ``M`` chunks of ``K`` positions."""
-    log_decay = dt.unsqueeze(-1) * A  # (b, M, K, d, n), <= 0
-    decay = log_decay.exp()
-    inputs = du.unsqueeze(-1) * B.unsqueeze(-2)
-    # 1. inside every chunk at once, from a zero state: K steps over (b, M, d, n) slices
-    h = inputs[:, :, 0]
-    local = [h]
-    for j in range(1, chunk):
-        h = torch.addcmul(inputs[:, :, j], decay[:, :, j], h)
-        local.append(h)
-    local = torch.stack(local, dim=2)  # (b, M, K, d, n)
-    through = log_decay.cumsum(dim=2).exp()  # decay from the chunk's start through each position, <= 1
-    # 2. the state entering each chunk: M steps over (b, d, n)
-    carry = [local.new_zeros(local.shape[0], *local.shape[3:])]
-    for m in range(chunks - 1):
-        carry.append(torch.addcmul(local[:, m, -1], through[:, m, -1], carry[-1]))
-    # 3. every position adds its chunk's entering state, decayed
-    states = torch.addcmul(local, through, torch.stack(carry, dim=1).unsqueeze(2))
-    return torch.einsum("bmkdn,bmkn->bmkd", states, C)
+def _grid(t: torch.Tensor, chunk: int, chunks: int, front: bool = False) -> torch.Tensor:
+    """``(b, L, c)`` -> ``(chunk, b, chunks, c)``, contiguous: position ``i * chunk + j`` of the zero-padded sequence
+    (padding at the end, or at the ``front``) at ``[j, :, i]``, so that one step of a scan is one contiguous slice."""
+    pad = chunk * chunks - t.shape[1]
+    t = F.pad(t, (0, 0, pad, 0) if front else (0, 0, 0, pad))
+    return t.view(t.shape[0], chunks, chunk, -1).permute(2, 0, 1, 3).contiguous()
+
+
+def _ungrid(t: torch.Tensor, length: int) -> torch.Tensor:
+    """Inverse of :func:`_grid` (end padding): ``(chunk, b, chunks, c)`` -> ``(b, length, c)``."""
+    k, b, m, c = t.shape
+    return t.permute(1, 2, 0, 3).reshape(b, m * k, c)[:, :length]
+
+
+def _scan_grid(decay: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``h = decay * h_prev + x`` over the sequence laid out by :func:`_grid` (``(chunk, b, chunks, d, n)``,
+    ``0 <= decay <= 1``), in place in ``x`` (returned). Every chunk is scanned from a zero state, all chunks at once
+    (``chunk`` steps), while the running product of its decays is kept; the states entering the chunks are then
+    carried across (``chunks`` steps over chunk ends only), and every position adds its chunk's entering state
+    times that product. Decays are multiplied, never divided by."""
+    k, m = x.shape[0], x.shape[2]
+    through = torch.empty_like(decay) if m > 1 else None  # decay from the chunk's start through each position
+    if through is not None:
+        through[0] = decay[0]
+    for j in range(1, k):
+        x[j].addcmul_(decay[j], x[j - 1])
+        if through is not None:
+            torch.mul(through[j - 1], decay[j], out=through[j])
+    if through is not None:
+        ends, end_decay = x[k - 1], through[k - 1]  # (b, chunks, d, n)
+        carry = torch.empty_like(ends)
+        carry[:, 0] = 0
+        for i in range(1, m):
+            torch.addcmul(ends[:, i - 1], end_decay[:, i - 1], carry[:, i - 1], out=carry[:, i])
+        x.addcmul_(through, carry.unsqueeze(0))
+    return x
+
+
+class _Scan(torch.autograd.Function):
+    """The core recurrence ``y_t = <C_t, h_t>``, ``h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t`` with a
+    hand-written backward: only the inputs are kept, the states are recomputed per block of channels and the
+    gradient runs the same scan backwards in time (``g_t = C_t dy_t + exp(delta_{t+1} A) g_{t+1}``). Memory is
+    ``O(batch x length x channels)``, not ``x states`` as autograd through the steps would keep."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, chunk: int, step: int):  # u, delta (b, L, d); A (d, n); B, C (b, L, n)
+        ctx.save_for_backward(u, delta, A, B, C)
+        ctx.chunk, ctx.step = chunk, step
+        with torch.autocast(u.device.type, enabled=False):  # float32 throughout, under autocast too
+            return _Scan._forward(u, delta, A, B, C, chunk, step)
+
+    @staticmethod
+    def _forward(u, delta, A, B, C, chunk: int, step: int) -> torch.Tensor:
+        length = u.shape[1]
+        m = -(-length // chunk)
+        bg, cg = _grid(B, chunk, m), _grid(C, chunk, m)  # (K, b, M, n)
+        ys = []
+        for s in range(0, u.shape[2], step):
+            dt = _grid(delta[..., s : s + step], chunk, m)  # (K, b, M, d)
+            du = dt * _grid(u[..., s : s + step], chunk, m)
+            h = _scan_grid((dt.unsqueeze(-1) * A[s : s + step]).exp_(), du.unsqueeze(-1) * bg.unsqueeze(-2))
+            ys.append((h * cg.unsqueeze(-2)).sum(-1))  # cheaper than tiny batched matmuls on CPU
+        return _ungrid(torch.cat(ys, dim=-1), length)
+
+    @staticmethod
+    def backward(ctx, dy):
+        with torch.autocast(dy.device.type, enabled=False):
+            return (*_Scan._backward(*ctx.saved_tensors, dy.float(), ctx.chunk, ctx.step), None, None)
+
+    @staticmethod
+    def _backward(u, delta, A, B, C, dy, chunk: int, step: int) -> tuple[torch.Tensor, ...]:
+        length = u.shape[1]
+        m = -(-length // chunk)
+        bg, cg = _grid(B, chunk, m), _grid(C, chunk, m)
+        c_rev = _grid(C.flip(1), chunk, m, front=True)  # the backward-in-time scan, padded at its front
+        parts = {"du": [], "d_delta": [], "dA": []}
+        db, dc = torch.zeros_like(bg), torch.zeros_like(cg)
+        for s in range(0, u.shape[2], step):
+            a = A[s : s + step]
+            dt_seq, gy_seq = delta[..., s : s + step], dy[..., s : s + step]
+            dt, ug = _grid(dt_seq, chunk, m), _grid(u[..., s : s + step], chunk, m)
+            gy = _grid(gy_seq, chunk, m)
+            du = dt * ug
+            x = du.unsqueeze(-1) * bg.unsqueeze(-2)
+            h = _scan_grid((dt.unsqueeze(-1) * a).exp_(), x.clone())
+            # g_t = dL/dh_t, scanned backwards in time with the next position's decay (1 past the end)
+            dt_next = F.pad(dt_seq.flip(1)[:, : length - 1], (0, 0, 1, 0))
+            dt_rev = _grid(dt_next, chunk, m, front=True)
+            gy_rev = _grid(gy_seq.flip(1), chunk, m, front=True)
+            g = _scan_grid((dt_rev.unsqueeze(-1) * a).exp_(), gy_rev.unsqueeze(-1) * c_rev.unsqueeze(-2))
+            g = g.flip(0).flip(2)  # back to forward order: the front padding lands on the end padding
+            d_log = g * (h - x)  # dL/d(delta A): the decay multiplied h_{t-1} = h_t - x_t
+            g_b = (g * bg.unsqueeze(-2)).sum(-1)
+            parts["d_delta"].append((d_log * a).sum(-1) + ug * g_b)
+            parts["du"].append(dt * g_b)
+            parts["dA"].append((d_log * dt.unsqueeze(-1)).sum((0, 1, 2)))
+            db += torch.matmul(du.unsqueeze(-2), g).squeeze(-2)
+            dc += torch.matmul(gy.unsqueeze(-2), h).squeeze(-2)
+        du = _ungrid(torch.cat(parts["du"], dim=-1), length)
+        d_delta = _ungrid(torch.cat(parts["d_delta"], dim=-1), length)
+        return du, d_delta, torch.cat(parts["dA"]), _ungrid(db, length), _ungrid(dc, length)
 
 
 def selective_scan(
@@ -111,32 +191,22 @@ def selective_scan(
     chunk: int | None = None,
     block_bytes: int = 4 << 20,
 ) -> torch.Tensor:
-    """The selective scan as a two-level scan (arguments as :func:`selective_scan_ref`; computed in float32,
-    returned in ``u``'s dtype).
+    """The selective scan as a two-level (chunked) scan (arguments as :func:`selective_scan_ref`; computed in
+    float32, returned in ``u``'s dtype).
 
     The sequence is cut into chunks of ``chunk`` positions (default ``ceil(sqrt(length))``). Every chunk is first
-    scanned from a zero state, all chunks together (``chunk`` sequential steps); then the states entering the
-    chunks are carried across (one step per chunk); then each position adds its entering state times the decay
-    since its chunk began. Decays are products of factors <= 1 and never divided by, so the result is exact to
-    float32 rounding at any length, with about ``2 * sqrt(length)`` Python steps instead of ``length``. Channels
-    are processed in blocks of about ``block_bytes`` per ``(positions, states)`` tensor, to stay in cache.
+    scanned from a zero state, all chunks together (``chunk`` sequential steps); then each chunk adds the final
+    state of the one before it times its own cumulative decay (one step per chunk). Decays are products of factors
+    <= 1 and never divided by, so the result is exact to float32 rounding at any length, with about
+    ``2 * sqrt(length)`` sequential steps instead of ``length``. Channels are processed in blocks of about
+    ``block_bytes`` per ``(positions, states)`` tensor, to stay in cache. The backward pass recomputes the states
+    block by block and scans the gradient backwards in time the same way (no per-state activations are kept).
     """
     dtype = u.dtype
     u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
     b, d, length = u.shape
     n = A.shape[1]
     k = chunk or max(1, math.isqrt(length - 1) + 1)
-    m = -(-length // k)
-    pad = m * k - length  # padded positions: delta 0 (decay 1, no input), never read back
-
-    def grid(t: torch.Tensor) -> torch.Tensor:  # (b, c, length) -> (b, M, K, c)
-        return F.pad(t, (0, pad)).transpose(1, 2).reshape(b, m, k, t.shape[1])
-
-    dt, du, bt, ct = grid(delta), grid(delta * u), grid(B), grid(C)
-    step = max(1, block_bytes // (4 * b * m * k * n))
-    ys = [
-        _scan_block(dt[..., s : s + step], du[..., s : s + step], A[s : s + step], bt, ct, k, m)
-        for s in range(0, d, step)
-    ]
-    y = torch.cat(ys, dim=-1).reshape(b, m * k, d)[:, :length].transpose(1, 2)
-    return _finish(y, u, D, z, dtype)
+    step = max(1, block_bytes // (4 * b * -(-length // k) * k * n))
+    y = _Scan.apply(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2), k, step)
+    return _finish(y.transpose(1, 2), u, D, z, dtype)
