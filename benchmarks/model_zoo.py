@@ -559,8 +559,9 @@ edit by hand. One row per registered model (`vidlab.models.list_models()`), grou
   1.2.0's builds of the same configs exactly (**reference params** `=`; `tests/assets/params_mmaction2.json`,
   checked by `tests/models/test_models.py::test_param_count_matches_reference`); the models MMAction2 lacks are
   compared with the toolbox they come from: the two other R(2+1)D layouts (torchvision, PyTorchVideo), VideoMAE
-  ViT-S/H (HF transformers), MViT v1 (PyTorchVideo, PySlowFast) and VideoMamba (its official definition). **classes** is the builder's
-  default, the reference config's class count (400: Kinetics-400, 174: Something-Something V2).
+  ViT-S/H (HF transformers), MViT v1 (PyTorchVideo, PySlowFast) and VideoMamba (its official definition).
+  **classes** is the builder's default, the reference config's class count (400: Kinetics-400, 174:
+  Something-Something V2).
 - **GMACs**: multiply-adds (FLOPs / 2) in units of 1e9 of one forward pass, batch 1, eval mode, at the model's
   standard input (`get_model_info(name).input_shape`, a `(C, T, H, W)` clip; all T frames, one view). Counted
   with `torch.utils.flop_counter.FlopCounterMode` on the meta device. It counts convolutions and matrix
