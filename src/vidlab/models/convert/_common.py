@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import torch
 
-__all__ = ["collect", "fast_first", "last_width", "layer3_is_2d", "under_backbone"]
+__all__ = ["collect", "fast_first", "last_width", "layer3_is_2d", "stack_qkv", "under_backbone"]
 
 
 def collect(pairs: Iterable[tuple[str, str, torch.Tensor]], toolbox: str) -> dict[str, torch.Tensor]:
@@ -54,3 +54,14 @@ def under_backbone(
         return "head.fc." + key.removeprefix("head.") if key.startswith("head.") else "backbone." + key
 
     return collect(((k, rename(k), v) for k, v in state_dict.items()), toolbox)
+
+
+def stack_qkv(parts: dict[str, torch.Tensor], names: tuple[str, str, str], where: str) -> torch.Tensor:
+    """Separate query / key / value projections (``parts[names[i]]``) stacked into one fused ``qkv`` tensor.
+
+    Raises:
+        ValueError: naming ``where`` if one of the three is missing.
+    """
+    if set(parts) != set(names):
+        raise ValueError(f"{where}: expected {', '.join(names)} projections, got {sorted(parts)}")
+    return torch.cat([parts[n] for n in names])

@@ -20,7 +20,7 @@ import re
 
 import torch
 
-from vidlab.models.convert._common import collect
+from vidlab.models.convert._common import collect, stack_qkv
 
 __all__ = ["builder_kwargs", "convert", "looks_like_hf"]
 
@@ -82,15 +82,8 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
         else:
             pairs.append((key, _rename(key), value))
     for layer, parts in qkv.items():
-        if set(parts) != {"query", "key", "value"}:
-            raise ValueError(f"HF VideoMAE layer {layer}: expected query, key and value weights, got {sorted(parts)}")
-        pairs.append(
-            (
-                f"layer {layer} q/k/v",
-                f"backbone.blocks.{layer}.attn.qkv.weight",
-                torch.cat([parts["query"], parts["key"], parts["value"]]),
-            )
-        )
+        qkv_weight = stack_qkv(parts, ("query", "key", "value"), f"HF VideoMAE layer {layer}")
+        pairs.append((f"layer {layer} q/k/v", f"backbone.blocks.{layer}.attn.qkv.weight", qkv_weight))
     return collect(pairs, "HuggingFace")
 
 

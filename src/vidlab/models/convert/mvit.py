@@ -18,7 +18,7 @@ import re
 
 import torch
 
-from vidlab.models.convert._common import collect
+from vidlab.models.convert._common import collect, stack_qkv
 
 __all__ = ["convert_pyslowfast", "convert_pytorchvideo", "looks_like_pyslowfast_mvit", "looks_like_pytorchvideo_mvit"]
 
@@ -54,13 +54,6 @@ def convert_pytorchvideo(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
         new = "head.fc." + new.removeprefix("head.proj.") if new.startswith("head.proj.") else "backbone." + new
         pairs.append((key, new, value))
     for (block, kind), parts in qkv.items():
-        if set(parts) != {"q", "k", "v"}:
-            raise ValueError(f"PyTorchVideo MViT block {block}: expected q, k and v {kind}s, got {sorted(parts)}")
-        pairs.append(
-            (
-                f"blocks.{block}.attn.q/k/v.{kind}",
-                f"backbone.blocks.{block}.attn.qkv.{kind}",
-                torch.cat([parts["q"], parts["k"], parts["v"]]),
-            )
-        )
+        stacked = stack_qkv(parts, ("q", "k", "v"), f"PyTorchVideo MViT block {block} ({kind})")
+        pairs.append((f"blocks.{block}.attn.q/k/v.{kind}", f"backbone.blocks.{block}.attn.qkv.{kind}", stacked))
     return collect(pairs, "PyTorchVideo")
