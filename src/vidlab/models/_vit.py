@@ -8,9 +8,9 @@ import math
 
 import torch
 
-from vidlab.models.base import VideoClassifier
+from vidlab.models.base import VideoClassifier, check_clip
 from vidlab.models.heads import _LinearHead
-from vidlab.models.layers.transformer import resize_grid_table
+from vidlab.models.layers.transformer import grid_table
 
 __all__ = ["LinearHead", "TokenClassifier"]
 
@@ -35,9 +35,15 @@ class TokenClassifier(VideoClassifier):
     grid_tables: dict[str, tuple[tuple[int, int, int], int]] = {}
     fixed_tables: tuple[str, ...] = ()
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, H, W)`` -> the backbone's pooled ``(B, C')`` features."""
+        check_clip(x)
+        return self.backbone(x)
+
     def adapt_state_dict(self, state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
         """``(state dict, notes)``: tables of other grid sizes resampled with
-        :func:`~vidlab.models.layers.transformer.resize_grid_table`, fixed tables dropped; one note per change.
+
+        :func:`~vidlab.models.layers.transformer.grid_table`, fixed tables dropped; one note per change.
 
         Raises:
             ValueError: for a table whose size fits no token grid of the model's shape.
@@ -55,8 +61,7 @@ class TokenClassifier(VideoClassifier):
             if table.dim() != 3 or table.shape[-1] != own[key].shape[-1]:
                 continue  # left for the key report as a shape mismatch
             old = _infer_grid(key, table.shape[1] - prefix, grid)
-            head, body = table[:, :prefix], table[:, prefix:]
-            out[key] = torch.cat((head, resize_grid_table(body, old, grid)), dim=1)
+            out[key] = grid_table(table, old, grid, prefix)
             notes.append(f"{key}: resized from grid {'x'.join(map(str, old))} to grid {'x'.join(map(str, grid))}")
         return out, notes
 

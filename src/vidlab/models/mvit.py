@@ -26,8 +26,14 @@ from torch import nn
 
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
-from vidlab.models.base import check_clip
-from vidlab.models.layers.transformer import DropPath, Mlp, grid_table, init_vit_weights, trunc_normal_
+from vidlab.models.layers.transformer import (
+    DropPath,
+    Mlp,
+    grid_table,
+    init_vit_weights,
+    stochastic_depth,
+    trunc_normal_,
+)
 
 __all__ = ["MViT", "MViTBackbone", "mvit_schedule"]
 
@@ -299,7 +305,7 @@ class MViTBackbone(nn.Module):
             self.pos_embed_spatial = nn.Parameter(trunc_normal_(torch.zeros(1, h * w, dim)))
             self.pos_embed_temporal = nn.Parameter(trunc_normal_(torch.zeros(1, t, dim)))
             self.pos_embed_class = nn.Parameter(trunc_normal_(torch.zeros(1, 1, dim)))
-        rates = [drop_path_rate * i / max(len(specs) - 1, 1) for i in range(len(specs))]
+        rates = stochastic_depth(drop_path_rate, len(specs))
         blocks, grid = [], self.grid
         for spec, rate in zip(specs, rates):
             blocks.append(
@@ -318,12 +324,7 @@ class MViTBackbone(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.num_features = specs[-1].dim_out
         self.norm = nn.LayerNorm(self.num_features, eps=norm_eps)
-        rel = {n: p.detach().clone() for n, p in self.named_parameters() if ".rel_pos_" in n}
-        init_vit_weights(self)
-        with torch.no_grad():  # keep the truncated-normal relative tables (init_vit_weights touches Linear/LN only)
-            for n, p in self.named_parameters():
-                if n in rel:
-                    p.copy_(rel[n])
+        init_vit_weights(self)  # Linear and LayerNorm only: the relative tables keep their truncated-normal init
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed.proj(x)  # (B, C, T', H', W')
@@ -361,10 +362,6 @@ class MViT(TokenClassifier):
                 "backbone.pos_embed_spatial": ((1, h, w), 0),
                 "backbone.pos_embed_temporal": ((t, 1, 1), 0),
             }
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        return self.backbone(x)
 
 
 _V1 = dict(version=1, arch=dict(embed_dims=96, num_layers=16, num_heads=1, downscale_indices=(1, 3, 14)))

@@ -15,7 +15,6 @@ from torch import nn
 
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
-from vidlab.models.base import check_clip
 from vidlab.models.layers.transformer import (
     Attention,
     Block,
@@ -135,10 +134,7 @@ class TimeSformerBackbone(nn.Module):
         t, h, w = token_grid(x, (1, self.patch_size, self.patch_size))
         x = self.patch_embed.proj(x.transpose(1, 2).flatten(0, 1))  # (B*T, C, H', W')
         x = x.flatten(2).transpose(1, 2)  # (B*T, N, C)
-        pos = self.pos_embed
-        grid = (1, h, w)
-        if grid != self.spatial_grid:
-            pos = torch.cat((pos[:, :1], grid_table(pos[:, 1:], self.spatial_grid, grid)), dim=1)
+        pos = grid_table(self.pos_embed, self.spatial_grid, (1, h, w), prefix=1)
         cls = self.cls_token.expand(x.shape[0], -1, -1)
         x = self.pos_drop(torch.cat((cls, x), dim=1) + pos)
         if self.attention_type == "space_only":
@@ -175,10 +171,6 @@ class TimeSformer(TokenClassifier):
         self.grid_tables = {"backbone.pos_embed": (self.backbone.spatial_grid, 1)}
         if self.backbone.attention_type != "space_only":
             self.grid_tables["backbone.time_embed"] = ((self.backbone.num_frames, 1, 1), 0)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        return self.backbone(x)
 
 
 for _name, _type, _label in (

@@ -14,7 +14,6 @@ from torch import nn
 
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
-from vidlab.models.base import check_clip
 from vidlab.models.layers.transformer import (
     Block,
     grid_table,
@@ -115,8 +114,6 @@ class VideoMAE(TokenClassifier):
             ``use_mean_pooling``, ``learnable_pos_embed``, ``init_values``, drop rates).
     """
 
-    classifier_prefixes = ("head.",)
-
     def __init__(self, num_classes: int = 400, *, dropout: float = 0.0, init_std: float = 0.02, **kwargs) -> None:
         super().__init__()
         self.backbone = VisionTransformer3d(**kwargs)
@@ -125,10 +122,6 @@ class VideoMAE(TokenClassifier):
             self.grid_tables = {"backbone.pos_embed": (self.backbone.grid, 0)}
         else:
             self.fixed_tables = ("backbone.pos_embed",)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        return self.backbone(x)
 
 
 _WIDTHS = {

@@ -21,9 +21,8 @@ from torch.utils.checkpoint import checkpoint
 
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
-from vidlab.models.base import check_clip
 from vidlab.models.layers.mamba import BiMamba, RMSNorm
-from vidlab.models.layers.transformer import DropPath, grid_table, token_grid, trunc_normal_
+from vidlab.models.layers.transformer import DropPath, grid_table, stochastic_depth, token_grid, trunc_normal_
 
 __all__ = ["VideoMamba", "VideoMambaBackbone"]
 
@@ -80,7 +79,7 @@ class VideoMambaBackbone(nn.Module):
         self.temporal_pos_embedding = nn.Parameter(torch.zeros(1, self.temporal_grid[0], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         # block i drops the previous block's output; the last one's is dropped before norm_f (the official schedule)
-        rates = [0.0] + [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        rates = [0.0, *stochastic_depth(drop_path_rate, depth)]
         self.layers = nn.ModuleList(
             MambaBlock(embed_dim, norm_eps=norm_eps, drop_path=rates[i], d_state=d_state) for i in range(depth)
         )
@@ -102,9 +101,7 @@ class VideoMambaBackbone(nn.Module):
         t, h, w = token_grid(x, self.patch)
         x = self.patch_embed.proj(x)  # (B, C, T', H', W')
         x = x.permute(0, 2, 3, 4, 1).reshape(b * t, h * w, -1)
-        pos = self.pos_embed
-        if (1, h, w) != self.spatial_grid:
-            pos = torch.cat((pos[:, :1], grid_table(pos[:, 1:], self.spatial_grid, (1, h, w))), dim=1)
+        pos = grid_table(self.pos_embed, self.spatial_grid, (1, h, w), prefix=1)
         x = torch.cat((self.cls_token.expand(b * t, -1, -1), x), dim=1) + pos
         cls = x[:b, :1]  # CLS + its position: the same in every frame
         time = grid_table(self.temporal_pos_embedding, self.temporal_grid, (t, 1, 1))
@@ -138,10 +135,6 @@ class VideoMamba(TokenClassifier):
             "backbone.pos_embed": (self.backbone.spatial_grid, 1),
             "backbone.temporal_pos_embedding": (self.backbone.temporal_grid, 0),
         }
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        return self.backbone(x)
 
 
 for _size, _label, _dims in (

@@ -159,9 +159,14 @@ def sincos_table(num_positions: int, dim: int) -> torch.Tensor:
     return table.float().unsqueeze(0)
 
 
-def grid_table(table: torch.Tensor, grid: tuple[int, int, int], new_grid: tuple[int, int, int]) -> torch.Tensor:
-    """``table`` (built for ``grid``) for an input whose token grid is ``new_grid``: itself, or resampled."""
-    return table if tuple(grid) == tuple(new_grid) else resize_grid_table(table, grid, new_grid)
+def grid_table(
+    table: torch.Tensor, grid: tuple[int, int, int], new_grid: tuple[int, int, int], prefix: int = 0
+) -> torch.Tensor:
+    """``table`` (built for ``grid``) for an input whose token grid is ``new_grid``: itself, or resampled. The first
+    ``prefix`` entries (extra tokens such as CLS) are kept as they are."""
+    if tuple(grid) == tuple(new_grid):
+        return table
+    return torch.cat((table[:, :prefix], resize_grid_table(table[:, prefix:], grid, new_grid)), dim=1)
 
 
 def resize_grid_table(
