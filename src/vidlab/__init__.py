@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["convert_state_dict", "create_model", "list_models", "load_checkpoint", "__version__"]
+__all__ = ["convert_state_dict", "create_model", "list_models", "load_checkpoint", "load_model", "__version__"]
 
 
 def __getattr__(name: str):
@@ -15,4 +15,8 @@ def __getattr__(name: str):
         from vidlab.models import convert
 
         return getattr(convert, name)
+    if name == "load_model":
+        from vidlab.engine.inference import load_model
+
+        return load_model
     raise AttributeError(f"module 'vidlab' has no attribute '{name}'")

@@ -28,21 +28,52 @@ def _cmd_train(args) -> None:
     train(cfg, resume=args.resume)
 
 
-def _cmd_test(args) -> None:
-    from vidlab.config import load_config
-    from vidlab.engine.inference import run_test
+def _config_and_overrides(args) -> tuple[str | None, list[str]]:
+    """``vidlab test [CONFIG] [key=value ...]``: the optional recipe is the first positional unless it is an
+    override."""
+    items = ([args.config] if args.config else []) + list(args.overrides)
+    if items and "=" not in items[0]:
+        return items[0], items[1:]
+    return None, items
 
-    cfg = load_config(args.config, args.overrides)
+
+def _cmd_test(args) -> None:
+    from vidlab.engine.inference import resolve_config, run_test
+
+    config, overrides = _config_and_overrides(args)
+    if args.list:
+        overrides.append(f"data.{args.split}_list={args.list}")
+    if args.root:
+        overrides.append(f"data.root={args.root}")
+    cfg = resolve_config(args.checkpoint, config, overrides)
     run_test(cfg, args.checkpoint, out=args.out, split=args.split)
 
 
 def _cmd_predict(args) -> None:
-    from vidlab.config import load_config
-    from vidlab.engine.inference import predict_video
+    from vidlab.engine.inference import predict_video, resolve_config
 
-    cfg = load_config(args.config, args.overrides)
-    for rank, (label, name, prob) in enumerate(predict_video(cfg, args.video, args.checkpoint, args.topk), 1):
-        print(f"{rank}. {name} (label {label}): {prob:.4f}")
+    cfg = resolve_config(args.checkpoint, args.config, args.overrides)
+    for rank, (_, name, prob) in enumerate(predict_video(cfg, args.video, args.checkpoint, args.topk), 1):
+        print(f"{rank} {name} {prob:.4f}")
+
+
+def _cmd_extract(args) -> None:
+    from vidlab.engine.extract import extract_features
+
+    extract_features(
+        args.checkpoint,
+        args.list,
+        args.root,
+        args.out,
+        layer=args.layer,
+        pool=args.pool,
+        clips=args.clips,
+        dtype=args.dtype,
+        config=args.config,
+        overrides=args.overrides,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+    )
 
 
 def _cmd_models(args) -> None:
@@ -60,6 +91,16 @@ def _cmd_models(args) -> None:
 def _cmd_convert(args) -> None:
     from vidlab.engine.checkpoint import convert_checkpoint
 
+    spec, classes = None, None
+    if args.config:
+        from vidlab.config import load_config
+        from vidlab.engine.builders import test_clip_spec
+
+        spec = test_clip_spec(load_config(args.config))
+    if args.label_map:
+        from vidlab.data.datasets import read_label_map
+
+        classes = read_label_map(args.label_map)
     report = convert_checkpoint(
         args.src,
         args.dst,
@@ -69,6 +110,8 @@ def _cmd_convert(args) -> None:
         num_segments=args.num_segments,
         drop_head=args.drop_head,
         strict=not args.no_strict,
+        clip_spec=spec,
+        classes=classes,
     )
     print(
         f"converted {args.src} ({report['source']}) -> {args.dst}: {args.model}, {report['num_classes']} classes"
@@ -108,21 +151,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(func=_cmd_train)
 
-    test = sub.add_parser("test", help="evaluate a checkpoint (multi-view) and print metrics")
-    test.add_argument("config")
+    test = sub.add_parser(
+        "test",
+        help="evaluate a checkpoint (multi-view) and print metrics",
+        description="Evaluate CHECKPOINT. A checkpoint written by `vidlab train` / `vidlab convert` describes its "
+        "model, task and test clips, so no config is needed: `vidlab test --checkpoint best.pth --list test.txt "
+        "--root DIR`. A config and dotted overrides, if given, apply on top.",
+    )
+    test.add_argument("config", nargs="?", default=None, help="optional YAML recipe (overrides the checkpoint's)")
     test.add_argument("overrides", nargs="*")
     test.add_argument("--checkpoint", required=True)
+    test.add_argument("--list", default=None, help="annotation list to evaluate (default: the split's list)")
+    test.add_argument("--root", default=None, help="data root the list's paths are relative to")
     test.add_argument("--out", default=None, help="write per-video scores and metrics (JSON)")
     test.add_argument("--split", default="test", choices=["train", "val", "test"])
     test.set_defaults(func=_cmd_test)
 
-    pred = sub.add_parser("predict", help="top-k labels for one video")
+    pred = sub.add_parser("predict", help="top-k labels for one video: '<rank> <class name> <prob>' lines")
     pred.add_argument("video")
-    pred.add_argument("--config", required=True)
+    pred.add_argument("--config", default=None, help="optional YAML recipe (default: what the checkpoint describes)")
     pred.add_argument("--checkpoint", required=True)
     pred.add_argument("--topk", type=int, default=5)
     pred.add_argument("overrides", nargs="*")
     pred.set_defaults(func=_cmd_predict)
+
+    ext = sub.add_parser(
+        "extract",
+        help="write per-video features of a checkpoint's backbone (resumable; torchrun for several processes)",
+    )
+    ext.add_argument("--checkpoint", required=True)
+    ext.add_argument("--list", required=True, help="annotation list of the videos (labels are ignored)")
+    ext.add_argument("--root", required=True, help="data root the list's paths are relative to")
+    ext.add_argument("--out", required=True, help="folder for <video id>.npy files and index.csv")
+    ext.add_argument("--layer", default=None, help="intermediate stage/block index (default: the final map)")
+    ext.add_argument("--pool", default="mean", choices=["mean", "none"], help="mean: (clips, C); none: the maps")
+    ext.add_argument("--clips", type=int, default=None, help="clips per video (default: the test sampler's)")
+    ext.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "auto"], help="compute precision")
+    ext.add_argument("--config", default=None, help="optional YAML recipe on top of the checkpoint's description")
+    ext.add_argument("--batch-size", type=int, default=4, help="videos per forward")
+    ext.add_argument("--num-workers", type=int, default=2, help="decoding processes")
+    ext.add_argument("overrides", nargs="*")
+    ext.set_defaults(func=_cmd_extract)
 
     models = sub.add_parser("models", help="list registered models with parameter counts")
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'tsm_*'")
@@ -146,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conv.add_argument("--drop-head", action="store_true", help="keep a fresh head where the class count differs")
     conv.add_argument("--no-strict", action="store_true", help="write even if keys are missing or unexpected")
+    conv.add_argument(
+        "--config", default=None, help="recipe whose test clip spec (normalization, sampler, crops) to record"
+    )
+    conv.add_argument("--label-map", default=None, help="class names to record (one per line)")
     conv.set_defaults(func=_cmd_convert)
     return p
 

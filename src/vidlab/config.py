@@ -39,7 +39,8 @@ class DataConfig:
     """Where the data is and how clips are sampled and transformed."""
 
     root: str = "data/synth"
-    format: str = "video"  # video | rawframes | kinetics_csv
+    format: str = "video"  # video | rawframes | kinetics_csv | features (extracted by `vidlab extract`)
+    features_dir: str | None = None  # format=features: the `vidlab extract --out` folder
     train_list: str = "train.txt"
     val_list: str = "val.txt"
     test_list: str = "test.txt"
@@ -83,6 +84,7 @@ class ModelConfig:
     num_classes: int = 12
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments of the model builder
     pretrained: str | None = None  # local checkpoint file
+    freeze: str = "none"  # none | backbone | stages:K (stem and blocks 1..K; frozen BatchNorm stays in eval mode)
     average_clips: str | None = "prob"  # prob | score | None (MMAction2's test_cfg.average_clips)
 
 
@@ -103,13 +105,17 @@ class OptimConfig:
     auto_scale_lr: bool = False  # lr *= global_batch / base_batch_size
     base_batch_size: int = 64
     grad_clip: float | None = None  # max global L2 norm
+    layer_decay: float | None = None  # layer-wise lr decay: lr * layer_decay ** (L - layer_id); None: off
+    decay_norm_bias: bool = False  # true: weight decay on every parameter (MMAction2); false: none on norms,
+    # biases, position tables and class tokens (timm, VideoMAE)
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 10
     accum_steps: int = 1
-    amp: str = "none"  # none | bf16 | fp16 (fp16 on CUDA only)
+    amp: str = "auto"  # auto | none | bf16 | fp16: auto = bf16 where native (CPU AVX512-BF16/AMX, CUDA), else fp32
+    # (fp16 with a gradient scaler on CUDA devices without bf16)
     seed: int = 0
     deterministic: bool = False
     val_interval: int = 1
@@ -128,6 +134,18 @@ class TestConfig:
 
     batch_size: int | None = None  # None: data.val_batch_size
     topk: list = field(default_factory=lambda: [1, 5])
+    amp: str = "auto"  # inference precision: auto | none | bf16 (as train.amp)
+
+
+@dataclass
+class RegressionConfig:
+    """Options of ``task: regression`` (continuous targets; ``model.num_classes`` = number of targets)."""
+
+    loss: str = "mse"  # mse | smooth_l1
+    beta: float = 1.0  # smooth_l1 threshold
+    normalize: bool = True  # learn (y - mean) / std with mean/std of the training targets (kept in the checkpoint)
+    target_mean: list | None = None  # set from a checkpoint; training fits them on the training list
+    target_std: list | None = None
 
 
 @dataclass
@@ -137,6 +155,8 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    task: str = "recognition"  # recognition | regression
+    regression: RegressionConfig = field(default_factory=RegressionConfig)
     work_dir: str = "work_dirs/default"
     device: str = "auto"  # auto | cpu | cuda
 
@@ -244,9 +264,12 @@ def apply_override(cfg: Config, item: str) -> None:
             raise ConfigError(f"cannot set '{item}': '{'.'.join(parts[:i])}' is {type(node).__name__}")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Build a Config from defaults, a YAML recipe and dotted overrides (applied in that order)."""
-    cfg = Config()
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), base: Config | None = None
+) -> Config:
+    """Build a Config from defaults (or ``base``, e.g. what a checkpoint describes), a YAML recipe and dotted
+    overrides, applied in that order."""
+    cfg = base if base is not None else Config()
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -268,13 +291,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 _CHOICES = {
-    "data.format": ("video", "rawframes", "kinetics_csv"),
+    "data.format": ("video", "rawframes", "kinetics_csv", "features"),
     "data.backend": ("pyav", "decord"),
     "data.input_format": ("NCTHW", "NCHW"),
     "data.on_error": ("raise", "skip"),
     "optim.name": ("sgd", "adamw"),
     "optim.scheduler": ("cosine", "step", "constant"),
-    "train.amp": ("none", "bf16", "fp16"),
+    "train.amp": ("auto", "none", "bf16", "fp16"),
+    "test.amp": ("auto", "none", "bf16", "fp16"),
+    "task": ("recognition", "regression"),
+    "regression.loss": ("mse", "smooth_l1"),
     "device": ("auto", "cpu", "cuda"),
 }
 
@@ -288,6 +314,11 @@ def validate(cfg: Config) -> None:
             node = node[part]
         if node not in choices:
             raise ConfigError(f"config key '{key}' must be one of {list(choices)}, got {node!r}")
+    freeze = cfg.model.freeze
+    if freeze not in ("none", "backbone") and not (freeze.startswith("stages:") and freeze[7:].isdigit()):
+        raise ConfigError(f"model.freeze must be none, backbone or stages:K (e.g. stages:2), got {freeze!r}")
+    if cfg.optim.layer_decay is not None and not 0 < cfg.optim.layer_decay <= 1:
+        raise ConfigError(f"optim.layer_decay must be in (0, 1], got {cfg.optim.layer_decay}")
     if cfg.model.average_clips not in ("prob", "score", None):
         raise ConfigError(f"model.average_clips must be prob, score or null, got {cfg.model.average_clips!r}")
 

@@ -242,3 +242,56 @@ def test_reuses_complete_dataset_and_replaces_a_different_one(tmp_path: Path) ->
 def test_bad_arguments_raise(tmp_path: Path, kwargs: dict) -> None:
     with pytest.raises(ValueError):
         generate_synth_actions(tmp_path / "bad", progress=False, **kwargs)
+
+
+def test_speed_lists_follow_the_video_lists(dataset: tuple[Path, dict], meta: dict) -> None:
+    root, summary = dataset
+    assert summary["speed_splits"] == {s: str(root / f"{s}_speed.txt") for s in ("train", "val", "test")}
+    for split in ("train", "val", "test"):
+        rows = _read_list(root / f"{split}_speed.txt")
+        assert [path for path, _ in rows] == [path for path, _ in _read_list(root / f"{split}.txt")]
+        for path, value in rows:
+            info = next(v for v in meta["videos"] if v["video"] == path)
+            speed = render_synth_video(info["index"], seed=3)[1]["speed"] if split == "test" else None
+            if speed is not None:
+                assert float(value) == pytest.approx(speed, abs=5e-5)
+            if info["class_name"] in ("fading_in", "fading_out", "static"):
+                assert float(value) == 0.0
+            else:
+                assert float(value) > 0.02, (path, value)
+
+
+def _drawn_actor_speed(index: int, seed: int) -> tuple[float, float]:
+    """(recorded speed, speed measured on the actor's pixels): the actor alone is drawn and its centroid tracked."""
+    scene = _make_scene(index, seed, DEFAULT_SIZES)
+    w, h = scene.info["width"], scene.info["height"]
+    centroids = []
+    ys, xs = np.mgrid[:h, :w]
+    for f in range(scene.info["num_frames"]):
+        frame = np.zeros((h, w, 3), np.float32)
+        scene.tracks[-1].draw(frame, f, 0, 0)
+        mask = frame.sum(-1) > 1e-6
+        centroids.append(((xs * mask).sum() / mask.sum(), (ys * mask).sum() / mask.sum()))
+    steps = np.linalg.norm(np.diff(np.asarray(centroids), axis=0), axis=1)
+    moving = np.nonzero(steps > 1e-3)[0]
+    window = steps[moving[0] : moving[-1] + 1]  # from the first to the last step that moves a pixel
+    return scene.speed, float(window.mean() * 100 / min(w, h))
+
+
+@pytest.mark.parametrize("name", ["moving_left", "moving_down", "bouncing"])
+def test_speed_is_what_the_pixels_show(name: str) -> None:
+    recorded, measured = zip(*(_drawn_actor_speed(CLASSES.index(name) + 12 * k, 11) for k in range(4)))
+    assert measured == pytest.approx(recorded, rel=0.1)
+    assert max(recorded) > 1.2 * min(recorded)  # it varies within the class
+
+
+def test_speed_lists_are_added_to_an_older_dataset(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    generate_synth_actions(root, num_videos=4, seed=0, workers=1, progress=False, sizes=[(64, 48)])
+    lists = {s: (root / f"{s}_speed.txt").read_text() for s in ("train", "val", "test")}
+    stamp = (root / "videos/moving_left/moving_left_00000.mp4").stat().st_mtime_ns
+    for s in lists:
+        (root / f"{s}_speed.txt").unlink()  # as written before the speed lists existed
+    again = generate_synth_actions(root, num_videos=4, seed=0, workers=1, progress=False, sizes=[(64, 48)])
+    assert not again["generated"] and (root / "videos/moving_left/moving_left_00000.mp4").stat().st_mtime_ns == stamp
+    assert {s: (root / f"{s}_speed.txt").read_text() for s in lists} == lists

@@ -12,6 +12,7 @@ import torch
 from vidlab.config import Config
 from vidlab.engine.distributed import cleanup, init_distributed, mean_across_ranks
 from vidlab.engine.train import train_step
+from vidlab.tasks import RecognitionTask
 
 GLOBAL_BATCH = 8
 
@@ -38,7 +39,8 @@ def main(out: str) -> None:
     batch = {"imgs": imgs[sl], "label": labels[sl]}
     if info.distributed:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    loss = train_step(model, batch, info, Config(), micro_step=0, accum=1)
+    cfg = Config()
+    loss = train_step(model, batch, RecognitionTask(), info, mean=cfg.data.mean, std=cfg.data.std)
     loss = mean_across_ranks(loss, info)
     if info.is_main:
         torch.save({"loss": loss, "grads": {n: p.grad for n, p in model.named_parameters()}}, out)

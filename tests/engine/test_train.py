@@ -27,6 +27,7 @@ def test_train_test_predict_end_to_end(tiny_recipe, synth_tiny, tmp_path):
         assert (work / name).is_file(), name
     history = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2] and all("val_top1" in h for h in history)
+    assert {h["precision"] for h in history} <= {"fp32", "bf16"}  # recorded with the metrics
 
     out = tmp_path / "results.json"
     r = run_cli("test", str(tiny_recipe), "--checkpoint", str(work / "best.pth"), "--out", str(out))
@@ -42,12 +43,29 @@ def test_train_test_predict_end_to_end(tiny_recipe, synth_tiny, tmp_path):
     assert abs(top1 - doc["metrics"]["top1"]) < 1e-9
 
     video = synth_tiny / (synth_tiny / "test.txt").read_text().split()[0]
-    r = run_cli("predict", str(video), "--config", str(tiny_recipe), "--checkpoint", str(work / "best.pth"))
+    names = (synth_tiny / "label_map.txt").read_text().split()
+    outputs = []
+    for config in (["--config", str(tiny_recipe)], []):  # with a recipe, and from the checkpoint alone
+        r = run_cli("predict", str(video), *config, "--checkpoint", str(work / "best.pth"))
+        assert r.returncode == 0, r.stderr
+        lines = [line.split() for line in r.stdout.splitlines()]
+        assert [int(line[0]) for line in lines] == [1, 2, 3, 4, 5]
+        assert all(line[1] in names for line in lines)
+        probs = [float(line[2]) for line in lines]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+        outputs.append(r.stdout)
+    assert outputs[0] == outputs[1]
+
+    # `vidlab test` from the checkpoint alone gives the metrics of the recipe's test run
+    r = run_cli("test", "--checkpoint", str(work / "best.pth"), "--list", "test.txt", "--root", str(synth_tiny))
     assert r.returncode == 0, r.stderr
-    lines = [line for line in r.stdout.splitlines() if line[:2] in {f"{i}." for i in range(1, 6)}]
-    assert len(lines) == 5
-    probs = [float(line.rsplit(":", 1)[1]) for line in lines]
-    assert probs == sorted(probs, reverse=True)
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("RESULT top1=")
+    assert last.split(" minutes=")[
+        0
+    ] == f"RESULT top1={doc['metrics']['top1']:.4f} top5={doc['metrics']['top5']:.4f} " + (
+        f"mean_class_acc={doc['metrics']['mean_class_acc']:.4f}"
+    )
 
 
 def test_resume_after_kill_is_bitwise_identical(tiny_recipe, tmp_path):
@@ -192,3 +210,33 @@ def test_build_model_takes_builder_arguments_recorded_by_convert(tmp_path):
     cfg.model.kwargs = {"lateral_norm": False}
     with pytest.raises(ConfigError, match="model.kwargs.lateral_norm=False but checkpoint .* lateral_norm=True"):
         build_model(cfg, path)
+
+
+def test_regression_task_trains_tests_and_predicts(tiny_recipe, synth_tiny, tmp_path):
+    """task=regression on SynthActions' speed lists: MSE/MAE/Pearson metrics, best.pth chosen by the lowest MSE,
+    target mean/std kept in the checkpoint, predictions in the targets' units."""
+    work = tmp_path / "reg"
+    common = ["task=regression", "model.num_classes=1", "data.label_map=null", "data.flip_label_map=null"]
+    common += ["data.pairs=null", "data.train_list=train_speed.txt", "data.val_list=val_speed.txt"]
+    common += ["data.test_list=test_speed.txt"]
+    r = run_cli("train", str(tiny_recipe), f"work_dir={work}", *common)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("RESULT mse=")
+    history = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    state = torch.load(work / "best.pth", map_location="cpu", weights_only=True)
+    best = min(history, key=lambda h: h["val_mse"])
+    assert state["best"] == {"metric": "mse", "value": best["val_mse"], "epoch": best["epoch"]}
+    speeds = [float(line.split()[1]) for line in (synth_tiny / "train_speed.txt").read_text().splitlines()]
+    task = state["meta"]["task"]
+    assert task["name"] == "regression" and task["target_mean"][0] == pytest.approx(sum(speeds) / len(speeds))
+
+    r = run_cli("test", "--checkpoint", str(work / "best.pth"), "--list", "val_speed.txt", "--root", str(synth_tiny))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1].split(" minutes=")[0] == (
+        f"RESULT mse={best['val_mse']:.4f} mae={best['val_mae']:.4f} pearson_r={best['val_pearson_r']:.4f}"
+    )
+    video = synth_tiny / (synth_tiny / "val_speed.txt").read_text().split()[0]
+    r = run_cli("predict", str(video), "--checkpoint", str(work / "best.pth"))
+    assert r.returncode == 0, r.stderr
+    rank, name, value = r.stdout.split()
+    assert (rank, name) == ("1", "target_0") and abs(float(value)) < 100

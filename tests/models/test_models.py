@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlab.models import create_model, get_model_info, list_models
-from vidlab.models._vit import TokenClassifier
-from vidlab.models.base import FrameClassifier
+from vidlab.models.base import FrameClassifier, take_indices
 from vidlab.models.heads import average_view_scores
 from vidlab.models.layers import temporal_shift
 
@@ -82,9 +81,42 @@ def tiny_input(batch: int = 2, frames: int = 4, size: int = 32) -> torch.Tensor:
     return torch.randn(batch, 3, frames, size, size)
 
 
-def keeps_time(model: torch.nn.Module) -> bool:
-    """Whether the feature map has the input's T (2D families, X3D; not the temporally strided 3D nets)."""
-    return isinstance(model, FrameClassifier) or type(model).__name__ == "X3D"
+def map_shape(model: torch.nn.Module, x: torch.Tensor) -> tuple[int | None, ...]:
+    """The documented ``(C', T', H', W')`` of ``forward_features(x)``; ``None`` where the strides are the
+    variant's own (temporally strided 3D ResNets, TPN's neck)."""
+    _, _, t, h, w = x.shape
+    kind = type(model).__name__
+    c = model.num_features
+    if isinstance(model, FrameClassifier) or kind == "X3D":  # frames kept, 32x spatial stride
+        return (c, t, h // 32, w // 32)
+    if kind == "C2D":  # pool2 halves time
+        return (c, t // 2, h // 32, w // 32)
+    if kind == "SlowFast":  # the fast pathway's frame rate
+        return (c, t * model.backbone.speed_ratio // model.backbone.resample_rate, h // 32, w // 32)
+    if kind == "C3D":
+        return (512, 1, 4, 4)
+    if kind == "VideoMAE":  # 2x16x16 tubes
+        return (c, t // 2, h // 16, w // 16)
+    if kind in ("TimeSformer", "VideoMamba"):  # 1x16x16 patches
+        return (c, t, h // 16, w // 16)
+    if kind == "MViT":  # 2x4x4 cube embedding, then (at the tiny config) two 2x spatial downscales
+        return (c, t // 2, h // 16, w // 16)
+    return (c, None, None, None)
+
+
+# families whose forward_features map is more than their last stage / block: a conv after it (X3D, MobileNetV2), a
+# neck (TPN) or a final norm over every token
+POST_PROCESSED = re.compile(r"x3d_|.*_mobilenetv2$|tpn_|timesformer_(divst|jointst)$|videomamba_|mvit_")
+# parameter names of the stem (layer id 0) and of what follows the last stage / block (layer id L + 1)
+STEM = re.compile(
+    r"backbone\.((slow|fast)_path\.)?(conv1|bn1|conv1_[st]|conv1a|patch_embed|cls_token|pos_embed\w*|time_embed"
+    r"|temporal_pos_embedding)(\.|$)"
+)
+TOP = re.compile(r"(head|neck)\.|backbone\.(norm|fc_norm|norm_f|conv5|bn5|conv2|bn2|fc6|fc7)\.")
+# parameters without weight decay beyond biases and norm weights
+NO_DECAY = re.compile(
+    r"backbone\.(cls_token|pos_embed\w*|time_embed|temporal_pos_embedding|blocks\.\d+\.attn\.rel_pos_[thw])"
+)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -128,12 +160,13 @@ def test_forward_shape_and_backward_reaches_every_parameter(name):
         if p.dim() > 1 and not p.any():
             torch.nn.init.normal_(p, std=0.01)
     x = model_input(name, model)
-    logits = model(x)
+    logits, auxiliary = model.forward_train(x)  # the training forward: TPN's auxiliary head too
     assert logits.shape == (2, NUM_CLASSES)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    assert len(auxiliary) == (1 if name.startswith("tpn_") else 0)
     target = torch.tensor([1, 3])
     loss = F.cross_entropy(logits, target)
-    for weight, aux in model.auxiliary_logits():  # TPN's auxiliary head, as the trainer adds it
+    for weight, aux in auxiliary:  # as the trainer adds them
         loss = loss + weight * F.cross_entropy(aux, target)
     loss.backward()
     for pname, p in model.named_parameters():
@@ -148,17 +181,34 @@ def test_interface(name):
     model = build(name).eval()
     x = model_input(name, model)
     with torch.no_grad():
-        feats = model.forward_features(x)
-        maps = feats if isinstance(feats, tuple) else (feats,)  # SlowFast: (slow, fast)
-        for f in maps:
-            assert f.shape[0] == 2
-            # (B, C', T', H', W'); C3D: fc7 (B, 4096); transformers: pooled tokens (B, C)
-            assert f.dim() == 5 or name.startswith("c3d") or isinstance(model, TokenClassifier)
-            if keeps_time(model):
-                assert f.shape[2] == x.shape[2]
+        feats = model.forward_features(x)  # (B, C', T', H', W') for every family
+        assert feats.dim() == 5 and feats.shape[0] == 2
+        assert all(e is None or e == got for e, got in zip(map_shape(model, x), feats.shape[1:])), feats.shape
         pre = model.forward_head(feats, pre_logits=True)
         assert pre.dim() == 2 and pre.shape[0] == 2
-        assert torch.equal(model.forward_head(feats), model(x))
+        logits = model(x)
+        assert torch.equal(model.forward_head(feats), logits)
+
+        n = model.num_intermediates
+        assert n == model.num_layers >= 2
+        first_last, last_two = model.forward_intermediates(x, [0, -1]), model.forward_intermediates(x, 2)
+        assert len(first_last) == len(last_two) == 2
+        assert all(m.dim() == 5 and m.shape[0] == 2 for m in first_last + last_two)
+        assert torch.equal(last_two[1], first_last[1])
+        assert torch.equal(first_last[1], feats) != bool(POST_PROCESSED.match(name))
+        with pytest.raises(ValueError, match=f"valid indices are 0..{n - 1}"):
+            model.forward_intermediates(x, [n])
+
+    ids = {pname: model.layer_id(pname) for pname, _ in model.named_parameters()}
+    assert set(ids.values()) == set(range(n + 2))  # stem 0, every stage / block, head L + 1
+    assert {k for k, v in ids.items() if v == 0} == {k for k in ids if STEM.match(k)}
+    assert {k for k, v in ids.items() if v == n + 1} == {k for k in ids if TOP.match(k)}
+    if not name.startswith("slowfast_"):  # parameters registered in forward order (SlowFast: pathway by pathway)
+        assert list(ids.values()) == sorted(ids.values())
+    with pytest.raises(ValueError, match="not a parameter"):
+        model.layer_id("backbone.no_such_layer.weight")
+    assert model.no_weight_decay() == {k for k in ids if NO_DECAY.fullmatch(k)}
+
     assert model.num_classes == NUM_CLASSES
     model.reset_classifier(11)
     assert model.num_classes == 11
@@ -166,6 +216,37 @@ def test_interface(name):
         assert model(x).shape == (2, 11)
     with pytest.raises(ValueError, match=r"\(B, C, T, H, W\)"):
         model(x[0])
+
+
+def test_take_indices():
+    assert take_indices(None, 4) == [0, 1, 2, 3]
+    assert take_indices(2, 4) == [2, 3]
+    assert take_indices([-1, 0], 4) == [3, 0]  # in the order asked for
+    for bad in (0, 5, [4], [-5], []):
+        with pytest.raises(ValueError, match="valid|k in 1..4|empty"):
+            take_indices(bad, 4)
+
+
+def test_class_token_travels_with_the_map_or_explicitly():
+    model = build("timesformer_divst").eval()
+    x = model_input("timesformer_divst", model)
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        assert feats.cls_token.shape == (2, model.num_features)
+        plain = feats.clone()  # a new tensor: no class token attached
+        with pytest.raises(ValueError, match="cls_token"):
+            model.forward_head(plain)
+        assert torch.equal(model.forward_head(plain, cls_token=feats.cls_token), model(x))
+        with pytest.raises(ValueError, match=r"\(B, C, T', H', W'\) feature map"):
+            model.forward_head(feats.cls_token)  # pooled features are not a map
+
+
+def test_layer_ids_of_a_vit():
+    model = create_model("videomae_vit_s", num_classes=NUM_CLASSES, **TINY_KWARGS["videomae"], learnable_pos_embed=True)
+    assert model.num_layers == 2
+    assert [model.layer_id(n) for n in ("backbone.pos_embed", "backbone.blocks.1.mlp.fc2.weight")] == [0, 2]
+    assert model.layer_id("backbone.fc_norm.weight") == model.layer_id("head.fc.bias") == 3
+    assert model.no_weight_decay() == {"backbone.pos_embed"}
 
 
 @pytest.mark.parametrize("name", ["tsm_r18", "x3d_s"])
@@ -318,28 +399,38 @@ def test_temporal_shift_direction_and_gradient():
         temporal_shift(torch.zeros(6, 8, 2, 2), 4)
 
 
-def test_tpn_auxiliary_head_only_in_training():
+def test_tpn_forward_train_returns_the_auxiliary_logits():
     torch.manual_seed(0)
-    model = create_model("tpn_slowonly_r50", num_classes=NUM_CLASSES)
+    model = create_model("tpn_slowonly_r50", num_classes=NUM_CLASSES).train()
     x = tiny_input()
-    model.train()
-    model(x)
-    aux = model.auxiliary_logits()
-    assert [(w, tuple(a.shape)) for w, a in aux] == [(0.5, (2, NUM_CLASSES))]
-    assert model.auxiliary_logits() == []  # handed over once
+    torch.manual_seed(1)
+    logits, aux = model.forward_train(x)
+    torch.manual_seed(1)  # the same dropout draws: the auxiliary head's first, then the head's
+    levels = model.forward_intermediates(x, [2, 3])  # layer3, layer4
+    expected_aux = model.neck.aux_head(levels[0])
+    expected = model.forward_head(model.neck(levels))
+    assert [w for w, _ in aux] == [0.5]
+    assert torch.equal(aux[0][1], expected_aux) and torch.equal(logits, expected)
+    assert model(x).shape == (2, NUM_CLASSES)  # plain use in training mode: the main logits only
+    assert not hasattr(model, "auxiliary_logits")
     model.eval()
     with torch.no_grad():
-        model(x)
-    assert model.auxiliary_logits() == []
-    assert create_model("tpn_tsm_r50", aux_weight=0).neck.aux_head is None
+        assert torch.equal(model.forward_train(x)[0], model(x))
+    no_aux = create_model("tpn_tsm_r50", num_classes=NUM_CLASSES, aux_weight=0)
+    assert no_aux.neck.aux_head is None
+    assert no_aux.forward_train(x)[1] == []
 
 
 def test_slowfast_subsamples_one_clip_and_checks_its_length():
     model = create_model("slowfast_r50_4x16", num_classes=NUM_CLASSES).eval()
     x = tiny_input(1, 16)
     with torch.no_grad():
-        slow, fast = model.forward_features(x)
-        assert slow.shape[2] == 2 and fast.shape[2] == 16  # every 8th frame / every frame
+        feats = model.forward_features(x)  # fast channels, then the slow ones repeated on the fast frame rate
+        cf = model.backbone.fast_path.num_features
+        assert feats.shape[:3] == (1, cf + model.backbone.slow_path.num_features, 16)
+        slow = feats[:, cf:]
+        assert torch.equal(slow[:, :, 0], slow[:, :, 7]) and not torch.equal(slow[:, :, 7], slow[:, :, 8])
+        torch.testing.assert_close(model.forward_head(feats, pre_logits=True), feats.mean(dim=(2, 3, 4)))
         with pytest.raises(ValueError, match="multiple of resample_rate=8"):
             model(tiny_input(1, 12))
 

@@ -2,21 +2,27 @@
 
 Supported annotation files (the formats MMAction2 users already have):
 
-- video list: ``path label`` per line, multi-label ``path l1 l2 ...`` (paths relative to the data root);
-- rawframes list: ``frame_dir total_frames label [label ...]``, frames named by a template
+- video list: ``path label`` per line, multi-label ``path l1 l2 ...``, regression ``path v1 [v2 ...]`` (float
+  targets); paths relative to the data root;
+- rawframes list: ``frame_dir total_frames label [label ...]`` (or float targets), frames named by a template
   (``img_{:05}.jpg``) starting at ``start_index`` (1 by default, as MMAction2);
 - Kinetics-style CSV with a header: ``label,youtube_id,time_start,time_end,split[,is_cc]``; the clip is
   ``<label with underscores>/<youtube_id>_<start:06d>_<end:06d>.mp4`` under the root and the class index
   comes from the label map (or the sorted class names of the file when no label map is given).
 
 A malformed line raises :class:`AnnotationError` naming the file and the line number.
+
+What a line's targets mean is the ``target_type``: ``class`` (one class index), ``multi_label`` (class indices,
+multi-hot target) or ``regression`` (float values, the same number on every line; float32 target).
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,15 +34,51 @@ from vidlab.data.decode import VideoDecodeError, VideoReader
 logger = logging.getLogger(__name__)
 
 
+TARGET_TYPES = ("class", "multi_label", "regression")
+
+
 class AnnotationError(ValueError):
     """An annotation file cannot be parsed; the message names the file and line."""
 
 
 @dataclasses.dataclass
 class VideoItem:
+    """One annotated video (or frame folder).
+
+    Attributes:
+        path: What is read: the data root joined with ``rel_path``.
+        label: Class indices (``class``, ``multi_label``) or float values (``regression``).
+        total_frames: Frame count, known for rawframes.
+        rel_path: The path as written in the annotation file, relative to the data root; None for an item built
+            from a bare path (e.g. ``vidlab predict video.mp4``).
+        meta: Extra per-video entries (timestamps, boxes, the ``fps`` of a frame folder, ...), copied into the
+            ``meta`` of every dataset item made from this one.
+    """
+
     path: str
-    label: list[int]
-    total_frames: int | None = None  # known for rawframes
+    label: list
+    total_frames: int | None = None
+    rel_path: str | None = None
+    meta: dict = dataclasses.field(default_factory=dict)
+
+
+def resolve_target_type(target_type: str | None, multi_label: bool = False) -> str:
+    """The target type from the ``target_type`` option and the older ``multi_label`` flag.
+
+    Args:
+        target_type: ``"class"``, ``"multi_label"``, ``"regression"``, or None to follow ``multi_label``.
+        multi_label: The older flag: True means ``"multi_label"``.
+
+    Raises:
+        ValueError: Unknown ``target_type``, or ``multi_label=True`` with another target type.
+    """
+    if target_type is None:
+        return "multi_label" if multi_label else "class"
+    if target_type not in TARGET_TYPES:
+        raise ValueError(f"target_type must be one of {', '.join(TARGET_TYPES)}; got {target_type!r}")
+    if multi_label and target_type != "multi_label":
+        raise ValueError(f"multi_label=True contradicts target_type={target_type!r}; pass only target_type")
+    return target_type
 
 
 def _parse_labels(fields: list[str], ann_file: Path, lineno: int, num_classes: int | None) -> list[int]:
@@ -50,6 +92,32 @@ def _parse_labels(fields: list[str], ann_file: Path, lineno: int, num_classes: i
     return labels
 
 
+class _TargetParser:
+    """Parses the target fields of one annotation file's lines; regression lines must all have as many values."""
+
+    def __init__(self, ann_file: Path, target_type: str, num_classes: int | None):
+        self.ann_file, self.target_type, self.num_classes = ann_file, target_type, num_classes
+        self.width: tuple[int, int] | None = None  # (number of values, line it was first seen on)
+
+    def __call__(self, fields: list[str], lineno: int) -> list:
+        if self.target_type != "regression":
+            return _parse_labels(fields, self.ann_file, lineno, self.num_classes)
+        where = f"{self.ann_file}:{lineno}"
+        try:
+            values = [float(x) for x in fields]
+        except ValueError:
+            raise AnnotationError(f"{where}: regression targets must be numbers, got {' '.join(fields)!r}") from None
+        if not all(math.isfinite(v) for v in values):
+            raise AnnotationError(f"{where}: regression targets must be finite, got {' '.join(fields)!r}")
+        if self.width is None:
+            self.width = (len(values), lineno)
+        elif len(values) != self.width[0]:
+            raise AnnotationError(
+                f"{where}: expected {self.width[0]} regression target(s) as on line {self.width[1]}, got {len(values)}"
+            )
+        return values
+
+
 def _lines(ann_file: Path):
     if not ann_file.is_file():
         raise AnnotationError(f"annotation file not found: {ann_file}")
@@ -59,36 +127,67 @@ def _lines(ann_file: Path):
             yield lineno, line
 
 
+_TARGET_FIELDS = {"class": "label", "multi_label": "label [label ...]", "regression": "value [value ...]"}
+
+
 def parse_video_list(
-    ann_file: str | Path, root: str | Path, multi_label: bool = False, num_classes: int | None = None
+    ann_file: str | Path,
+    root: str | Path,
+    multi_label: bool = False,
+    num_classes: int | None = None,
+    *,
+    target_type: str | None = None,
 ) -> list[VideoItem]:
-    """Parse an MMAction2 video list (``path label`` or ``path l1 l2 ...``)."""
+    """Parse an MMAction2 video list: ``path label``, ``path l1 l2 ...`` or ``path v1 [v2 ...]`` (regression).
+
+    Args:
+        ann_file: The list file.
+        root: Data root the paths are relative to.
+        multi_label: Older spelling of ``target_type="multi_label"``.
+        num_classes: If set, class labels must lie in ``[0, num_classes)``.
+        target_type: ``"class"`` (default), ``"multi_label"`` or ``"regression"`` (float targets).
+
+    Raises:
+        AnnotationError: A missing file or a malformed line (the message names file:line).
+    """
     ann_file, root = Path(ann_file), Path(root)
+    kind = resolve_target_type(target_type, multi_label)
+    targets = _TargetParser(ann_file, kind, num_classes)
     items = []
     for lineno, line in _lines(ann_file):
         fields = line.split()
-        if len(fields) < 2 or (len(fields) > 2 and not multi_label):
-            raise AnnotationError(
-                f"{ann_file}:{lineno}: expected 'path label'{' or path l1 l2 ...' if multi_label else ''}, got {line!r}"
-            )
-        items.append(VideoItem(str(root / fields[0]), _parse_labels(fields[1:], ann_file, lineno, num_classes)))
+        if len(fields) < 2 or (len(fields) > 2 and kind == "class"):
+            expected = "'path label' or 'path l1 l2 ...'" if kind == "multi_label" else f"'path {_TARGET_FIELDS[kind]}'"
+            raise AnnotationError(f"{ann_file}:{lineno}: expected {expected}, got {line!r}")
+        items.append(VideoItem(str(root / fields[0]), targets(fields[1:], lineno), rel_path=fields[0]))
     return items
 
 
 def parse_rawframe_list(
-    ann_file: str | Path, root: str | Path, multi_label: bool = False, num_classes: int | None = None
+    ann_file: str | Path,
+    root: str | Path,
+    multi_label: bool = False,
+    num_classes: int | None = None,
+    *,
+    target_type: str | None = None,
 ) -> list[VideoItem]:
-    """Parse an MMAction2 rawframes list (``frame_dir total_frames label [label ...]``)."""
+    """Parse an MMAction2 rawframes list (``frame_dir total_frames label [label ...]``).
+
+    Arguments and errors as :func:`parse_video_list`; regression values follow ``total_frames``.
+    """
     ann_file, root = Path(ann_file), Path(root)
+    kind = resolve_target_type(target_type, multi_label)
+    targets = _TargetParser(ann_file, kind, num_classes)
     items = []
     for lineno, line in _lines(ann_file):
         fields = line.split()
-        if len(fields) < 3 or (len(fields) > 3 and not multi_label):
-            raise AnnotationError(f"{ann_file}:{lineno}: expected 'frame_dir total_frames label', got {line!r}")
+        if len(fields) < 3 or (len(fields) > 3 and kind == "class"):
+            expected = f"'frame_dir total_frames {_TARGET_FIELDS[kind]}'"
+            raise AnnotationError(f"{ann_file}:{lineno}: expected {expected}, got {line!r}")
         if not fields[1].isdigit() or int(fields[1]) <= 0:
             raise AnnotationError(f"{ann_file}:{lineno}: total_frames must be a positive integer, got {fields[1]!r}")
-        labels = _parse_labels(fields[2:], ann_file, lineno, num_classes)
-        items.append(VideoItem(str(root / fields[0]), labels, int(fields[1])))
+        labels = targets(fields[2:], lineno)
+        items.append(VideoItem(str(root / fields[0]), labels, int(fields[1]), rel_path=fields[0]))
     return items
 
 
@@ -116,7 +215,8 @@ def parse_kinetics_csv(ann_file: str | Path, root: str | Path, classes: list[str
             start, end = int(float(r[2])), int(float(r[3]))
         except ValueError:
             raise AnnotationError(f"{ann_file}:{lineno}: time_start/time_end must be numbers") from None
-        items.append(VideoItem(str(root / name / f"{r[1]}_{start:06d}_{end:06d}.mp4"), [index[name]]))
+        rel_path = f"{name}/{r[1]}_{start:06d}_{end:06d}.mp4"
+        items.append(VideoItem(str(root / rel_path), [index[name]], rel_path=rel_path))
     return items
 
 
@@ -129,16 +229,23 @@ def read_label_map(path: str | Path) -> list[str]:
 
 
 class _FrameSource:
-    """Reads frames of one item, from a video file or a folder of images."""
+    """Reads frames of one item, from a video file or a folder of images.
+
+    ``fps`` is the decoder's frame rate for a video file, the item's ``meta["fps"]`` for a frame folder, and None
+    where it is unknown.
+    """
 
     def __init__(self, item: VideoItem, fmt: str, short_side: int | None, backend: str, tmpl: str, start: int):
         self.item, self.fmt, self.tmpl, self.start = item, fmt, tmpl, start
         self.reader = None
         if fmt == "rawframes":
             self.num_frames = item.total_frames
+            fps = item.meta.get("fps")
         else:
             self.reader = VideoReader(item.path, backend=backend, short_side=short_side)
             self.num_frames = self.reader.num_frames
+            fps = self.reader.fps
+        self.fps: float | None = float(fps) if fps else None  # a rate of 0 means the container does not say
         self.short_side = short_side
 
     def read(self, indices: np.ndarray) -> np.ndarray:
@@ -173,15 +280,40 @@ def _read_rawframes(frame_dir: str, indices: np.ndarray, tmpl: str, short_side: 
     return np.stack(out)
 
 
+def _make_target(label, target_type: str, num_classes: int | None) -> torch.Tensor:
+    """The item's target tensor.
+
+    ``class``: int64 scalar; ``multi_label``: multi-hot float ``(num_classes,)``; ``regression``: float32
+    ``(num_targets,)``.
+    """
+    if target_type == "class":
+        return torch.tensor(label, dtype=torch.long)
+    if target_type == "multi_label":
+        target = torch.zeros(num_classes)
+        target[label] = 1.0
+        return target
+    return torch.tensor(label, dtype=torch.float32)
+
+
 class VideoDataset(torch.utils.data.Dataset):
-    """Items of an annotation file -> dicts with ``imgs`` uint8 ``(V, T, H, W, C)`` and ``label``.
+    """Items of an annotation file -> dicts with ``imgs`` uint8 ``(V, T, H, W, C)``, ``label`` and ``meta``.
+
+    ``meta`` holds ``path`` (the file read), ``rel_path`` (as in the annotation file, or None), ``fps`` (float, or
+    None for a frame folder without ``meta["fps"]``), ``total_frames``, ``frame_inds`` (the sampler's indices, 0-based
+    positions in the video: ``frame_inds / fps`` are timestamps) and the entries of the item's own ``meta``. With
+    ``on_error="skip"`` it describes the substitute actually read.
 
     Args:
         items: parsed annotation items.
-        sampler: frame-index sampler, ``sampler(total_frames, rng) -> indices``.
+        sampler: frame-index sampler, ``sampler(total_frames, rng, fps=fps) -> indices`` (every sampler of
+            :mod:`vidlab.data.sampling`); it gets the video's frame rate, or None where unknown.
         pipeline: transform callable on the MMAction2-style results dict.
-        num_classes: used to build multi-hot targets when ``multi_label``.
+        num_classes: used to build multi-hot targets for ``multi_label``; ignored otherwise.
         fmt: ``video`` or ``rawframes`` (how to read an item).
+        target_type: ``class`` (int64 scalar ``label``), ``multi_label`` (multi-hot float ``(num_classes,)``) or
+            ``regression`` (float32 ``(num_targets,)``; the values bypass the pipeline, so a flip's label map
+            cannot touch them). None: from ``multi_label``.
+        multi_label: older spelling of ``target_type="multi_label"``.
         input_format: ``NCTHW`` (a view is one clip of ``clip_len`` frames) or ``NCHW`` (a view is
             ``num_segments`` frames, for 2D models).
         on_error: ``raise`` (undecodable video -> error naming the file) or ``skip`` (another sample is
@@ -199,6 +331,7 @@ class VideoDataset(torch.utils.data.Dataset):
         *,
         fmt: str = "video",
         multi_label: bool = False,
+        target_type: str | None = None,
         input_format: str = "NCTHW",
         num_segments: int = 8,
         on_error: str = "raise",
@@ -211,7 +344,8 @@ class VideoDataset(torch.utils.data.Dataset):
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.items, self.sampler, self.pipeline = items, sampler, pipeline
-        self.num_classes, self.fmt, self.multi_label = num_classes, fmt, multi_label
+        self.target_type = resolve_target_type(target_type, multi_label)
+        self.num_classes, self.fmt, self.multi_label = num_classes, fmt, self.target_type == "multi_label"
         self.input_format, self.num_segments, self.on_error = input_format, num_segments, on_error
         self.short_side, self.backend, self.filename_tmpl = short_side, backend, filename_tmpl
         self.start_index = start_index if start_index is not None else (1 if fmt == "rawframes" else 0)
@@ -227,17 +361,18 @@ class VideoDataset(torch.utils.data.Dataset):
         item = self.items[idx]
         source = _FrameSource(item, self.fmt, self.short_side, self.backend, self.filename_tmpl, self.start_index)
         try:
-            indices = self.sampler(source.num_frames, rng) + self.start_index
-            frames = source.read(indices)
+            indices = self.sampler(source.num_frames, rng, fps=source.fps)
+            frames = source.read(indices + self.start_index)
         finally:
             source.close()
         results = {
             "imgs": torch.from_numpy(frames),
-            "label": item.label[0] if not self.multi_label else list(item.label),
             "rng": rng,
             "num_clips": self.sampler.num_clips,
             "clip_len": self.sampler.clip_len,
         }
+        if self.target_type != "regression":
+            results["label"] = item.label[0] if self.target_type == "class" else list(item.label)
         results = self.pipeline(results)
         imgs = results["imgs"]  # (N, H, W, C) with N = num_crops * num_clips * clip_len
         per_view = self.sampler.clip_len if self.input_format == "NCTHW" else self.num_segments
@@ -246,13 +381,20 @@ class VideoDataset(torch.utils.data.Dataset):
                 f"{item.path}: {imgs.shape[0]} frames do not split into views of {per_view} frames "
                 f"(input_format={self.input_format}, num_segments={self.num_segments})"
             )
-        label = results["label"]
-        if self.multi_label:
-            target = torch.zeros(self.num_classes)
-            target[label] = 1.0
-        else:
-            target = torch.tensor(label, dtype=torch.long)
-        return {"imgs": imgs.reshape(-1, per_view, *imgs.shape[1:]), "label": target}
+        label = item.label if self.target_type == "regression" else results["label"]
+        meta = {
+            **copy.deepcopy(item.meta),  # a copy: transforms of later tasks may edit boxes in place
+            "path": item.path,
+            "rel_path": item.rel_path,
+            "fps": source.fps,
+            "total_frames": int(source.num_frames),
+            "frame_inds": indices.tolist(),
+        }
+        return {
+            "imgs": imgs.reshape(-1, per_view, *imgs.shape[1:]),
+            "label": _make_target(label, self.target_type, self.num_classes),
+            "meta": meta,
+        }
 
     def __getitem__(self, idx: int) -> dict:
         skipped: list[str] = []
@@ -274,11 +416,131 @@ class VideoDataset(torch.utils.data.Dataset):
         raise VideoDecodeError(self.items[idx].path, f"it and {len(skipped) - 1} substitutes failed: {failed}")
 
 
+def _stackable(values: list) -> bool:
+    first = values[0]
+    return isinstance(first, torch.Tensor) and all(
+        isinstance(v, torch.Tensor) and v.shape == first.shape and v.dtype == first.dtype for v in values
+    )
+
+
+def _numbers(values: list) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
 def collate(batch: list[dict]) -> dict:
-    """Stack clips (uint8, normalization happens later on the whole batch) and gather skip reports."""
-    return {
-        "imgs": torch.stack([b["imgs"] for b in batch]),  # (B, V, T, H, W, C) uint8
-        "label": torch.stack([b["label"] for b in batch]),
-        "index": torch.tensor([b["index"] for b in batch]),
-        "skipped": [p for b in batch for p in b["skipped"]],
-    }
+    """Batches dataset items field by field.
+
+    Tensors of equal shape and dtype are stacked (``imgs``: uint8 ``(B, V, T, H, W, C)``, normalization happens
+    later on the whole batch; ``label``: ``(B,)`` or ``(B, num_targets)``); plain numbers become a tensor
+    (``index``: int64 ``(B,)``); ``skipped`` (paths of undecodable videos) is flattened into one list; anything
+    else (``meta`` dicts, tensors of different shapes) stays a list of the per-item values.
+    """
+    out = {}
+    for key in batch[0]:
+        values = [b[key] for b in batch]
+        if key == "skipped":
+            out[key] = [p for v in values for p in v]
+        elif _stackable(values):
+            out[key] = torch.stack(values)
+        elif _numbers(values):
+            out[key] = torch.tensor(values)
+        else:
+            out[key] = values
+    return out
+
+
+def feature_path(feature_dir: str | Path, rel_path: str | Path) -> Path:
+    """Where the extracted features of a video live: ``<feature_dir>/<rel_path with its suffix replaced by .npy>``.
+
+    The one mapping shared by the feature extractor (which writes the files) and :class:`FeatureDataset` (which
+    reads them). Paths that differ only in their suffix share a file; a suffix-less path (a frame folder) gets
+    ``.npy`` appended.
+
+    Args:
+        feature_dir: Root folder of the features; it mirrors the data root.
+        rel_path: The video's path relative to the data root, as in the annotation file.
+
+    Raises:
+        ValueError: ``rel_path`` is absolute or empty.
+    """
+    rel = Path(rel_path)
+    if rel.is_absolute() or rel.name in ("", ".", ".."):
+        raise ValueError(f"rel_path must be a file path relative to the data root, got {str(rel_path)!r}")
+    return Path(feature_dir) / rel.with_suffix(".npy")
+
+
+class FeatureDataset(torch.utils.data.Dataset):
+    """Pre-extracted features of annotated videos (``vidlab extract``), for linear probes.
+
+    Item ``i`` is ``{"feats", "label", "index", "meta", "skipped"}``: ``feats`` is the float32 tensor stored in
+    :func:`feature_path` ``(feature_dir, item.rel_path)``, with the shape it was saved with (``(clips, C)``, or more
+    dims for feature maps); ``label`` is built as in :class:`VideoDataset`; ``meta`` holds ``path``,
+    ``rel_path``, ``feature_path`` and the item's own ``meta``; ``skipped`` is always empty.
+
+    Args:
+        items: Parsed annotation items (they carry ``rel_path``), e.g. from :func:`parse_video_list`.
+        feature_dir: Folder the features were extracted to.
+        num_classes: Needed for ``multi_label`` targets.
+        target_type: ``class``, ``multi_label`` or ``regression``; None: from ``multi_label``.
+        multi_label: Older spelling of ``target_type="multi_label"``.
+
+    Raises:
+        ValueError: An item has no ``rel_path`` (it was not parsed from an annotation file), or ``multi_label``
+            without ``num_classes``.
+        FileNotFoundError: Some feature files are missing (the message names a video and its expected file).
+    """
+
+    def __init__(
+        self,
+        items: list[VideoItem],
+        feature_dir: str | Path,
+        num_classes: int | None = None,
+        *,
+        target_type: str | None = None,
+        multi_label: bool = False,
+    ):
+        self.items, self.feature_dir, self.num_classes = items, Path(feature_dir), num_classes
+        self.target_type = resolve_target_type(target_type, multi_label)
+        if self.target_type == "multi_label" and num_classes is None:
+            raise ValueError("multi_label targets need num_classes")
+        for item in items:
+            if item.rel_path is None:
+                raise ValueError(
+                    f"{item.path}: the item has no path relative to the data root (rel_path), so its features "
+                    "file is unknown; build items with parse_video_list / parse_rawframe_list / parse_kinetics_csv"
+                )
+        self.files = [feature_path(self.feature_dir, item.rel_path) for item in items]
+        missing = [i for i, f in enumerate(self.files) if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"features of {len(missing)} of {len(items)} videos are missing: {self._missing(missing[0])}"
+            )
+
+    def _missing(self, i: int) -> str:
+        return f"no features for video {self.items[i].path}: expected {self.files[i]}; run `vidlab extract` first"
+
+    def set_epoch(self, epoch: int) -> None:
+        """Features are fixed; kept for the loader interface the trainer uses."""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        item, file = self.items[i], self.files[i]
+        try:
+            feats = np.load(file, allow_pickle=False)
+        except FileNotFoundError:
+            raise FileNotFoundError(self._missing(i)) from None
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{file}: cannot read the features of {item.path} ({e}); re-run `vidlab extract`") from e
+        if not np.issubdtype(feats.dtype, np.number):
+            raise ValueError(f"{file}: features of {item.path} must be numbers, got dtype {feats.dtype}")
+        label = item.label[0] if self.target_type == "class" else item.label
+        meta = {**copy.deepcopy(item.meta), "path": item.path, "rel_path": item.rel_path, "feature_path": str(file)}
+        return {
+            "feats": torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)),
+            "label": _make_target(label, self.target_type, self.num_classes),
+            "index": i,
+            "meta": meta,
+            "skipped": [],
+        }

@@ -1,10 +1,11 @@
 """Frame-index samplers: which frames of a video make up the clips of one sample.
 
-Pure numpy, no I/O. A sampler maps ``total_frames`` (and, in train mode, a random generator) to a
-flat int64 array of ``num_clips * clip_len`` frame indices, clip after clip. The decoder reads
-those frames, and the dataset reshapes them with the sampler's ``num_clips`` and ``clip_len``
-attributes, which always describe the returned array (e.g. they include the doubling done by
-``twice_sample`` in test mode).
+Pure numpy, no I/O. Every sampler is called as ``sampler(total_frames, rng=None, fps=None)``: it maps
+``total_frames`` (with, in train mode, a random generator, and the video's frame rate, which only
+``SampleFrames(target_fps=...)`` uses) to a flat int64 array of ``num_clips * clip_len`` frame
+indices, clip after clip. The decoder reads those frames, and the dataset reshapes them with the
+sampler's ``num_clips`` and ``clip_len`` attributes, which always describe the returned array (e.g.
+they include the doubling done by ``twice_sample`` in test mode).
 
 The samplers follow the semantics of MMAction2 1.2.0's ``SampleFrames``, ``UniformSample`` and
 ``DenseSampleFrames``, so ``clip_len x frame_interval x num_clips`` recipes translate 1:1:
@@ -104,7 +105,8 @@ class SampleFrames:
             with a float segment length instead of an integer one.
         target_fps: If set, the clip spans ``clip_len * frame_interval`` frames at this frame
             rate: the span is rescaled by ``fps / target_fps`` (``fps`` passed to ``__call__``)
-            and ``clip_len`` frames are spread evenly over it (the PySlowFast protocol).
+            and ``clip_len`` frames are spread evenly over it (the PySlowFast protocol). When the
+            fps is unknown (None or 0, e.g. rawframes without a rate) the span is not rescaled.
 
     Attributes:
         clip_len: Frames per clip of the returned indices.
@@ -266,12 +268,15 @@ class UniformSample:
         self.test_mode = test_mode
         self.start_index = int(start_index)
 
-    def __call__(self, total_frames: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    def __call__(
+        self, total_frames: int, rng: np.random.Generator | None = None, fps: float | None = None
+    ) -> np.ndarray:
         """Returns the frame indices of one sample.
 
         Args:
             total_frames: Number of frames in the video.
             rng: Source of train-mode randomness; a fresh unseeded generator if None.
+            fps: Frame rate of the video; accepted for a common sampler interface, not used.
 
         Returns:
             int64 array of shape ``(num_clips * clip_len,)``.
@@ -361,12 +366,15 @@ class DenseSampleFrames:
         """Number of clips in the returned indices."""
         return self.base_num_clips * (self.num_sample_positions if self.test_mode else 1)
 
-    def __call__(self, total_frames: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    def __call__(
+        self, total_frames: int, rng: np.random.Generator | None = None, fps: float | None = None
+    ) -> np.ndarray:
         """Returns the frame indices of one sample.
 
         Args:
             total_frames: Number of frames in the video.
             rng: Source of train-mode randomness; a fresh unseeded generator if None.
+            fps: Frame rate of the video; accepted for a common sampler interface, not used.
 
         Returns:
             int64 array of shape ``(num_clips * clip_len,)``.

@@ -15,6 +15,10 @@ Classes (label: name): 0/1 moving_left/right and 2/3 moving_up/down (the actor c
 shape swings), 6/7 growing/shrinking (radius x2-4), 8/9 fading_in/out (opacity 0 <-> 1), 10 bouncing (2-3 hops)
 and 11 static (only the camera jitter and the distractors move).
 
+Each video also has a continuous target, the actor's speed while it moves (percent of the frame's short side per
+frame; see :func:`_actor_speed`), written to the ``<split>_speed.txt`` regression lists. It is 0 for the classes
+whose actor does not move (fading_in/out, static).
+
 Everything is seeded: video ``i`` is rendered from ``numpy.random.default_rng([seed, i])``, so the output is
 byte-identical for a given seed whatever the number of worker processes.
 
@@ -23,6 +27,7 @@ Layout written by :func:`generate_synth_actions`::
     out_dir/
       videos/<class>/<class>_<i:05d>.mp4
       train.txt val.txt test.txt            # "videos/<class>/<class>_<i:05d>.mp4 <label>"
+      train_speed.txt val_speed.txt test_speed.txt   # "videos/<class>/<class>_<i:05d>.mp4 <speed>" (regression)
       label_map.txt                         # line i = name of label i
       flip_label_map.json                   # {"0": 1, "1": 0, ...}: labels swapped by a horizontal flip
       pairs.json                            # {"direction_pairs": [[0, 1], ...], "classes": [...]}
@@ -406,6 +411,27 @@ class _Scene:
     tracks: list[_Track]  # drawn in order: distractors first, actor last
     dx: np.ndarray
     dy: np.ndarray
+    speed: float = 0.0  # the regression target: see _actor_speed
+
+
+def _actor_speed(track: _Track, short_side: int) -> float:
+    """The actor's speed while it moves, in percent of the frame's short side per frame (0 if it never moves).
+
+    A frame step's displacement is the root-mean-square displacement of the points of a disk of the actor's
+    radius that moves, turns and scales with the actor: ``sqrt(|dc|^2 + (dr^2 + (r * dphi)^2) / 2)`` for a
+    centre step ``dc``, radius step ``dr`` and turn ``dphi`` (for a uniform disk the mean squared distance to
+    the centre is ``r^2 / 2``). The speed is the mean over the steps where it is not zero, i.e. while the action
+    is in progress; the camera jitter is not part of it. Computed from the track only: no random draws.
+    """
+    r_mid = (track.r[1:] + track.r[:-1]) / 2
+    sq = (
+        np.diff(track.cx) ** 2
+        + np.diff(track.cy) ** 2
+        + (np.diff(track.r) ** 2 + (r_mid * np.diff(track.phi)) ** 2) / 2
+    )
+    step = np.sqrt(sq)
+    moving = step > 1e-9
+    return float(step[moving].mean() * 100.0 / short_side) if moving.any() else 0.0
 
 
 def _make_scene(index: int, seed: int, sizes: Sequence[tuple[int, int]]) -> _Scene:
@@ -439,7 +465,7 @@ def _make_scene(index: int, seed: int, sizes: Sequence[tuple[int, int]]) -> _Sce
         "actor_shape": tracks[-1].shape,
         "num_distractors": len(tracks) - 1,
     }
-    return _Scene(info, background, tracks, dx, dy)
+    return _Scene(info, background, tracks, dx, dy, _actor_speed(tracks[-1], min(w, h)))
 
 
 def _iter_frames(scene: _Scene) -> Iterator[np.ndarray]:
@@ -469,10 +495,10 @@ def render_synth_video(
 
     Returns:
         ``(frames, info)``: uint8 RGB frames ``(T, H, W, 3)`` and a dict with label, class name, fps, width,
-        height, num_frames and duration.
+        height, num_frames, duration and ``speed`` (the regression target of the ``<split>_speed.txt`` lists).
     """
     scene = _make_scene(index, seed, _check_sizes(sizes))
-    return np.stack([_to_uint8(f) for f in _iter_frames(scene)]), scene.info
+    return np.stack([_to_uint8(f) for f in _iter_frames(scene)]), {**scene.info, "speed": scene.speed}
 
 
 def _to_yuv420p(frame: np.ndarray) -> np.ndarray:
@@ -519,8 +545,8 @@ def _x264_params() -> str:
     return "asm=" + ",".join(names) if names else ""
 
 
-def _render_job(job: tuple[str, int, int, tuple[tuple[int, int], ...], bool]) -> dict[str, Any]:
-    """Render, encode and (optionally) dump the JPEG frames of one video; returns its info dict."""
+def _render_job(job: tuple[str, int, int, tuple[tuple[int, int], ...], bool]) -> tuple[dict[str, Any], float]:
+    """Render, encode and (optionally) dump the JPEG frames of one video; returns its info dict and speed."""
     out_dir, index, seed, sizes, rawframes = job
     root = Path(out_dir)
     scene = _make_scene(index, seed, sizes)
@@ -548,7 +574,7 @@ def _render_job(job: tuple[str, int, int, tuple[tuple[int, int], ...], bool]) ->
             if frame_dir is not None:
                 Image.fromarray(_to_uint8(rgb)).save(frame_dir / f"img_{i + 1:05d}.jpg", quality=_JPEG_QUALITY)
         container.mux(stream.encode(None))
-    return info
+    return info, scene.speed
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -620,6 +646,7 @@ def _is_complete(root: Path, identity: dict, rawframes: bool) -> bool:
     if rawframes and not meta.get("rawframes"):
         return False
     names = ["label_map.txt", "flip_label_map.json", "pairs.json"] + [f"{s}.txt" for s in _SPLITS]
+    # The <split>_speed.txt lists are not required: a dataset written before they existed gets them added.
     if meta.get("rawframes"):
         names += [f"{s}_rawframes.txt" for s in _SPLITS]
     if not all((root / name).is_file() for name in names):
@@ -644,10 +671,20 @@ def _write_annotations(root: Path, infos: list[dict[str, Any]], splits: dict[str
             _write_text(root / f"{name}_rawframes.txt", lines)
 
 
-def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[dict[str, Any]]:
+def _write_speed_lists(
+    root: Path, infos: list[dict[str, Any]], speeds: list[float], splits: dict[str, list[int]]
+) -> None:
+    """The regression lists ``<split>_speed.txt``: ``path speed``; each file is replaced whole (write, rename)."""
+    for name, idxs in splits.items():
+        tmp = root / f".{name}_speed.txt.tmp"
+        _write_text(tmp, [f"{infos[i]['video']} {speeds[i]:.4f}" for i in idxs])
+        tmp.replace(root / f"{name}_speed.txt")
+
+
+def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[tuple[dict[str, Any], float]]:
     from tqdm import tqdm
 
-    infos: list[dict[str, Any]] = []
+    infos: list[tuple[dict[str, Any], float]] = []
     if workers == 1 or len(jobs) == 1:
         for job in tqdm(jobs, desc="SynthActions", unit="video", disable=not progress):
             infos.append(_render_job(job))
@@ -660,7 +697,7 @@ def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[dict[str,
         results = pool.imap_unordered(_render_job, jobs, chunksize=4)
         for info in tqdm(results, total=len(jobs), desc="SynthActions", unit="video", disable=not progress):
             infos.append(info)
-    return sorted(infos, key=lambda v: v["index"])
+    return sorted(infos, key=lambda v: v[0]["index"])
 
 
 def generate_synth_actions(
@@ -694,8 +731,9 @@ def generate_synth_actions(
 
     Returns:
         A summary dict: ``out_dir``, ``classes``, ``num_videos``, ``splits`` (paths of the list files),
-        ``split_sizes``, ``rawframe_splits`` (if any), ``label_map``, ``flip_label_map``, ``pairs``,
-        ``generated`` (False when an existing dataset was reused) and ``seconds``.
+        ``split_sizes``, ``rawframe_splits`` (if any), ``speed_splits`` (paths of the regression lists),
+        ``label_map``, ``flip_label_map``, ``pairs``, ``generated`` (False when an existing dataset was reused) and
+        ``seconds``.
 
     Raises:
         ValueError: On invalid ``num_videos``, ``split``, ``workers`` or ``sizes``.
@@ -713,9 +751,10 @@ def generate_synth_actions(
     if generated:
         _prepare_dir(root)
         jobs = [(str(root), i, seed, sizes, rawframes) for i in range(num_videos)]
-        infos = _run_jobs(jobs, workers, progress)
+        infos, speeds = (list(x) for x in zip(*_run_jobs(jobs, workers, progress)))
         splits = _stratified_split([v["label"] for v in infos], split, seed)
         _write_annotations(root, infos, splits, rawframes)
+        _write_speed_lists(root, infos, speeds, splits)
         meta = {**identity, "rawframes": rawframes, "split_sizes": {k: len(v) for k, v in splits.items()}}
         meta["videos"] = infos
         # meta.json goes last: its presence marks a complete dataset.
@@ -724,6 +763,10 @@ def generate_synth_actions(
     else:
         meta = json.loads((root / "meta.json").read_text())
         logger.info("SynthActions: reusing the complete dataset in %s", root)
+        if not all((root / f"{s}_speed.txt").is_file() for s in _SPLITS):  # written before the speed lists existed
+            speeds = [_make_scene(i, seed, sizes).speed for i in range(num_videos)]  # no rendering needed
+            splits = _stratified_split([v["label"] for v in meta["videos"]], split, seed)
+            _write_speed_lists(root, meta["videos"], speeds, splits)
     with_frames = bool(meta.get("rawframes"))
     return {
         "out_dir": str(root),
@@ -732,6 +775,7 @@ def generate_synth_actions(
         "splits": {s: str(root / f"{s}.txt") for s in _SPLITS},
         "split_sizes": dict(meta["split_sizes"]),
         "rawframe_splits": {s: str(root / f"{s}_rawframes.txt") for s in _SPLITS} if with_frames else {},
+        "speed_splits": {s: str(root / f"{s}_speed.txt") for s in _SPLITS},
         "label_map": str(root / "label_map.txt"),
         "flip_label_map": dict(FLIP_LABEL_MAP),
         "pairs": [list(p) for p in DIRECTION_PAIRS],
@@ -761,3 +805,4 @@ def _prepare_dir(root: Path) -> None:
         (root / name).unlink(missing_ok=True)
     for s in _SPLITS:
         (root / f"{s}_rawframes.txt").unlink(missing_ok=True)
+        (root / f"{s}_speed.txt").unlink(missing_ok=True)

@@ -10,6 +10,7 @@ import torch
 from vidlab.config import Config, ConfigError
 from vidlab.data import sampling
 from vidlab.data.datasets import (
+    FeatureDataset,
     VideoDataset,
     parse_kinetics_csv,
     parse_rawframe_list,
@@ -17,6 +18,8 @@ from vidlab.data.datasets import (
     read_label_map,
 )
 from vidlab.data.transforms import build_pipeline
+
+LINEAR_PROBE = "linear_probe"  # the features classifier (not a registered video model)
 
 SAMPLERS = {
     "SampleFrames": sampling.SampleFrames,
@@ -73,22 +76,38 @@ def _pipeline(cfg: Config, spec: list, key: str):
         raise ConfigError(f"{key}: {e}") from e
 
 
-def build_dataset(cfg: Config, split: str, items: list | None = None) -> VideoDataset:
+def target_type(cfg: Config) -> str:
+    """What the list's targets are: ``regression`` values, ``multi_label`` class sets or one ``class``."""
+    if cfg.task == "regression":
+        return "regression"
+    return "multi_label" if cfg.data.multi_label else "class"
+
+
+def build_dataset(cfg: Config, split: str, items: list | None = None):
     """The dataset of ``split`` (train | val | test) as the config describes it.
 
-    ``items`` replaces the annotation file (e.g. one video for ``vidlab predict``).
+    ``items`` replaces the annotation file (e.g. one video for ``vidlab predict``). ``data.format: features``
+    reads the ``vidlab extract`` output in ``data.features_dir`` for the list's videos (linear probing).
     """
     d = cfg.data
     ann = data_path(cfg, {"train": d.train_list, "val": d.val_list, "test": d.test_list}[split])
+    kind = target_type(cfg)
     explicit = items is not None
     if explicit:
         pass
-    elif d.format == "video":
-        items = parse_video_list(ann, d.root, d.multi_label, cfg.model.num_classes)
+    elif d.format in ("video", "features"):
+        items = parse_video_list(ann, d.root, num_classes=cfg.model.num_classes, target_type=kind)
     elif d.format == "rawframes":
-        items = parse_rawframe_list(ann, d.root, d.multi_label, cfg.model.num_classes)
+        items = parse_rawframe_list(ann, d.root, num_classes=cfg.model.num_classes, target_type=kind)
     else:
         items = parse_kinetics_csv(ann, d.root, load_class_names(cfg))
+    if d.format == "features" and not explicit:
+        if not d.features_dir:
+            raise ConfigError("data.format=features needs data.features_dir (the `vidlab extract --out` folder)")
+        try:
+            return FeatureDataset(items, d.features_dir, cfg.model.num_classes, target_type=kind)
+        except FileNotFoundError as e:
+            raise ConfigError(str(e)) from e
     if split == "train":
         sampler = build_sampler(d.train_sampler, "data.train_sampler")
         pipeline = _pipeline(cfg, d.train_pipeline, "data.train_pipeline")
@@ -104,7 +123,7 @@ def build_dataset(cfg: Config, split: str, items: list | None = None) -> VideoDa
         pipeline,
         cfg.model.num_classes,
         fmt="rawframes" if d.format == "rawframes" and not explicit else "video",
-        multi_label=d.multi_label,
+        target_type=kind,
         input_format=d.input_format,
         num_segments=d.num_segments,
         on_error=d.on_error,
@@ -116,17 +135,17 @@ def build_dataset(cfg: Config, split: str, items: list | None = None) -> VideoDa
     )
 
 
-def build_model(cfg: Config, checkpoint: str | Path | None = None) -> torch.nn.Module:
-    """The configured model. Families that fix the clip length at build time (TIN, TANet, TRN) are built for
-    ``data.num_segments`` when the data is frame input (``data.input_format: NCHW``) and ``model.kwargs`` does
-    not set it, so the model and the data agree on T.
-
-    ``checkpoint``: a vidlab checkpoint the model will be loaded from; the builder arguments recorded in its
-    ``meta.kwargs`` (``vidlab convert`` writes them, e.g. ``lateral_norm`` for a PyTorchVideo SlowFast) are used
-    too, and one that contradicts ``model.kwargs`` is a config error naming both."""
+def model_kwargs(cfg: Config, checkpoint: str | Path | None = None) -> dict:
+    """The builder arguments of the configured model: ``model.kwargs``, the builder arguments a checkpoint
+    records in its ``meta.kwargs`` (``vidlab convert`` writes them, e.g. ``lateral_norm`` for a PyTorchVideo
+    SlowFast; one that contradicts ``model.kwargs`` is a config error naming both), and, for families that fix the
+    clip length at build time (TIN, TANet, TRN) fed frame input (``data.input_format: NCHW``), ``num_segments`` =
+    ``data.num_segments`` unless ``model.kwargs`` sets it, so the model and the data agree on T."""
     from vidlab.models import create_model
 
     kwargs = dict(cfg.model.kwargs)
+    if cfg.model.name == LINEAR_PROBE:
+        return {**checkpoint_kwargs(checkpoint), **kwargs}
     for key, value in checkpoint_kwargs(checkpoint).items():
         if key == "num_segments":  # the data decides T; a checkpoint of another length fails to load, with a hint
             continue
@@ -141,14 +160,36 @@ def build_model(cfg: Config, checkpoint: str | Path | None = None) -> torch.nn.M
             fixed = getattr(
                 create_model(cfg.model.name, num_classes=cfg.model.num_classes, **kwargs), "num_segments", None
             )
-        if cfg.data.input_format == "NCHW" and fixed is not None and fixed != cfg.data.num_segments:
-            if "num_segments" in kwargs:
-                raise ConfigError(
-                    f"model.kwargs.num_segments={fixed} but data.num_segments={cfg.data.num_segments}: the model "
-                    "would see clips of another length than it was built for; set one of them to match"
-                )
-            kwargs["num_segments"] = cfg.data.num_segments
-        return create_model(cfg.model.name, num_classes=cfg.model.num_classes, **kwargs)
+    except TypeError as e:  # an argument the builder does not take
+        raise ConfigError(f"model.kwargs: {e}") from e
+    if cfg.data.input_format == "NCHW" and fixed is not None and fixed != cfg.data.num_segments:
+        if "num_segments" in kwargs:
+            raise ConfigError(
+                f"model.kwargs.num_segments={fixed} but data.num_segments={cfg.data.num_segments}: the model "
+                "would see clips of another length than it was built for; set one of them to match"
+            )
+        kwargs["num_segments"] = cfg.data.num_segments
+    return kwargs
+
+
+def build_model(cfg: Config, checkpoint: str | Path | None = None) -> torch.nn.Module:
+    """The configured model, built with :func:`model_kwargs` (``checkpoint``: a vidlab checkpoint the model will be
+    loaded from, whose recorded builder arguments count too). ``linear_probe`` is the features classifier of
+    ``data.format: features`` (``model.kwargs.in_features``: the features' channels)."""
+    from vidlab.models import create_model
+
+    if cfg.model.name == LINEAR_PROBE:
+        from vidlab.models.linear_probe import LinearProbe
+
+        kwargs = {**checkpoint_kwargs(checkpoint), **cfg.model.kwargs}
+        if "in_features" not in kwargs:
+            raise ConfigError("model.name=linear_probe needs model.kwargs.in_features (the features' channels)")
+        try:
+            return LinearProbe(num_classes=cfg.model.num_classes, **kwargs)
+        except TypeError as e:
+            raise ConfigError(f"model.kwargs: {e}") from e
+    try:
+        return create_model(cfg.model.name, num_classes=cfg.model.num_classes, **model_kwargs(cfg, checkpoint))
     except TypeError as e:  # an argument the builder does not take
         raise ConfigError(f"model.kwargs: {e}") from e
 
@@ -174,3 +215,112 @@ def direction_pairs(cfg: Config) -> list[int]:
         return []
     pairs = json.loads(path.read_text()).get("direction_pairs", [])
     return sorted({int(c) for pair in pairs for c in pair})
+
+
+def build_task(cfg: Config, train_set=None):
+    """The task object of ``cfg.task`` with its plain options. Regression with ``regression.normalize`` fits the
+    target mean/std on ``train_set``'s targets (or takes them from ``cfg.regression`` state restored from a
+    checkpoint: :func:`config_from_checkpoint`)."""
+    from vidlab.tasks import RecognitionTask, RegressionTask
+
+    if cfg.task == "recognition":
+        return RecognitionTask(
+            multi_label=cfg.data.multi_label,
+            label_smoothing=cfg.train.label_smoothing,
+            average_clips=cfg.model.average_clips,
+            topk=tuple(cfg.test.topk),
+            paired_classes=direction_pairs(cfg),
+        )
+    r = cfg.regression
+    mean = std = None
+    if r.normalize and train_set is not None:
+        values = torch.tensor([list(map(float, it.label)) for it in train_set.items], dtype=torch.float64)
+        mean, std = values.mean(0), values.std(0, unbiased=False).clamp_min(1e-8)
+        mean, std = mean.tolist(), std.tolist()
+    elif r.normalize:
+        mean, std = r.target_mean, r.target_std
+    return RegressionTask(loss=r.loss, beta=r.beta, target_mean=mean, target_std=std)
+
+
+def build_optimizer_from_config(model: torch.nn.Module, cfg: Config, global_batch: int):
+    """``(optimizer, frozen parameter names)``: ``model.freeze`` applied first, then parameter groups (no weight
+    decay for norms/biases/position tables unless ``optim.decay_norm_bias``; ``optim.layer_decay``)."""
+    from vidlab.engine.optim import apply_freeze, build_optimizer, frozen_names
+
+    try:
+        frozen = frozen_names(model, cfg.model.freeze)
+        apply_freeze(model, frozen)
+        return build_optimizer(model, cfg.optim, global_batch), frozen
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+
+
+def test_clip_spec(cfg: Config) -> dict:
+    """What inference needs to turn a video into model input, as the test split of ``cfg`` reads it."""
+    d = cfg.data
+    return {
+        "format": d.format,
+        "mean": list(d.mean),
+        "std": list(d.std),
+        "input_format": d.input_format,
+        "num_segments": d.num_segments,
+        "short_side": d.short_side,
+        "backend": d.backend,
+        "sampler": dict(d.test_sampler or d.val_sampler),
+        "pipeline": [dict(t) for t in (d.test_pipeline or d.val_pipeline)],
+        "average_clips": cfg.model.average_clips,
+    }
+
+
+def checkpoint_meta(cfg: Config, task, model: torch.nn.Module, checkpoint: str | Path | None = None) -> dict:
+    """The self-description a vidlab checkpoint carries: model name and builder arguments, class count and names,
+    task (with fitted statistics), and the test-time clip spec (normalization, sampler, pipeline, views)."""
+    import vidlab
+
+    kwargs = model_kwargs(cfg, checkpoint)
+    return {
+        "model": cfg.model.name,
+        "num_classes": int(getattr(model, "num_classes", cfg.model.num_classes)),
+        "kwargs": kwargs,
+        "classes": load_class_names(cfg),
+        "task": task.state(),
+        "data": test_clip_spec(cfg),
+        "vidlab_version": vidlab.__version__,
+    }
+
+
+def config_from_checkpoint(meta: dict, source: str = "checkpoint") -> Config:
+    """A Config that runs what a self-describing checkpoint's ``meta`` describes (a YAML recipe and overrides may
+    still be applied on top with ``load_config(..., base=...)``)."""
+    if not isinstance(meta, dict) or "model" not in meta:
+        raise ConfigError(
+            f"{source} does not describe its model (no meta.model): it was not written by `vidlab train` or "
+            "`vidlab convert`; give a config (--config) as well"
+        )
+    cfg = Config()
+    cfg.model.name = meta["model"]
+    cfg.model.num_classes = int(meta.get("num_classes", cfg.model.num_classes))
+    cfg.model.kwargs = dict(meta.get("kwargs") or {})
+    cfg.data.label_map = None
+    task = meta.get("task") or {"name": "recognition"}
+    cfg.task = task.get("name", "recognition")
+    if cfg.task == "recognition":
+        cfg.data.multi_label = bool(task.get("multi_label", False))
+    else:
+        cfg.regression.loss = task.get("loss", "mse")
+        cfg.regression.beta = float(task.get("beta", 1.0))
+        cfg.regression.normalize = task.get("target_mean") is not None
+        cfg.regression.target_mean, cfg.regression.target_std = task.get("target_mean"), task.get("target_std")
+    spec = meta.get("data")
+    if spec:
+        d = cfg.data
+        d.format = spec.get("format", "video")
+        d.mean, d.std = list(spec["mean"]), list(spec["std"])
+        d.input_format, d.num_segments = spec["input_format"], int(spec["num_segments"])
+        d.short_side, d.backend = spec.get("short_side"), spec.get("backend", "pyav")
+        d.val_sampler = dict(spec["sampler"])
+        d.test_sampler = None
+        d.val_pipeline = [dict(t) for t in spec["pipeline"]]
+        d.test_pipeline = None
+        cfg.model.average_clips = spec.get("average_clips", "prob")
+    return cfg

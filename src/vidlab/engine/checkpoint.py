@@ -107,6 +107,8 @@ def convert_checkpoint(
     num_segments: int | None = None,
     drop_head: bool = False,
     strict: bool = True,
+    clip_spec: dict | None = None,
+    classes: list[str] | None = None,
 ) -> dict:
     """Convert another toolbox's checkpoint into a vidlab checkpoint file for zoo model ``model``.
 
@@ -128,6 +130,10 @@ def convert_checkpoint(
         drop_head: keep the new model's freshly initialised head where the checkpoint's has another shape
             (fine-tuning to ``num_classes`` classes).
         strict: refuse to write when keys are missing, unexpected or mismatched.
+        clip_spec: the test-time clip spec to record (:func:`vidlab.engine.builders.test_clip_spec` of a recipe);
+            by default :func:`default_clip_spec` of the model (ImageNet normalization, one centre clip of the
+            registered input size).
+        classes: class names to record (a label map), so ``vidlab predict`` prints names.
 
     Returns:
         The :func:`vidlab.load_checkpoint` report plus ``num_classes`` and ``kwargs`` (builder arguments used).
@@ -153,12 +159,41 @@ def convert_checkpoint(
         report = load_converted(net, converted, source, strict=strict, drop_head=drop_head, origin=str(src))
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         raise CheckpointError(str(e)) from e
+    if classes is not None and len(classes) != net.num_classes:
+        raise CheckpointError(f"the label map names {len(classes)} classes but the model has {net.num_classes}")
     meta = {
         "model": model,
         "num_classes": net.num_classes,
         "kwargs": kwargs,
         "source": source,
         "converted_from": str(src),
+        "classes": classes,
+        "task": {"name": "recognition", "multi_label": False, "average_clips": "prob"},
+        "data": clip_spec or default_clip_spec(model, net),
     }
     save_checkpoint({"model": net.state_dict(), "meta": meta}, dst)
     return {**report, "num_classes": net.num_classes, "kwargs": kwargs}
+
+
+def default_clip_spec(name: str, model: torch.nn.Module) -> dict:
+    """A test-time clip spec for a converted checkpoint without a recipe: MMAction2's ImageNet mean/std (0-255),
+    short side resized to ``H * 256 / 224`` in the decoder, one centre crop of the registered input size, and one
+    clip of the registered length (2D families: that many segments, one frame each) at frame interval 1."""
+    from vidlab.models import get_model_info
+    from vidlab.models.base import FrameClassifier
+
+    _, t, h, _ = get_model_info(name).input_shape
+    frames = isinstance(model, FrameClassifier)
+    sampler = {"type": "SampleFrames", "clip_len": 1 if frames else t, "frame_interval": 1, "test_mode": True}
+    sampler["num_clips"] = t if frames else 1
+    return {
+        "mean": [123.675, 116.28, 103.53],
+        "std": [58.395, 57.12, 57.375],
+        "input_format": "NCHW" if frames else "NCTHW",
+        "num_segments": t,
+        "short_side": round(h * 256 / 224),
+        "backend": "pyav",
+        "sampler": sampler,
+        "pipeline": [{"type": "CenterCrop", "crop_size": h}],
+        "average_clips": "prob",
+    }

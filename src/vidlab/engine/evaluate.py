@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -10,23 +9,45 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidlab import metrics
 from vidlab.data.transforms import normalize_batch
-from vidlab.engine.builders import direction_pairs
 from vidlab.engine.distributed import DistInfo, all_gather_objects
+from vidlab.engine.precision import autocast_context
+from vidlab.tasks import Task
+from vidlab.tasks.recognition import compute_metrics
+
+__all__ = [
+    "TrainForward",
+    "autocast_context",
+    "batch_inputs",
+    "compute_metrics",
+    "evaluate_split",
+    "predict",
+    "read_results",
+    "result_table",
+    "to_input",
+    "unwrap",
+    "write_results",
+]
 
 
-def autocast_context(amp: str, device: torch.device):
-    """``torch.autocast`` for ``amp`` in (none, bf16, fp16); fp16 only on CUDA."""
-    if amp == "none":
-        return contextlib.nullcontext()
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("train.amp=fp16 needs CUDA; use bf16 on CPU")
-    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+class TrainForward(torch.nn.Module):
+    """The module DDP wraps in training: ``forward(x) -> (outputs, auxiliary outputs)`` through the model's
+    ``forward_train`` (TPN's auxiliary head), so gradient synchronisation sees the whole training forward."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        if hasattr(self.model, "forward_train"):
+            return self.model.forward_train(x)
+        return self.model(x), []
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
+    """The model inside a DDP wrapper and/or a :class:`TrainForward`."""
+    model = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    return model.model if isinstance(model, TrainForward) else model
 
 
 def to_input(imgs: torch.Tensor, mean, std, device: torch.device) -> torch.Tensor:
@@ -34,22 +55,30 @@ def to_input(imgs: torch.Tensor, mean, std, device: torch.device) -> torch.Tenso
     return normalize_batch(imgs.to(device, non_blocking=True), mean, std)
 
 
+def batch_inputs(batch: dict, mean, std, device: torch.device) -> torch.Tensor:
+    """The model input of a collated batch with its views: normalized clips ``(B, V, C, T, H, W)`` from ``imgs``,
+    or extracted features ``(B, 1, ...)`` from ``feats`` (linear probing on features)."""
+    if "feats" in batch:
+        return batch["feats"].to(device, non_blocking=True).float().unsqueeze(1)
+    return to_input(batch["imgs"], mean, std, device)
+
+
 @torch.no_grad()
 def predict(
     model: torch.nn.Module,
     loader,
     info: DistInfo,
+    task: Task,
     *,
     mean,
     std,
-    average_clips: str | None = "prob",
-    amp: str = "none",
+    precision: str = "none",
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Scores of every sample in ``loader``'s dataset, in dataset order, gathered on all ranks.
+    """The task's predictions for every sample of ``loader``'s dataset, in dataset order, gathered on all ranks.
 
     Returns:
-        (scores ``(N, num_classes)`` float32, labels ``(N,)`` or multi-hot ``(N, num_classes)``, skipped paths).
+        (predictions ``(N, K)`` float32, targets ``(N,)`` / ``(N, K)``, skipped paths).
     """
     model.eval()
     net = unwrap(model)
@@ -60,9 +89,9 @@ def predict(
 
         iterator = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
     for batch in iterator:
-        x = to_input(batch["imgs"], mean, std, info.device)  # (B, V, C, T, H, W)
-        with autocast_context(amp, info.device):
-            scores = net.forward_views(x, average_clips=average_clips)
+        x = batch_inputs(batch, mean, std, info.device)  # (B, V, ...)
+        with autocast_context(precision, info.device):
+            scores = task.predict(net, x)
         parts.append((batch["index"].numpy(), scores.float().cpu().numpy(), batch["label"].numpy()))
         skipped.extend(batch["skipped"])
     gathered = all_gather_objects((parts, skipped), info)
@@ -78,21 +107,6 @@ def predict(
         raise RuntimeError("evaluation saw no samples: is the annotation list empty?")
     order = np.argsort(np.concatenate(idx), kind="stable")
     return np.concatenate(scores)[order], np.concatenate(labels)[order], all_skipped
-
-
-def compute_metrics(
-    scores: np.ndarray, labels: np.ndarray, *, multi_label: bool = False, topk=(1, 5), paired_classes=()
-) -> dict:
-    """The standard recognition metrics (MMAction2 definitions; see vidlab.metrics)."""
-    if multi_label:
-        return {"mAP": float(metrics.mean_average_precision(scores, labels))}
-    # top-k with k >= num_classes is 1.0 (every class is in the top k), as MMAction2 computes it
-    accs = metrics.top_k_accuracy(scores, labels, topk=tuple(min(t, scores.shape[1]) for t in topk))
-    out = {f"top{t}": float(a) for t, a in zip(topk, accs)}
-    out["mean_class_acc"] = float(metrics.mean_class_accuracy(scores, labels))
-    if len(paired_classes):
-        out["paired_top1"] = float(metrics.class_accuracy_subset(scores, labels, list(paired_classes)))
-    return out
 
 
 def write_results(
@@ -119,46 +133,33 @@ def read_results(path: str | Path) -> dict:
 
 
 def evaluate_split(
-    model, loader, info: DistInfo, cfg, progress: bool = False
+    model, loader, info: DistInfo, task: Task, *, mean, std, precision: str = "none", progress: bool = False
 ) -> tuple[dict, np.ndarray, np.ndarray, list]:
-    """Predict a loader's dataset with the config's view averaging and precision, then compute its metrics.
+    """Predict a loader's dataset with the task (view fusion included), then compute the task's metrics.
 
     Returns:
-        (metrics, scores, labels, skipped video paths).
+        (metrics, predictions, targets, skipped video paths).
     """
     scores, labels, skipped = predict(
-        model,
-        loader,
-        info,
-        mean=cfg.data.mean,
-        std=cfg.data.std,
-        average_clips=cfg.model.average_clips,
-        amp=cfg.train.amp,
-        progress=progress,
+        model, loader, info, task, mean=mean, std=std, precision=precision, progress=progress
     )
-    values = compute_metrics(
-        scores, labels, multi_label=cfg.data.multi_label, topk=tuple(cfg.test.topk), paired_classes=direction_pairs(cfg)
-    )
-    return values, scores, labels, skipped
+    return task.evaluate(scores, labels), scores, labels, skipped
 
 
-def result_line(values: dict, minutes: float) -> str:
-    """The one-line summary other tools parse."""
-    return (
-        f"RESULT top1={values.get('top1', 0.0):.4f} top5={values.get('top5', 0.0):.4f} "
-        f"mean_class_acc={values.get('mean_class_acc', 0.0):.4f} minutes={minutes:.2f}"
-    )
+_LABELS = {
+    "top1": "top-1",
+    "top5": "top-5",
+    "mean_class_acc": "mean class acc",
+    "paired_top1": "top-1 on direction pairs",
+    "mse": "MSE",
+    "mae": "MAE",
+    "pearson_r": "Pearson r",
+}
 
 
 def result_table(values: dict, minutes: float, title: str = "", time_label: str = "time (min)") -> str:
     """A small markdown table of the metrics and the wall time of the command that made them."""
-    rows = [
-        ("top-1", values.get("top1")),
-        ("top-5", values.get("top5")),
-        ("mean class acc", values.get("mean_class_acc")),
-    ]
-    if "paired_top1" in values:
-        rows.append(("top-1 on direction pairs", values["paired_top1"]))
+    rows = [(_LABELS.get(k, k), v) for k, v in values.items() if isinstance(v, float)]
     rows.append((time_label, minutes))
     width = max(len(r[0]) for r in rows)
     lines = [title] if title else []
@@ -167,6 +168,5 @@ def result_table(values: dict, minutes: float, title: str = "", time_label: str 
     lines += [
         f"| {name.ljust(width)} | {v:6.4f} |" if name != time_label else f"| {name.ljust(width)} | {v:6.2f} |"
         for name, v in rows
-        if v is not None
     ]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""`vidlab test` (a checkpoint on an annotated split) and `vidlab predict` (one video, top-k with names)."""
+"""`vidlab test` (a checkpoint on an annotated split), `vidlab predict` (one video, top-k with names) and
+:func:`load_model`: everything here runs from a self-describing checkpoint alone, a config given on top overrides."""
 
 from __future__ import annotations
 
@@ -7,24 +8,46 @@ from pathlib import Path
 
 import torch
 
-from vidlab.config import Config
+from vidlab.config import Config, ConfigError, load_config
 from vidlab.data.datasets import VideoItem
 from vidlab.data.loader import build_loader
-from vidlab.engine.builders import build_dataset, build_model, load_class_names
-from vidlab.engine.checkpoint import CheckpointError
+from vidlab.engine.builders import build_dataset, build_model, build_task, config_from_checkpoint, load_class_names
+from vidlab.engine.checkpoint import CheckpointError, load_file
 from vidlab.engine.distributed import cleanup, init_distributed
-from vidlab.engine.evaluate import (
-    autocast_context,
-    evaluate_split,
-    result_line,
-    result_table,
-    to_input,
-    write_results,
-)
+from vidlab.engine.evaluate import evaluate_split, result_table, to_input, write_results
+from vidlab.engine.precision import autocast_context, resolve_precision
 from vidlab.models.convert import load_checkpoint
 
 
-def load_model(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
+def checkpoint_meta_of(path: str | Path) -> dict:
+    """The ``meta`` mapping of a vidlab checkpoint file (``{}`` when it has none)."""
+    obj = load_file(path)
+    meta = obj.get("meta") if isinstance(obj, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def resolve_config(
+    checkpoint: str | Path, config: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
+    """The run's config: what ``checkpoint`` describes, then the YAML ``config`` and the dotted ``overrides`` on
+    top. Without a self-describing checkpoint a config is required."""
+    meta = checkpoint_meta_of(checkpoint)
+    if config is None:
+        try:
+            base = config_from_checkpoint(meta, source=f"checkpoint {checkpoint}")
+        except ConfigError as e:
+            raise CheckpointError(str(e)) from e
+        return load_config(None, overrides, base=base)
+    base = config_from_checkpoint(meta) if "data" in meta else None
+    return load_config(config, overrides, base=base)
+
+
+def class_names(cfg: Config, checkpoint: str | Path) -> list[str] | None:
+    """Class names from ``data.label_map`` if the config names one, else from the checkpoint's meta."""
+    return load_class_names(cfg) or checkpoint_meta_of(checkpoint).get("classes")
+
+
+def _load_into(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
     """Build the configured model and load a local checkpoint strictly (vidlab's own, or MMAction2's layout)."""
     model = build_model(cfg, checkpoint)
     try:
@@ -34,10 +57,22 @@ def load_model(cfg: Config, checkpoint: str | Path, device: torch.device) -> tor
     return model.to(device).eval()
 
 
+def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Build and load (strictly) the model a self-describing vidlab checkpoint describes, in eval mode.
+
+    The checkpoint's ``meta`` (written by ``vidlab train`` and ``vidlab convert``) is attached as ``model.meta``.
+    """
+    cfg = resolve_config(checkpoint)
+    model = _load_into(cfg, checkpoint, torch.device(device))
+    model.meta = checkpoint_meta_of(checkpoint)
+    return model
+
+
 def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None, split: str = "test") -> dict:
     """Multi-view evaluation of ``checkpoint`` on ``split``; prints the table and the RESULT line."""
     t0 = time.time()
     info = init_distributed(cfg.device)
+    precision = resolve_precision(cfg.test.amp, info.device)
     dataset = build_dataset(cfg, split)
     loader = build_loader(
         dataset,
@@ -47,8 +82,11 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
         rank=info.rank,
         world_size=info.world_size,
     )
-    model = load_model(cfg, checkpoint, info.device)
-    values, scores, labels, skipped = evaluate_split(model, loader, info, cfg, progress=True)
+    model = _load_into(cfg, checkpoint, info.device)
+    task = build_task(cfg)
+    values, scores, labels, skipped = evaluate_split(
+        model, loader, info, task, mean=cfg.data.mean, std=cfg.data.std, precision=precision, progress=True
+    )
     minutes = (time.time() - t0) / 60
     if info.is_main:
         if skipped:
@@ -58,20 +96,22 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
                 "config": cfg.model.name,
                 "checkpoint": str(checkpoint),
                 "split": split,
+                "task": task.name,
                 "average_clips": cfg.model.average_clips,
+                "precision": precision,
                 "skipped": sorted(set(skipped)),
             }
             write_results(out, scores, labels, [it.path for it in dataset.items], values, meta)
             print(f"per-video scores and metrics: {out}")
-        if not cfg.data.multi_label:
+        if task.name == "recognition" and not cfg.data.multi_label:
             from vidlab.engine.plots import plot_confusion
 
             png = Path(out).with_suffix(".confusion.png") if out else Path(cfg.work_dir) / f"confusion_{split}.png"
             png.parent.mkdir(parents=True, exist_ok=True)
-            print(f"confusion matrix: {plot_confusion(scores, labels, png, load_class_names(cfg))}")
-        title = f"{cfg.model.name} on {split} ({len(dataset)} videos)"
+            print(f"confusion matrix: {plot_confusion(scores, labels, png, class_names(cfg, checkpoint))}")
+        title = f"{cfg.model.name} on {split} ({len(dataset)} videos, {'fp32' if precision == 'none' else precision})"
         print(result_table(values, minutes, title=title, time_label="test time (min)"))
-        print(result_line(values, minutes), flush=True)
+        print(task.result_line(values, minutes), flush=True)
     cleanup(info)
     return {**values, "minutes": minutes}
 
@@ -80,15 +120,20 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
 def predict_video(
     cfg: Config, video: str | Path, checkpoint: str | Path, topk: int = 5
 ) -> list[tuple[int, str, float]]:
-    """Top-k (label, name, probability) for one video, with the test sampler and pipeline of ``cfg``."""
+    """Top-k ``(label, name, probability)`` for one video (regression: each target's ``(index, name, value)``),
+    with the test sampler and pipeline of ``cfg``."""
     device = init_distributed(cfg.device).device
+    precision = resolve_precision(cfg.test.amp, device)
     dataset = build_dataset(cfg, "test", items=[VideoItem(str(video), [0])])
-    model = load_model(cfg, checkpoint, device)
+    model = _load_into(cfg, checkpoint, device)
+    task = build_task(cfg)
     item = dataset[0]
     x = to_input(item["imgs"][None], cfg.data.mean, cfg.data.std, device)  # (1, V, C, T, H, W)
-    with autocast_context(cfg.train.amp, device):
-        scores = model.forward_views(x, average_clips="prob")
-    probs = scores.float()[0]
-    names = load_class_names(cfg) or []
+    names = class_names(cfg, checkpoint) or []
+    with autocast_context(precision, device):
+        if task.name == "regression":
+            values = task.predict(model, x).float()[0]
+            return [(i, f"target_{i}", float(v)) for i, v in enumerate(values)]
+        probs = model.forward_views(x, average_clips="prob").float()[0]
     top = torch.topk(probs, min(topk, probs.numel()))
     return [(int(i), names[i] if i < len(names) else str(int(i)), float(p)) for p, i in zip(top.values, top.indices)]

@@ -23,11 +23,16 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     ax[0].plot(epochs, [h["loss"] for h in history], marker="o")
     ax[0].set(xlabel="epoch", ylabel="train loss", title="loss")
-    for key in ("val_top1", "val_top5", "val_mean_class_acc", "val_paired_top1", "val_mAP"):
+    keys = sorted({k for h in history for k in h if k.startswith("val_")})
+    regression = any(k in keys for k in ("val_mse", "val_mae"))
+    for key in keys:
         pts = [(h["epoch"], h[key]) for h in history if key in h]
         if pts:
             ax[1].plot(*zip(*pts), marker="o", label=key[4:])
-    ax[1].set(xlabel="epoch", ylabel="accuracy", title="validation", ylim=(0, 1.02))
+    if regression:
+        ax[1].set(xlabel="epoch", ylabel="error / r", title="validation")
+    else:
+        ax[1].set(xlabel="epoch", ylabel="accuracy", title="validation", ylim=(0, 1.02))
     ax[1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -14,23 +14,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vidlab.config import Config, save_config, to_dict
 from vidlab.data.loader import build_loader
 from vidlab.engine import checkpoint as ckpt
-from vidlab.engine.builders import build_dataset, build_model, load_class_names
-from vidlab.engine.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_distributed
-from vidlab.engine.evaluate import (
-    autocast_context,
-    evaluate_split,
-    result_line,
-    result_table,
-    to_input,
-    unwrap,
+from vidlab.engine.builders import (
+    build_dataset,
+    build_model,
+    build_optimizer_from_config,
+    build_task,
+    checkpoint_meta,
+    load_class_names,
 )
-from vidlab.engine.optim import build_optimizer, build_scheduler
+from vidlab.engine.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_distributed
+from vidlab.engine.evaluate import TrainForward, batch_inputs, evaluate_split, result_table, unwrap
+from vidlab.engine.optim import apply_freeze, build_scheduler
+from vidlab.engine.precision import autocast_context, describe, resolve_precision
 from vidlab.models.convert import load_checkpoint
+from vidlab.tasks import Task
 
 logger = logging.getLogger("vidlab")
 
@@ -59,31 +60,39 @@ def setup_logging(work_dir: Path | None, is_main: bool) -> None:
         logger.addHandler(handler)
 
 
-def loss_fn(logits: torch.Tensor, target: torch.Tensor, multi_label: bool, smoothing: float) -> torch.Tensor:
-    if multi_label:
-        return F.binary_cross_entropy_with_logits(logits, target.float())
-    return F.cross_entropy(logits, target, label_smoothing=smoothing)
+def train_step(
+    model,
+    batch: dict,
+    task: Task,
+    info: DistInfo,
+    *,
+    mean,
+    std,
+    precision: str = "none",
+    micro_step: int = 0,
+    accum: int = 1,
+    channels_last: bool = False,
+    scaler=None,
+) -> float:
+    """Forward + backward of one micro-batch; gradients are synchronised only on the last micro-step.
 
-
-def train_step(model, batch, info: DistInfo, cfg: Config, micro_step: int, accum: int) -> float:
-    """Forward + backward of one micro-batch; gradients are synchronised only on the last micro-step."""
-    x = to_input(batch["imgs"], cfg.data.mean, cfg.data.std, info.device)  # (B, V, C, T, H, W)
-    y = batch["label"].to(info.device)
-    b, v = x.shape[:2]
+    ``model`` is a :class:`TrainForward` (possibly DDP-wrapped) or any module whose forward gives outputs.
+    """
+    x = batch_inputs(batch, mean, std, info.device)  # (B, V, C, T, H, W), or (B, 1, ...) features
+    v = x.shape[1]
+    y = task.targets(batch, info.device, v)
     x = x.flatten(0, 1)  # (B*V, C, T, H, W): training views act as extra samples
-    if v > 1:
-        y = y.repeat_interleave(v, dim=0)
-    if cfg.train.channels_last:
+    if channels_last and x.dim() == 5:
         x = x.contiguous(memory_format=torch.channels_last_3d)
     sync = (micro_step + 1) % accum == 0
     ctx = model.no_sync() if info.distributed and not sync else contextlib.nullcontext()
     with ctx:
-        with autocast_context(cfg.train.amp, info.device):
-            logits = model(x)
-        loss = loss_fn(logits.float(), y, cfg.data.multi_label, cfg.train.label_smoothing)
-        for weight, aux in getattr(unwrap(model), "auxiliary_logits", list)():  # e.g. TPN's auxiliary head
-            loss = loss + weight * loss_fn(aux.float(), y, cfg.data.multi_label, cfg.train.label_smoothing)
-        (loss / accum).backward()
+        with autocast_context(precision, info.device):
+            out = model(x)
+        outputs, aux = out if isinstance(out, tuple) else (out, [])
+        loss = task.loss(outputs, y, aux)
+        scaled = loss / accum
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
     return loss.item()
 
 
@@ -91,56 +100,80 @@ class NonFiniteLossError(RuntimeError):
     """Training diverged: the (all-reduced, so identical on every rank) gradients hold NaN or inf."""
 
 
-def optimizer_step(model, optimizer, scheduler, cfg: Config, where: str = "") -> float | None:
-    """Clip (if ``optim.grad_clip``) and apply the gradients. Non-finite gradients stop training with
+def optimizer_step(model, optimizer, scheduler, grad_clip: float | None, scaler=None, where: str = "") -> float | None:
+    """Clip (if ``grad_clip``) and apply the gradients. Non-finite gradients stop training with
     :class:`NonFiniteLossError` before they reach the weights (every rank sees the same all-reduced norm, so all
-    stop together); the last epoch's checkpoint stays intact."""
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip or float("inf")).item()
-    if not math.isfinite(grad_norm):
-        raise NonFiniteLossError(
-            f"training diverged{where}: the gradients are {grad_norm} (lr {optimizer.param_groups[0]['lr']:.3g}); "
-            "lower optim.lr, set optim.grad_clip, or train without mixed precision (train.amp=none). The checkpoints "
-            "of the finished epochs are intact (resume with --resume)."
-        )
-    if not cfg.optim.grad_clip:
-        grad_norm = None
-    optimizer.step()
+    stop together); the last epoch's checkpoint stays intact. Under fp16 the gradient scaler skips such steps
+    instead (overflow is expected while it calibrates its scale)."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf")).item()
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        if not math.isfinite(grad_norm):
+            raise NonFiniteLossError(
+                f"training diverged{where}: the gradients are {grad_norm} (lr {optimizer.param_groups[0]['lr']:.3g});"
+                " lower optim.lr, set optim.grad_clip, or train without mixed precision (train.amp=none). The "
+                "checkpoints of the finished epochs are intact (resume with --resume)."
+            )
+        optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     scheduler.step()
-    return grad_norm
+    return grad_norm if grad_clip else None
 
 
-def train_one_epoch(model, loader, optimizer, scheduler, info: DistInfo, cfg: Config, epoch: int) -> dict:
+def train_one_epoch(
+    model,
+    loader,
+    optimizer,
+    scheduler,
+    task: Task,
+    info: DistInfo,
+    *,
+    epoch: int,
+    epochs: int,
+    mean,
+    std,
+    precision: str = "none",
+    accum: int = 1,
+    max_iters: int | None = None,
+    grad_clip: float | None = None,
+    channels_last: bool = False,
+    log_interval: int = 20,
+    frozen: tuple[str, ...] = (),
+    scaler=None,
+) -> dict:
+    """One epoch of optimizer steps over ``loader``; returns the mean loss, skipped videos, time and last lr."""
     model.train()
-    accum = cfg.train.accum_steps
+    apply_freeze(unwrap(model), frozen)  # frozen parts keep BatchNorm in eval mode
     n_micro = len(loader) - len(loader) % accum
-    if cfg.train.max_iters_per_epoch:
-        n_micro = min(n_micro, cfg.train.max_iters_per_epoch * accum)
+    if max_iters:
+        n_micro = min(n_micro, max_iters * accum)
     losses, skipped = [], []
     bar = None
     if info.is_main and sys.stderr.isatty():  # no carriage-return bars in logs and CI output
         from tqdm import tqdm
 
-        bar = tqdm(total=n_micro, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False, dynamic_ncols=True)
+        bar = tqdm(total=n_micro, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)
+    step = {"mean": mean, "std": std, "precision": precision, "accum": accum, "channels_last": channels_last}
     t0 = time.time()
     for i, batch in enumerate(loader):
         if i >= n_micro:
             break
-        losses.append(train_step(model, batch, info, cfg, i, accum))
+        losses.append(train_step(model, batch, task, info, micro_step=i, scaler=scaler, **step))
         skipped.extend(batch["skipped"])
         if (i + 1) % accum == 0:
-            optimizer_step(model, optimizer, scheduler, cfg, f" at epoch {epoch + 1}, iteration {i + 1}")
+            where = f" at epoch {epoch + 1}, iteration {i + 1}"
+            optimizer_step(model, optimizer, scheduler, grad_clip, scaler, where)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-        elif info.is_main and (i + 1) % cfg.train.log_interval == 0:
+        elif info.is_main and (i + 1) % log_interval == 0:
+            lr = optimizer.param_groups[0]["lr"]
             logger.info(
-                "epoch %d iter %d/%d loss %.4f lr %.3g",
-                epoch + 1,
-                i + 1,
-                n_micro,
-                np.mean(losses[-cfg.train.log_interval :]),
-                optimizer.param_groups[0]["lr"],
+                "epoch %d iter %d/%d loss %.4f lr %.3g", epoch + 1, i + 1, n_micro, np.mean(losses[-log_interval:]), lr
             )
     if bar is not None:
         bar.close()
@@ -161,7 +194,7 @@ def _resume_path(work_dir: Path, resume: str) -> Path | None:
     return found[-1] if found else None
 
 
-def _state(model, optimizer, scheduler, epoch: int, best: dict, history: list, cfg: Config) -> dict:
+def _state(model, optimizer, scheduler, epoch: int, best: dict, history: list, cfg: Config, meta: dict) -> dict:
     return {
         "model": unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -171,7 +204,7 @@ def _state(model, optimizer, scheduler, epoch: int, best: dict, history: list, c
         "history": history,
         "rng": ckpt.capture_rng_state(),
         "config": to_dict(cfg),
-        "meta": {"model": cfg.model.name, "num_classes": cfg.model.num_classes},
+        "meta": meta,
     }
 
 
@@ -203,38 +236,46 @@ def _loaders(cfg: Config, info: DistInfo):
     return train_loader, val_loader
 
 
+def _load_pretrained(model, cfg: Config) -> None:
+    """Fine-tuning start: a head of another class count keeps its fresh init; a file that fits nothing is an
+    error."""
+    try:
+        r = load_checkpoint(model, cfg.model.pretrained, source="auto", strict=False, drop_head=True)
+    except (ValueError, FileNotFoundError, NotImplementedError) as e:
+        raise ckpt.CheckpointError(f"model.pretrained: {e}") from e
+    if not r["loaded"]:
+        raise ckpt.CheckpointError(
+            f"model.pretrained={cfg.model.pretrained} ({r['source']} layout): none of its {len(r['unexpected'])} "
+            f"tensors fits {cfg.model.name} (e.g. {', '.join(r['unexpected'][:3])}); training would start "
+            "from scratch. Convert it first (`vidlab convert ... --from SOURCE`) or check the model name."
+        )
+    logger.info(
+        "loaded %s (%s layout): %d tensors; missing %s, unexpected %s, head dropped %s",
+        cfg.model.pretrained,
+        r["source"],
+        len(r["loaded"]),
+        r["missing"],
+        r["unexpected"],
+        r["dropped"],
+    )
+
+
 def _model_and_optimizer(cfg: Config, info: DistInfo, iters_per_epoch: int):
-    """The model on its device (DDP-wrapped under torchrun), its optimizer and per-step lr schedule."""
+    """The model on its device, the module trained (a :class:`TrainForward`, DDP-wrapped under torchrun), its
+    optimizer and per-step lr schedule, and the frozen parameter names."""
     model = build_model(cfg, cfg.model.pretrained or None).to(info.device)
     if cfg.train.channels_last:
         model.to_channels_last()
-    if cfg.model.pretrained:  # fine-tuning: a head of another class count keeps its fresh init
-        try:
-            r = load_checkpoint(model, cfg.model.pretrained, source="auto", strict=False, drop_head=True)
-        except (ValueError, FileNotFoundError, NotImplementedError) as e:
-            raise ckpt.CheckpointError(f"model.pretrained: {e}") from e
-        if not r["loaded"]:
-            raise ckpt.CheckpointError(
-                f"model.pretrained={cfg.model.pretrained} ({r['source']} layout): none of its {len(r['unexpected'])} "
-                f"tensors fits {cfg.model.name} (e.g. {', '.join(r['unexpected'][:3])}); training would start "
-                "from scratch. Convert it first (`vidlab convert ... --from SOURCE`) or check the model name."
-            )
-        logger.info(
-            "loaded %s (%s layout): %d tensors; missing %s, unexpected %s, head dropped %s",
-            cfg.model.pretrained,
-            r["source"],
-            len(r["loaded"]),
-            r["missing"],
-            r["unexpected"],
-            r["dropped"],
-        )
+    if cfg.model.pretrained:
+        _load_pretrained(model, cfg)
     global_batch = cfg.data.batch_size * info.world_size * cfg.train.accum_steps
-    optimizer = build_optimizer(model, cfg.optim, global_batch)
+    optimizer, frozen = build_optimizer_from_config(model, cfg, global_batch)
     scheduler = build_scheduler(optimizer, cfg.optim, cfg.train.epochs, iters_per_epoch)
+    trained = TrainForward(model)
     if info.distributed:
         ids = [info.device.index] if info.device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    return model, optimizer, scheduler, global_batch
+        trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
+    return trained, optimizer, scheduler, global_batch, frozen
 
 
 def _restore(path: Path, model, optimizer, scheduler, info: DistInfo) -> tuple[int, dict, list]:
@@ -245,7 +286,10 @@ def _restore(path: Path, model, optimizer, scheduler, info: DistInfo) -> tuple[i
     scheduler.load_state_dict(state["scheduler"])
     ckpt.restore_rng_state(state["rng"])
     logger.info("resumed from %s at epoch %d", path, state["epoch"])
-    return state["epoch"], state["best"], state["history"]
+    best = state["best"]
+    if "metric" not in best:  # written before tasks: {"top1": value, "epoch": e}
+        best = {"metric": "top1", "value": best["top1"] if best["top1"] >= 0 else None, "epoch": best["epoch"]}
+    return state["epoch"], best, state["history"]
 
 
 def _write_epoch(work_dir: Path, record: dict, stats: dict, vskipped: list, tb) -> None:
@@ -257,9 +301,9 @@ def _write_epoch(work_dir: Path, record: dict, stats: dict, vskipped: list, tb) 
     _report_skipped(work_dir, epoch, "val", sorted(set(vskipped)))
     if tb is not None:
         for k, v in record.items():
-            if k != "epoch":
+            if isinstance(v, (int, float)) and k != "epoch":
                 tb.add_scalar(k, v, epoch)
-    logger.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+    logger.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)))
 
 
 def train(cfg: Config, resume: str | None = None) -> dict:
@@ -275,54 +319,74 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
+    precision = resolve_precision(cfg.train.amp, info.device)
 
     train_loader, val_loader = _loaders(cfg, info)
+    task = build_task(cfg, train_loader.dataset)
     iters = len(train_loader) // cfg.train.accum_steps
     iters = min(iters, cfg.train.max_iters_per_epoch or iters)
-    model, optimizer, scheduler, global_batch = _model_and_optimizer(cfg, info, iters)
-    start_epoch, best, history = 0, {"top1": -1.0, "epoch": 0}, []
+    model, optimizer, scheduler, global_batch, frozen = _model_and_optimizer(cfg, info, iters)
+    scaler = torch.amp.GradScaler(info.device.type) if precision == "fp16" else None
+    meta = checkpoint_meta(cfg, task, unwrap(model))
+    start_epoch, best, history = 0, {"metric": task.best_metric, "value": None, "epoch": 0}, []
     path = _resume_path(work_dir, resume) if resume else None
     if path is not None:
         start_epoch, best, history = _restore(path, model, optimizer, scheduler, info)
     tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
     logger.info(
-        "training %s: %d train / %d val videos, %d processes, global batch %d, lr %.4g",
+        "training %s (%s task): %d train / %d val videos, %d processes, global batch %d, lr %.4g, precision %s%s",
         cfg.model.name,
+        task.name,
         len(train_loader.dataset),
         len(val_loader.dataset),
         info.world_size,
         global_batch,
         optimizer.param_groups[0]["lr"],
+        describe(precision, info.device),
+        f", {len(frozen)} frozen parameters" if frozen else "",
     )
+    data_args = {"mean": cfg.data.mean, "std": cfg.data.std, "precision": precision}
+    epoch_args = {
+        **data_args,
+        "epochs": cfg.train.epochs,
+        "accum": cfg.train.accum_steps,
+        "max_iters": cfg.train.max_iters_per_epoch,
+        "grad_clip": cfg.optim.grad_clip,
+        "channels_last": cfg.train.channels_last,
+        "log_interval": cfg.train.log_interval,
+        "frozen": frozen,
+        "scaler": scaler,
+    }
 
     values, last_eval = {}, None
     for epoch in range(start_epoch, cfg.train.epochs):
         train_loader.dataset.set_epoch(epoch)
         train_loader.sampler.set_epoch(epoch)
-        stats = train_one_epoch(model, train_loader, optimizer, scheduler, info, cfg, epoch)
+        stats = train_one_epoch(model, train_loader, optimizer, scheduler, task, info, epoch=epoch, **epoch_args)
         record = {"epoch": epoch + 1, "loss": stats["loss"], "lr": stats["lr"], "train_time_s": stats["time_s"]}
+        record["precision"] = "fp32" if precision == "none" else precision
         vskipped = []
         if (epoch + 1) % cfg.train.val_interval == 0 or epoch + 1 == cfg.train.epochs:
-            values, scores, labels, vskipped = evaluate_split(model, val_loader, info, cfg)
+            values, scores, labels, vskipped = evaluate_split(model, val_loader, info, task, **data_args)
             record.update({f"val_{k}": v for k, v in values.items()})
             last_eval = (scores, labels)
         history.append(record)
-        score = record.get("val_top1", record.get("val_mAP", -1.0))
-        is_best = score > best["top1"]
+        is_best = best["metric"] in values and f"val_{best['metric']}" in record
+        is_best = is_best and task.is_better(values[best["metric"]], best["value"])
         if is_best:
-            best = {"top1": score, "epoch": epoch + 1}
+            best = {"metric": best["metric"], "value": values[best["metric"]], "epoch": epoch + 1}
         if info.is_main:
-            state = _state(model, optimizer, scheduler, epoch + 1, best, history, cfg)
+            state = _state(model, optimizer, scheduler, epoch + 1, best, history, cfg, meta)
             _save_epoch(state, work_dir, epoch + 1, is_best, cfg.train.max_keep_ckpts)
             _write_epoch(work_dir, record, stats, vskipped, tb)
         barrier(info)
 
     minutes = (time.time() - t_start) / 60
     if info.is_main:
-        _finish(cfg, work_dir, history, values, minutes, best, last_eval)
+        _finish(cfg, task, work_dir, history, values, minutes, best, last_eval, precision)
     del model, optimizer, scheduler, train_loader, val_loader
     cleanup(info)
-    return {**values, "minutes": minutes, "work_dir": str(work_dir)}
+    return {**values, "minutes": minutes, "work_dir": str(work_dir), "precision": precision}
 
 
 def _tensorboard(work_dir: Path):
@@ -335,14 +399,25 @@ def _tensorboard(work_dir: Path):
     return SummaryWriter(str(work_dir / "tb"))
 
 
-def _finish(cfg: Config, work_dir: Path, history: list, values: dict, minutes: float, best: dict, last_eval) -> None:
+def _finish(
+    cfg: Config,
+    task: Task,
+    work_dir: Path,
+    history: list,
+    values: dict,
+    minutes: float,
+    best: dict,
+    last_eval,
+    precision,
+) -> None:
     from vidlab.engine.plots import plot_confusion, plot_curves
 
-    title = f"{cfg.model.name}: validation after {len(history)} epochs"
+    title = f"{cfg.model.name}: validation after {len(history)} epochs ({'fp32' if precision == 'none' else precision})"
     print(result_table(values, minutes, title=title, time_label="train time (min)"))
-    print(f"best checkpoint: {work_dir / 'best.pth'} (epoch {best['epoch']}, top-1 {best['top1']:.4f})")
+    chosen = f"{best['metric']} {best['value']:.4f}" if best["value"] is not None else "no validation"
+    print(f"best checkpoint: {work_dir / 'best.pth'} (epoch {best['epoch']}, {chosen})")
     print(f"training curves: {plot_curves(history, work_dir / 'curves.png')}")
-    if last_eval is not None and not cfg.data.multi_label:
+    if last_eval is not None and task.name == "recognition" and not cfg.data.multi_label:
         path = plot_confusion(*last_eval, work_dir / "confusion_val.png", load_class_names(cfg))
         print(f"confusion matrix (last validation): {path}")
-    print(result_line(values, minutes), flush=True)
+    print(task.result_line(values, minutes), flush=True)

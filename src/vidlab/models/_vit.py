@@ -1,6 +1,6 @@
-"""What the token-based families (VideoMAE, TimeSformer, VideoMamba, MViT) share: a linear head on pooled tokens,
-and position tables that follow the input's token grid and resize when a checkpoint was trained at another clip
-size."""
+"""What the token-based families (VideoMAE, TimeSformer, VideoMamba, MViT) share: feature maps of patch tokens on
+their grid, a linear head on the pooled tokens or the class token, and position tables that follow the input's token
+grid and resize when a checkpoint was trained at another clip size."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from vidlab.models.base import VideoClassifier, check_clip
+from vidlab.models.base import VideoClassifier, check_clip, check_map
 from vidlab.models.heads import _LinearHead
 from vidlab.models.layers.transformer import grid_table
 
@@ -23,7 +23,17 @@ class LinearHead(_LinearHead):
 
 
 class TokenClassifier(VideoClassifier):
-    """Base of the transformer / state-space classifiers: ``forward_features`` returns pooled ``(B, C)`` features.
+    """Base of the transformer / state-space classifiers.
+
+    The backbone is a :class:`~vidlab.models.base.StageBackbone` whose stages are the blocks: its ``stage_map``
+    puts a block's patch tokens on the ``(T', H', W')`` token grid, and its output is ``(map, cls)``: the patch
+    tokens after the final per-token norm (where the reference normalises every token; else the last block's
+    output) as ``(B, C, T', H', W')``, and the class token the reference classifies, ``(B, C)``, or ``None``.
+
+    ``forward_features`` returns the map with the class token attached as ``feats.cls_token``; ``forward`` hands it
+    to ``forward_head`` explicitly. :meth:`pool` reads the class token out (families without one override it), then
+    ``head`` applies dropout and ``fc``. ``forward_intermediates`` gives block outputs on the grid, before the final
+    norm; layer ids: patch embedding, position tables and class token 0, block k k, final norm and head L + 1.
 
     Subclasses list their position tables in ``grid_tables``: ``{state-dict key: (grid, prefix)}`` where ``grid``
     is the ``(T, H, W)`` token grid the table was built for (``(T, 1, 1)`` for a temporal table, ``(1, H, W)`` for
@@ -34,11 +44,42 @@ class TokenClassifier(VideoClassifier):
 
     grid_tables: dict[str, tuple[tuple[int, int, int], int]] = {}
     fixed_tables: tuple[str, ...] = ()
+    stem_prefixes = ("backbone.patch_embed", "backbone.cls_token", "backbone.pos_embed")
+    stage_prefixes = ("backbone.blocks.{i}",)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, H, W)`` -> the backbone's pooled ``(B, C')`` features."""
+        """``(B, C, T, H, W)`` -> the patch-token map ``(B, C', T', H', W')`` (with ``.cls_token`` where the model
+        classifies one)."""
         check_clip(x)
-        return self.backbone(x)
+        feats, cls = self.backbone(x)
+        if cls is not None:
+            feats.cls_token = cls
+        return feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_clip(x)
+        feats, cls = self.backbone(x)
+        return self.forward_head(feats, cls_token=cls)
+
+    def forward_head(
+        self, feats: torch.Tensor, pre_logits: bool = False, cls_token: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        check_map(feats)
+        return self.head(self.pool(feats, cls_token), pre_logits=pre_logits)
+
+    def pool(self, feats: torch.Tensor, cls_token: torch.Tensor | None = None) -> torch.Tensor:
+        """The ``(B, C)`` feature the classifier takes: here the class token, ``cls_token`` or ``feats.cls_token``.
+
+        Raises:
+            ValueError: if there is neither.
+        """
+        cls = cls_token if cls_token is not None else getattr(feats, "cls_token", None)
+        if cls is None:
+            raise ValueError(
+                f"{type(self).__name__} classifies its class token: pass cls_token= to forward_head, or the map "
+                "forward_features returned (it carries the token as feats.cls_token)"
+            )
+        return cls
 
     def adapt_state_dict(self, state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
         """``(state dict, notes)``: tables of other grid sizes resampled with

@@ -15,16 +15,36 @@ import torch
 from torch import nn
 
 from vidlab.models._registry import register_variant
-from vidlab.models.base import VideoClassifier, check_clip
+from vidlab.models.base import VideoClassifier, clips_of, frames_of
 from vidlab.models.heads import ClsHead
 from vidlab.models.resnet import ResNet
 from vidlab.models.tsn import TSN
 
-__all__ = ["C2D"]
+__all__ = ["C2D", "C2DBackbone"]
+
+
+class C2DBackbone(ResNet):
+    """A 2D ResNet run on clips ``(B, C, T, H, W)`` -> ``(B, C', T / 2, H', W')``: its convs per frame, its stem pool
+    and ``pool2`` (a ``2x1x1`` temporal max-pool after ``layer1``, part of stage 0) 3D."""
+
+    def __init__(self, depth: int, *, in_channels: int = 3) -> None:
+        super().__init__(depth, in_channels=in_channels)
+        self.maxpool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2))
+        self.pool2 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
+
+    def forward_stem(self, x: torch.Tensor, **_) -> torch.Tensor:
+        f = self.relu(self.bn1(self.conv1(frames_of(x))))  # (B*T, C, H, W)
+        return self.maxpool(clips_of(f, x.shape[0]))
+
+    def forward_stage(self, i: int, x: torch.Tensor, **_) -> torch.Tensor:
+        x = clips_of(getattr(self, f"layer{i + 1}")(frames_of(x)), x.shape[0])
+        return self.pool2(x) if i == 0 else x
 
 
 class C2D(VideoClassifier):
     """2D ResNet per frame with 3D max-pools; ``(B, C, T, H, W)`` -> logits, T even.
+
+    ``forward_features`` returns ``(B, C', T / 2, H / 32, W / 32)``; stages and layer ids as the ResNet's.
 
     Args:
         depth: ResNet depth.
@@ -38,28 +58,8 @@ class C2D(VideoClassifier):
         self, *, depth: int = 50, num_classes: int = 400, in_channels: int = 3, dropout: float = 0.5, init_std=0.01
     ) -> None:
         super().__init__()
-        self.backbone = ResNet(depth, in_channels=in_channels)
-        self.backbone.maxpool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2))
-        self.pool2 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
+        self.backbone = C2DBackbone(depth, in_channels=in_channels)
         self.head = ClsHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        b = x.shape[0]
-        net = self.backbone
-
-        def to_3d(f: torch.Tensor) -> torch.Tensor:  # (B*T, C, H, W) -> (B, C, T, H, W)
-            return f.unflatten(0, (b, -1)).transpose(1, 2)
-
-        def to_2d(f: torch.Tensor) -> torch.Tensor:
-            return f.transpose(1, 2).flatten(0, 1)
-
-        f = net.relu(net.bn1(net.conv1(x.transpose(1, 2).flatten(0, 1))))
-        f = to_2d(net.maxpool(to_3d(f)))
-        f = to_2d(self.pool2(to_3d(net.layer1(f))))
-        for layer in (net.layer2, net.layer3, net.layer4):
-            f = layer(f)
-        return to_3d(f)
 
 
 _REF = "MMAction2 ``c2d_r{}-in1k-pre{}_8xb32-8x8x1-100e_kinetics400-rgb``"

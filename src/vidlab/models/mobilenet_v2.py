@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.models.base import StageBackbone
 from vidlab.models.layers import temporal_shift
 
 __all__ = ["InvertedResidual", "MobileNetV2"]
@@ -53,13 +54,16 @@ class InvertedResidual(nn.Module):
         return x + self.conv(out)
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(StageBackbone):
     """MobileNetV2 (width 1.0) over frames: ``(N, 3, H, W)`` -> ``(N, 1280, H/32, W/32)``.
 
     Args:
         in_channels: input channels.
         shift_div: temporal shift in the residual blocks with an expansion conv (TSM); ``forward`` then
             needs ``num_segments``.
+
+    ``forward_intermediates`` returns outputs of the seven stages ``layer1`` .. ``layer7`` (the last one before
+    ``conv2``).
 
     Init as MMAction2's: convs Kaiming normal (fan_out, ReLU gain), BN weight 1 and bias 0.
     """
@@ -86,10 +90,17 @@ class MobileNetV2(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor, num_segments: int = 1) -> torch.Tensor:
-        """``(N, C, H, W)`` -> ``(N, 1280, H', W')``; ``num_segments`` is only used by the temporal shift."""
-        x = self.relu(self.bn1(self.conv1(x)))
-        for i in range(len(_STAGES)):
-            for block in getattr(self, f"layer{i + 1}"):
-                x = block(x, num_segments)
+    num_stages = len(_STAGES)
+
+    def forward_stem(self, x: torch.Tensor, **_) -> torch.Tensor:
+        return self.relu(self.bn1(self.conv1(x)))
+
+    def forward_stage(self, i: int, x: torch.Tensor, num_segments: int = 1) -> torch.Tensor:
+        """``layer{i+1}``; ``num_segments`` is only used by the temporal shift."""
+        for block in getattr(self, f"layer{i + 1}"):
+            x = block(x, num_segments)
+        return x
+
+    def forward_post(self, x: torch.Tensor) -> torch.Tensor:
+        """The final 1x1 conv to 1280 channels (after ``layer7``)."""
         return self.relu(self.bn2(self.conv2(x)))

@@ -26,6 +26,7 @@ from torch import nn
 
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
+from vidlab.models.base import StageBackbone
 from vidlab.models.layers.transformer import (
     DropPath,
     Mlp,
@@ -238,8 +239,10 @@ class MultiScaleBlock(nn.Module):
         return skip + self.drop_path(self.mlp(x_norm)), new_grid
 
 
-class MViTBackbone(nn.Module):
-    """``(B, C, T, H, W)`` -> the final-normalised CLS token ``(B, C')``.
+class MViTBackbone(StageBackbone):
+    """``(B, C, T, H, W)`` -> ``(map, cls)``: the final-normalised patch tokens on the last block's grid,
+    ``(B, C', T', H', W')``, and the final-normalised CLS token ``(B, C')``. A block's output on its grid is a stage
+    of ``forward_intermediates``.
 
     Args:
         arch: MMAction2's ``tiny`` / ``small`` / ``base`` / ``large``, or a dict with ``embed_dims``, ``num_layers``,
@@ -326,7 +329,11 @@ class MViTBackbone(nn.Module):
         self.norm = nn.LayerNorm(self.num_features, eps=norm_eps)
         init_vit_weights(self)  # Linear and LayerNorm only: the relative tables keep their truncated-normal init
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def num_stages(self) -> int:
+        return len(self.blocks)
+
+    def forward_stem(self, x: torch.Tensor) -> tuple[torch.Tensor, Triple]:
         x = self.patch_embed.proj(x)  # (B, C, T', H', W')
         b, c = x.shape[:2]
         grid = tuple(x.shape[2:])
@@ -337,13 +344,27 @@ class MViTBackbone(nn.Module):
             temporal = grid_table(self.pos_embed_temporal, (self.grid[0], 1, 1), (t, 1, 1))
             pos = (temporal[:, :, None] + spatial[:, None]).reshape(1, t * h * w, c)
             x = x + torch.cat((self.pos_embed_class, pos), dim=1)
-        for block in self.blocks:
-            x, grid = block(x, grid)
-        return self.norm(x)[:, 0]
+        return x, grid
+
+    def forward_stage(self, i: int, state: tuple[torch.Tensor, Triple]) -> tuple[torch.Tensor, Triple]:
+        return self.blocks[i](*state)
+
+    def stage_map(self, state: tuple[torch.Tensor, Triple]) -> torch.Tensor:
+        x, grid = state
+        return x[:, 1:].transpose(1, 2).unflatten(2, grid)  # (B, 1 + N, C) -> (B, C, T', H', W'), a view
+
+    def forward_post(self, state: tuple[torch.Tensor, Triple]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, grid = state
+        x = self.norm(x)
+        return self.stage_map((x, grid)), x[:, 0]
 
 
 class MViT(TokenClassifier):
-    """MViT classifier: ``(B, 3, T, H, W)`` -> logits; ``forward_features`` returns the final-normalised CLS token.
+    """MViT classifier: ``(B, 3, T, H, W)`` -> logits; ``forward_features`` returns the final-normalised patch tokens
+    on the last block's grid (``(B, 8 * embed_dims, T / 2, H / 32, W / 32)`` with three downscales) with the CLS
+    token the head classifies as ``feats.cls_token``. Layer ids: cube embedding, CLS token and position tables 0,
+    ``blocks.k`` k + 1, final norm and head L + 1; no weight decay for the CLS token and the absolute (v1) and
+    relative (v2, ``rel_pos_*``) position tables.
 
     Args:
         num_classes: classifier outputs.
@@ -351,6 +372,15 @@ class MViT(TokenClassifier):
         init_std: std of the classifier's init.
         **kwargs: :class:`MViTBackbone` arguments.
     """
+
+    stem_prefixes = (
+        "backbone.patch_embed",
+        "backbone.cls_token",
+        "backbone.pos_embed_spatial",
+        "backbone.pos_embed_temporal",
+        "backbone.pos_embed_class",
+    )
+    no_weight_decay_patterns = ("backbone.cls_token", "backbone.pos_embed_*", "backbone.blocks.*.attn.rel_pos_*")
 
     def __init__(self, num_classes: int = 400, *, dropout: float = 0.5, init_std: float = 0.02, **kwargs) -> None:
         super().__init__()

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from vidlab.models._init import init_conv_bn
+from vidlab.models.base import StageBackbone
 from vidlab.models.layers import TAM, NonLocal3d, TemporalInterlace, temporal_shift
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet"]
@@ -141,7 +142,7 @@ _ARCH: dict[int, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
 }
 
 
-class ResNet(nn.Module):
+class ResNet(StageBackbone):
     """2D ResNet over frames: ``(N, C, H, W)`` -> ``(N, num_features, H/32, W/32)``; no pooling, no classifier.
 
     Args:
@@ -165,7 +166,9 @@ class ResNet(nn.Module):
             MMAction2's 2D ResNet does not do this (its BN weights start at 1), hence the default.
         norm_layer: normalization class taking the channel count.
 
-    ``forward`` needs ``num_segments`` (frames per clip, N a multiple of it) whenever a temporal module is on.
+    ``forward`` needs ``num_segments`` (frames per clip, N a multiple of it) whenever a temporal module is on; so
+    does ``forward_intermediates`` (the outputs of ``layer1`` .. ``layer4``, see
+    :class:`~vidlab.models.base.StageBackbone`).
 
     Init (MMAction2's from-scratch init): convs Kaiming normal (fan_out, ReLU gain), BN weight 1 and bias 0;
     the temporal modules keep their own init.
@@ -240,13 +243,15 @@ class ResNet(nn.Module):
                 if isinstance(m, _Block):
                     m.zero_init_last()
 
-    def forward(self, x: torch.Tensor, num_segments: int = 1) -> torch.Tensor:
-        """``(N, C, H, W)`` -> ``(N, num_features, H', W')``.
+    num_stages = 4
 
-        ``num_segments`` (frames per clip, N a multiple of it) is only used by the temporal modules.
-        """
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
-            for block in layer:
-                x = block(x, num_segments)
+    def forward_stem(self, x: torch.Tensor, **_) -> torch.Tensor:
+        """``(N, C, H, W)`` -> ``conv1``, ``bn1``, ReLU, max-pool."""
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def forward_stage(self, i: int, x: torch.Tensor, num_segments: int = 1) -> torch.Tensor:
+        """``layer{i+1}``; ``num_segments`` (frames per clip, N a multiple of it) is only used by the temporal
+        modules."""
+        for block in getattr(self, f"layer{i + 1}"):
+            x = block(x, num_segments)
         return x

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from vidlab.models._init import init_conv_bn
-from vidlab.models.base import VideoClassifier, check_clip
+from vidlab.models.base import StageBackbone, VideoClassifier
 from vidlab.models.heads import ClsHead
 from vidlab.models.layers import NonLocal3d
 
@@ -305,7 +305,7 @@ def _make_block(
     )
 
 
-class ResNet3d(nn.Module):
+class ResNet3d(StageBackbone):
     """3D ResNet: ``(B, C, T, H, W)`` -> ``(B, num_features, T', H', W')``; no pooling, no classifier. ``H' = H/32``
     with the stem pool and ``spatial_strides=(1, 2, 2, 2)`` (``H/16`` without the pool, as torchvision's R(2+1)D).
 
@@ -427,20 +427,16 @@ class ResNet3d(nn.Module):
                 if isinstance(m, _Block3d):
                     nn.init.zeros_(m.last_bn().weight)
 
-    def stem(self, x: torch.Tensor) -> torch.Tensor:
+    num_stages = 4
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
         return x if self.maxpool is None else self.maxpool(x)
 
-    def stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+    def forward_stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """Stage ``i`` (0-based), including ``pool2`` after the first one."""
         x = getattr(self, f"layer{i + 1}")(x)
         return self.pool2(x) if i == 0 and self.pool2 is not None else x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for i in range(4):
-            x = self.stage(i, x)
-        return x
 
 
 class ResNet3dClassifier(VideoClassifier):
@@ -448,7 +444,8 @@ class ResNet3dClassifier(VideoClassifier):
     ``Recognizer3D`` with ``I3DHead``): I3D, SlowOnly, R(2+1)D and CSN.
 
     Input ``(B, C, T, H, W)``, output logits ``(B, num_classes)``; ``forward_features`` returns the last stage's
-    ``(B, C', T', H', W')`` map.
+    ``(B, C', T', H', W')`` map, ``forward_intermediates`` those of ``layer1`` .. ``layer4`` (``layer1``'s after
+    ``pool2``); layer ids: stem 0, ``layerK`` K, head 5.
 
     Args:
         depth: ResNet depth.
@@ -464,7 +461,3 @@ class ResNet3dClassifier(VideoClassifier):
         super().__init__()
         self.backbone = ResNet3d(depth, **backbone)
         self.head = ClsHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        return self.backbone(x)

@@ -5,6 +5,11 @@ The model takes one clip ``(B, C, T, H, W)`` and subsamples it inside: the slow 
 frames, ``1 / channel_ratio`` of the width). After the stem and after each of the first three stages, a
 time-strided conv maps the fast features onto the slow pathway's frame rate and they are concatenated to the slow
 features (``backbone.laterals.0`` .. ``.3``). So samplers and multi-view testing treat SlowFast like any 3D model.
+
+Feature maps are the two pathways' maps on the fast pathway's frame rate: ``(B, C_fast + C_slow, T_fast, H', W')``
+with the fast channels first (the order the head concatenates pooled features in) and each slow frame repeated
+alpha times (nearest-neighbour in time). Mean pooling such a map gives exactly the (fast, slow) features the head
+classifies; the head itself takes every alpha-th frame of the slow channels back, so logits are unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import torch
 from torch import nn
 
 from vidlab.models._registry import register_variant
-from vidlab.models.base import VideoClassifier, check_clip
+from vidlab.models.base import StageBackbone, VideoClassifier
 from vidlab.models.heads import _LinearHead
 from vidlab.models.resnet3d import ResNet3d
 from vidlab.models.slowonly import SLOW_PATHWAY
@@ -31,7 +36,7 @@ def temporal_subsample(x: torch.Tensor, rate: int) -> torch.Tensor:
     return x[:, :, ::rate][:, :, : math.floor(x.shape[2] * (1.0 / rate))]
 
 
-class SlowFastBackbone(nn.Module):
+class SlowFastBackbone(StageBackbone):
     """Slow and fast :class:`~vidlab.models.resnet3d.ResNet3d` pathways with fast-to-slow lateral convs.
 
     Args:
@@ -45,7 +50,9 @@ class SlowFastBackbone(nn.Module):
             PyTorchVideo build SlowFast; MMAction2's configs have none.
         in_channels: input channels.
 
-    ``forward`` returns ``(slow, fast)`` feature maps.
+    ``forward`` returns the combined ``(B, C_fast + C_slow, T_fast, H', W')`` map (see the module docstring);
+    ``forward_intermediates`` the same combination of the pathways' ``layerK`` outputs (before the lateral that
+    follows them is added to the slow pathway).
     """
 
     def __init__(
@@ -90,22 +97,33 @@ class SlowFastBackbone(nn.Module):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         self.num_features = self.slow_path.num_features + self.fast_path.num_features
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    num_stages = 4
+
+    def forward_stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One clip -> the ``(slow, fast)`` stem outputs of its two frame rates."""
         if x.shape[2] % self.resample_rate:
             raise ValueError(
                 f"SlowFast needs clips whose length is a multiple of resample_rate={self.resample_rate} (the slow "
                 f"pathway takes every {self.resample_rate}th frame and the fast one has {self.speed_ratio}x as many), "
                 f"got T={x.shape[2]}"
             )
-        slow = self.slow_path.stem(temporal_subsample(x, self.resample_rate))
-        fast = self.fast_path.stem(temporal_subsample(x, self.resample_rate // self.speed_ratio))
-        slow = self._fuse(0, slow, fast)
-        for i in range(4):
-            slow = self.slow_path.stage(i, slow)
-            fast = self.fast_path.stage(i, fast)
-            if i < 3:
-                slow = self._fuse(i + 1, slow, fast)
+        slow = self.slow_path.forward_stem(temporal_subsample(x, self.resample_rate))
+        fast = self.fast_path.forward_stem(temporal_subsample(x, self.resample_rate // self.speed_ratio))
         return slow, fast
+
+    def forward_stage(self, i: int, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lateral ``i`` (fast -> slow), then stage ``i`` of both pathways."""
+        slow, fast = state
+        slow = self._fuse(i, slow, fast)
+        return self.slow_path.forward_stage(i, slow), self.fast_path.forward_stage(i, fast)
+
+    def stage_map(self, state: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """``(slow, fast)`` -> ``(B, C_fast + C_slow, T_fast, H', W')``: fast channels, then the slow ones with each
+        frame repeated ``speed_ratio`` times."""
+        slow, fast = state
+        return torch.cat((fast, slow.repeat_interleave(self.speed_ratio, dim=2)), dim=1)
+
+    forward_post = stage_map
 
     def _fuse(self, i: int, slow: torch.Tensor, fast: torch.Tensor) -> torch.Tensor:
         lateral = self.laterals[i](fast)
@@ -115,16 +133,42 @@ class SlowFastBackbone(nn.Module):
 
 
 class SlowFastHead(_LinearHead):
-    """Average-pool each pathway, concatenate (fast first, then slow), dropout, ``fc``."""
+    """Average-pool each pathway, concatenate (fast first, then slow), dropout, ``fc``.
 
-    def forward(self, x: tuple[torch.Tensor, torch.Tensor], pre_logits: bool = False) -> torch.Tensor:
-        slow, fast = x
+    Takes the combined map of :class:`SlowFastBackbone`; ``fast_channels`` and ``speed_ratio`` say where the
+    pathways lie in it.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        fast_channels: int,
+        speed_ratio: int,
+        dropout: float,
+        init_std: float,
+    ) -> None:
+        super().__init__(in_features, num_classes, dropout=dropout, init_std=init_std)
+        self.fast_channels = fast_channels
+        self.speed_ratio = speed_ratio
+
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """``(B, C_fast + C_slow, T_fast, H', W')`` -> logits, or the pooled ``(B, C_fast + C_slow)`` features."""
+        # each pathway as the backbone computed it (contiguous, the slow one at its own frame rate), so its mean is
+        # the same sum in the same order
+        fast = x[:, : self.fast_channels].contiguous()
+        slow = x[:, self.fast_channels :, :: self.speed_ratio].contiguous()
         feats = torch.cat((fast.mean(dim=(2, 3, 4)), slow.mean(dim=(2, 3, 4))), dim=1)
         return feats if pre_logits else self.fc(self.dropout(feats))
 
 
 class SlowFast(VideoClassifier):
-    """SlowFast classifier: ``(B, C, T, H, W)`` -> logits; ``forward_features`` returns ``(slow, fast)`` maps.
+    """SlowFast classifier: ``(B, C, T, H, W)`` -> logits; ``forward_features`` returns the combined
+    ``(B, C_fast + C_slow, T_fast, H', W')`` map (see the module docstring).
+
+    Intermediates: the four stages, both pathways combined the same way. Layer ids: both stems 0; stage K of both
+    pathways and the lateral conv feeding it (``laterals.{K-1}``, with its norm) K; head 5.
 
     Args:
         num_classes: classifier outputs.
@@ -133,14 +177,25 @@ class SlowFast(VideoClassifier):
         **backbone: :class:`SlowFastBackbone` arguments.
     """
 
+    stem_prefixes = tuple(f"backbone.{p}_path.{m}" for p in ("slow", "fast") for m in ("conv1", "bn1"))
+    stage_prefixes = (
+        "backbone.slow_path.layer{n}",
+        "backbone.fast_path.layer{n}",
+        "backbone.laterals.{i}",
+        "backbone.lateral_norms.{i}",
+    )
+
     def __init__(self, *, num_classes: int = 400, dropout: float = 0.5, init_std: float = 0.01, **backbone) -> None:
         super().__init__()
         self.backbone = SlowFastBackbone(**backbone)
-        self.head = SlowFastHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
-
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        check_clip(x)
-        return self.backbone(x)
+        self.head = SlowFastHead(
+            self.backbone.num_features,
+            num_classes,
+            fast_channels=self.backbone.fast_path.num_features,
+            speed_ratio=self.backbone.speed_ratio,
+            dropout=dropout,
+            init_std=init_std,
+        )
 
 
 _REF = "MMAction2 ``slowfast_{}-256e_kinetics400-rgb``"

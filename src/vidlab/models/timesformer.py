@@ -15,6 +15,7 @@ from torch import nn
 
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
+from vidlab.models.base import StageBackbone
 from vidlab.models.layers.transformer import (
     Attention,
     Block,
@@ -61,12 +62,14 @@ class DividedBlock(Block):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class TimeSformerBackbone(nn.Module):
-    """``(B, C, T, H, W)`` -> the normalised CLS token ``(B, embed_dim)``.
+class TimeSformerBackbone(StageBackbone):
+    """``(B, C, T, H, W)`` -> ``(map, cls)``: the patch tokens after the final norm as a ``(B, embed_dim, T, H/16,
+    W/16)`` map and the normalised CLS token ``(B, embed_dim)``.
 
     For space-only attention the frames' tokens are averaged before the final norm (``space_only_pooling=
-    "before_norm"``, MMAction2 and facebookresearch/TimeSformer) or their normalised CLS tokens after it
-    (``"after_norm"``, equal to averaging HF ``TimesformerForVideoClassification``'s per-frame logits).
+    "before_norm"``, MMAction2 and facebookresearch/TimeSformer; the map is then the last block's output, never
+    normalised per frame) or their normalised CLS tokens after it (``"after_norm"``, equal to averaging HF
+    ``TimesformerForVideoClassification``'s per-frame logits; the map is normalised).
     """
 
     def __init__(
@@ -96,7 +99,7 @@ class TimeSformerBackbone(nn.Module):
         self.attention_type = attention_type
         self.space_only_pooling = space_only_pooling
         self.patch_size = patch_size
-        self.embed_dim = embed_dim
+        self.embed_dim = self.num_features = embed_dim
         side = img_size // patch_size
         self.spatial_grid = (1, side, side)
         self.num_frames = num_frames
@@ -129,7 +132,12 @@ class TimeSformerBackbone(nn.Module):
                 nn.init.zeros_(blk.temporal_fc.weight)
                 nn.init.zeros_(blk.temporal_fc.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def num_stages(self) -> int:
+        return len(self.blocks)
+
+    def forward_stem(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        """Tokens ``(B*T, 1 + N, C)`` (space-only: per frame) or ``(B, 1 + N*T, C)`` (space-major), and the grid."""
         b = x.shape[0]
         t, h, w = token_grid(x, (1, self.patch_size, self.patch_size))
         x = self.patch_embed.proj(x.transpose(1, 2).flatten(0, 1))  # (B*T, C, H', W')
@@ -138,24 +146,44 @@ class TimeSformerBackbone(nn.Module):
         cls = self.cls_token.expand(x.shape[0], -1, -1)
         x = self.pos_drop(torch.cat((cls, x), dim=1) + pos)
         if self.attention_type == "space_only":
-            for blk in self.blocks:
-                x = blk(x)
-            if self.space_only_pooling == "after_norm":  # HF: every frame's CLS token normalised, then averaged
-                return self.norm(x[:, 0]).view(b, t, -1).mean(dim=1)
-            return self.norm(x.view(b, t, *x.shape[1:]).mean(dim=1))[:, 0]  # MMAction2 / the original
+            return x, (t, h, w)
         n = h * w
         cls = x[:b, :1]  # CLS + its position: the same in every frame
         time = grid_table(self.time_embed, (self.num_frames, 1, 1), (t, 1, 1))
         x = x[:, 1:].reshape(b, t, n, -1).transpose(1, 2) + time.unsqueeze(1)  # (B, N, T, C)
-        x = torch.cat((cls, self.time_drop(x).flatten(1, 2)), dim=1)  # (B, 1 + N*T, C), space-major
-        for blk in self.blocks:
-            x = blk(x, t) if isinstance(blk, DividedBlock) else blk(x)
-        return self.norm(x)[:, 0]
+        return torch.cat((cls, self.time_drop(x).flatten(1, 2)), dim=1), (t, h, w)  # (B, 1 + N*T, C), space-major
+
+    def forward_stage(
+        self, i: int, state: tuple[torch.Tensor, tuple[int, int, int]]
+    ) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        x, grid = state
+        blk = self.blocks[i]
+        return (blk(x, grid[0]) if isinstance(blk, DividedBlock) else blk(x)), grid
+
+    def stage_map(self, state: tuple[torch.Tensor, tuple[int, int, int]]) -> torch.Tensor:
+        """The patch tokens (CLS dropped) as ``(B, C, T, H', W')``, a view."""
+        x, (t, h, w) = state
+        if self.attention_type == "space_only":  # (B*T, 1 + H'W', C) -> (B, T, H', W', C)
+            return x[:, 1:].unflatten(0, (-1, t)).unflatten(2, (h, w)).permute(0, 4, 1, 2, 3)
+        return x[:, 1:].unflatten(1, (h, w, t)).permute(0, 4, 3, 1, 2)  # (B, H', W', T, C), T fastest
+
+    def forward_post(self, state: tuple[torch.Tensor, tuple[int, int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, grid = state
+        if self.attention_type != "space_only":
+            x = self.norm(x)
+            return self.stage_map((x, grid)), x[:, 0]
+        t = grid[0]
+        if self.space_only_pooling == "after_norm":  # HF: every frame's CLS token normalised, then averaged
+            cls = self.norm(x[:, 0]).view(-1, t, x.shape[-1]).mean(dim=1)
+            return self.stage_map((self.norm(x), grid)), cls
+        cls = self.norm(x.view(-1, t, *x.shape[1:]).mean(dim=1))[:, 0]  # MMAction2 / the original
+        return self.stage_map(state), cls
 
 
 class TimeSformer(TokenClassifier):
-    """TimeSformer classifier: ``(B, 3, T, H, W)`` -> logits; ``forward_features`` returns the normalised CLS
-    token (averaged over frames for space-only attention).
+    """TimeSformer classifier: ``(B, 3, T, H, W)`` -> logits; ``forward_features`` returns the patch tokens as a
+    ``(B, embed_dim, T, H/16, W/16)`` map with the normalised CLS token (averaged over frames for space-only
+    attention) as ``feats.cls_token``, which the head classifies.
 
     Args:
         num_classes: classifier outputs.
@@ -163,6 +191,9 @@ class TimeSformer(TokenClassifier):
         init_std: std of the classifier's init.
         **kwargs: :class:`TimeSformerBackbone` arguments (``attention_type``, ``img_size``, ``num_frames``, widths).
     """
+
+    stem_prefixes = ("backbone.patch_embed", "backbone.cls_token", "backbone.pos_embed", "backbone.time_embed")
+    no_weight_decay_patterns = ("backbone.cls_token", "backbone.pos_embed", "backbone.time_embed")
 
     def __init__(self, num_classes: int = 400, *, dropout: float = 0.0, init_std: float = 0.02, **kwargs) -> None:
         super().__init__()

@@ -5,8 +5,8 @@ modulation (a strided conv brings ``layer3`` to ``layer4``'s size and width), te
 temporal conv to 1024 channels, then a temporal max-pool by ``temporal_scale``), a top-down and a bottom-up
 information flow each fused over levels (``level_fusion_1`` / ``_2``), and a final ``pyramid_fusion`` conv to
 2048 channels; the head averages that map and applies dropout and ``head.fc``. An auxiliary head
-(``neck.aux_head``) classifies from ``layer3`` during training only; its loss is added with weight
-``aux_weight`` (0.5) by the trainer (:meth:`TPN.auxiliary_logits`).
+(``neck.aux_head``) classifies from ``layer3`` in training: :meth:`TPN.forward_train` returns its logits with the
+loss weight ``aux_weight`` (0.5) for the trainer to add; ``forward`` returns the main logits only.
 
 Two backbones, as MMAction2's configs: a TSM ResNet-50 over frames (``tpn_tsm_r50``, 8 segments,
 Something-Something V1) and a SlowOnly ResNet-50 (``tpn_slowonly_r50``, 8x8, Kinetics-400).
@@ -18,12 +18,13 @@ backbone and head need renaming on import.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from vidlab.models._registry import register_variant
-from vidlab.models.base import VideoClassifier, check_clip
+from vidlab.models.base import VideoClassifier, check_clip, clips_of, frames_of
 from vidlab.models.heads import ClsHead
 from vidlab.models.resnet import ResNet
 from vidlab.models.resnet3d import ResNet3d
@@ -159,6 +160,10 @@ class TPNNeck(nn.Module):
 class TPN(VideoClassifier):
     """A backbone's ``layer3`` and ``layer4`` through :class:`TPNNeck`, global average pool, dropout, ``head.fc``.
 
+    ``forward_features`` returns the neck's ``(B, 2048, T / temporal_scale, H / 32, W / 32)`` map;
+    ``forward_intermediates`` the backbone's four stages; :meth:`forward_train` also the auxiliary logits. Layer ids:
+    the backbone's (stem 0, ``layerK`` K), the neck (auxiliary head included) and the head 5.
+
     Args:
         backbone: ``"tsm_r50"`` (2D ResNet-50 with temporal shift over the T frames of the clip) or
             ``"slowonly_r50"`` (3D SlowOnly ResNet-50).
@@ -168,6 +173,9 @@ class TPN(VideoClassifier):
         aux_weight: weight of the auxiliary head's loss in training (0.5; 0 disables the head).
         init_std: std of the normal init of ``head.fc``.
     """
+
+    #: state-dict prefixes of the layers sized by the class count (``drop_head`` skips them when they differ)
+    classifier_prefixes = ("head.", "neck.aux_head.fc.")
 
     def __init__(
         self,
@@ -190,43 +198,26 @@ class TPN(VideoClassifier):
         self.aux_weight = aux_weight
         self.neck = TPNNeck(temporal_scale=temporal_scale, num_classes=num_classes if aux_weight else None)
         self.head = ClsHead(self.neck.num_features, num_classes, dropout=dropout, init_std=init_std)
-        self._aux: list[tuple[float, torch.Tensor]] = []
 
-    def _levels(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``layer3`` and ``layer4`` outputs as ``(B, C, T', H', W')``."""
-        net = self.backbone
+    @property
+    def num_features(self) -> int:
+        return self.neck.num_features
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None) -> list[torch.Tensor]:
+        check_clip(x)
         if not self.frames_2d:
-            x = net.stem(x)
-            for i in range(2):
-                x = net.stage(i, x)
-            l3 = net.stage(2, x)
-            return [l3, net.stage(3, l3)]
-        b, t = x.shape[0], x.shape[2]
-        f = net.maxpool(net.relu(net.bn1(net.conv1(x.transpose(1, 2).flatten(0, 1)))))
-        for layer in (net.layer1, net.layer2):
-            for block in layer:
-                f = block(f, t)
-        levels = []
-        for layer in (net.layer3, net.layer4):
-            for block in layer:
-                f = block(f, t)
-            levels.append(f.unflatten(0, (b, t)).transpose(1, 2))
-        return levels
-
-    #: state-dict prefixes of the layers sized by the class count (``drop_head`` skips them when they differ)
-    classifier_prefixes = ("head.", "neck.aux_head.fc.")
+            return self.backbone.forward_intermediates(x, indices)
+        b, t = x.shape[0], x.shape[2]  # the 2D backbone runs on the frames, its shifts within each clip of T
+        return [clips_of(f, b) for f in self.backbone.forward_intermediates(frames_of(x), indices, num_segments=t)]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        self._aux = []  # never hand over logits of an earlier batch
-        levels = self._levels(x)
-        if self.training and torch.is_grad_enabled() and self.neck.aux_head is not None:
-            self._aux = [(self.aux_weight, self.neck.aux_head(levels[-2]))]
-        return self.neck(levels)
+        return self.neck(self.forward_intermediates(x, [2, 3]))  # layer3, layer4
 
-    def auxiliary_logits(self) -> list[tuple[float, torch.Tensor]]:
-        aux, self._aux = self._aux, []
-        return aux
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[float, torch.Tensor]]]:
+        """``(logits, [(aux_weight, auxiliary logits)])``; the list is empty without an auxiliary head."""
+        levels = self.forward_intermediates(x, [2, 3])
+        aux = [] if self.neck.aux_head is None else [(self.aux_weight, self.neck.aux_head(levels[0]))]
+        return self.forward_head(self.neck(levels)), aux
 
     def reset_classifier(self, num_classes: int) -> None:
         """New ``head.fc`` and auxiliary ``fc`` with ``num_classes`` outputs."""

@@ -14,6 +14,7 @@ from torch import nn
 
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
+from vidlab.models.base import StageBackbone
 from vidlab.models.layers.transformer import (
     Block,
     grid_table,
@@ -27,8 +28,10 @@ from vidlab.models.layers.transformer import (
 __all__ = ["VideoMAE", "VisionTransformer3d"]
 
 
-class VisionTransformer3d(nn.Module):
-    """ViT over ``tubelet x patch x patch`` tubes: ``(B, C, T, H, W)`` -> pooled ``(B, embed_dim)``.
+class VisionTransformer3d(StageBackbone):
+    """ViT over ``tubelet x patch x patch`` tubes: ``(B, C, T, H, W)`` -> ``(map, None)``, the tokens as a
+    ``(B, embed_dim, T', H', W')`` map: the last block's output with mean pooling (``fc_norm`` acts after the
+    pooling, in the classifier's head), normalised by ``norm`` without.
 
     Tokens are ordered ``(T', H', W')`` with ``W'`` fastest. The position table is built for the ``num_frames x
     img_size`` clip; other clip sizes get it resampled to their grid (:func:`grid_table`).
@@ -59,7 +62,7 @@ class VisionTransformer3d(nn.Module):
         super().__init__()
         self.patch = (tubelet_size, patch_size, patch_size)
         self.grid = (num_frames // tubelet_size, img_size // patch_size, img_size // patch_size)
-        self.embed_dim = embed_dim
+        self.embed_dim = self.num_features = embed_dim
         self.patch_embed = nn.Module()
         self.patch_embed.proj = nn.Conv3d(in_channels, embed_dim, kernel_size=self.patch, stride=self.patch)
         num_patches = self.grid[0] * self.grid[1] * self.grid[2]
@@ -90,21 +93,39 @@ class VisionTransformer3d(nn.Module):
             self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         init_vit_weights(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def num_stages(self) -> int:
+        return len(self.blocks)
+
+    def forward_stem(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         grid = token_grid(x, self.patch)
         x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)  # (B, T'H'W', C)
         pos = grid_table(self.pos_embed, self.grid, grid)
-        x = self.pos_drop(x + pos.to(x.dtype))
-        for block in self.blocks:
-            x = block(x)
-        if self.use_mean_pooling:
-            return self.fc_norm(x.mean(dim=1))
-        return self.norm(x)[:, 0]  # the first token, as the references do without mean pooling
+        return self.pos_drop(x + pos.to(x.dtype)), grid
+
+    def forward_stage(
+        self, i: int, state: tuple[torch.Tensor, tuple[int, int, int]]
+    ) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        x, grid = state
+        return self.blocks[i](x), grid
+
+    def stage_map(self, state: tuple[torch.Tensor, tuple[int, int, int]]) -> torch.Tensor:
+        x, grid = state
+        return x.transpose(1, 2).unflatten(2, grid)  # (B, N, C) -> (B, C, T', H', W'), a view
+
+    def forward_post(self, state: tuple[torch.Tensor, tuple[int, int, int]]) -> tuple[torch.Tensor, None]:
+        x, grid = state
+        if not self.use_mean_pooling:
+            x = self.norm(x)
+        return self.stage_map((x, grid)), None
 
 
 class VideoMAE(TokenClassifier):
     """VideoMAE ViT classifier. Input ``(B, 3, T, H, W)`` with ``T`` a multiple of ``tubelet_size`` and ``H, W``
-    multiples of ``patch_size``; output logits. ``forward_features`` returns the pooled ``(B, embed_dim)`` features.
+    multiples of ``patch_size``; output logits. ``forward_features`` returns the tokens as a ``(B, embed_dim,
+    T / tubelet_size, H / patch_size, W / patch_size)`` map; the head averages them and applies
+    ``backbone.fc_norm`` (without mean pooling: reads the first token of the normalised map), dropout and ``fc``.
+    No class token.
 
     Args:
         num_classes: classifier outputs.
@@ -114,6 +135,9 @@ class VideoMAE(TokenClassifier):
             ``use_mean_pooling``, ``learnable_pos_embed``, ``init_values``, drop rates).
     """
 
+    stem_prefixes = ("backbone.patch_embed", "backbone.pos_embed")
+    no_weight_decay_patterns = ("backbone.pos_embed",)  # when learned (a parameter)
+
     def __init__(self, num_classes: int = 400, *, dropout: float = 0.0, init_std: float = 0.02, **kwargs) -> None:
         super().__init__()
         self.backbone = VisionTransformer3d(**kwargs)
@@ -122,6 +146,13 @@ class VideoMAE(TokenClassifier):
             self.grid_tables = {"backbone.pos_embed": (self.backbone.grid, 0)}
         else:
             self.fixed_tables = ("backbone.pos_embed",)
+
+    def pool(self, feats: torch.Tensor, cls_token: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of the tokens then ``backbone.fc_norm``; without mean pooling the first (normalised) token."""
+        tokens = feats.flatten(2).transpose(1, 2)  # (B, N, C): the backbone's token layout again
+        if self.backbone.use_mean_pooling:
+            return self.backbone.fc_norm(tokens.mean(dim=1))
+        return tokens[:, 0]  # the first token, as the references do without mean pooling
 
 
 _WIDTHS = {

@@ -21,10 +21,14 @@ from torch.utils.checkpoint import checkpoint
 
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
+from vidlab.models.base import StageBackbone
 from vidlab.models.layers.mamba import BiMamba, RMSNorm
 from vidlab.models.layers.transformer import DropPath, grid_table, stochastic_depth, token_grid, trunc_normal_
 
 __all__ = ["VideoMamba", "VideoMambaBackbone"]
+
+#: what passes between blocks: the mixer output, the float32 residual stream (None before the first block), the grid
+_State = tuple[torch.Tensor, torch.Tensor | None, tuple[int, int, int]]
 
 
 class MambaBlock(nn.Module):
@@ -41,8 +45,10 @@ class MambaBlock(nn.Module):
         return self.mixer(self.norm(residual.to(hidden.dtype))), residual
 
 
-class VideoMambaBackbone(nn.Module):
-    """``(B, C, T, H, W)`` -> the final-normalised CLS token ``(B, embed_dim)``.
+class VideoMambaBackbone(StageBackbone):
+    """``(B, C, T, H, W)`` -> ``(map, cls)``: the final-normalised patch tokens as a ``(B, embed_dim, T / tubelet,
+    H / 16, W / 16)`` map and the final-normalised CLS token ``(B, embed_dim)``. A block's output (``stage_map``,
+    ``forward_intermediates``) is the residual stream after it: what the next block normalises.
 
     ``use_checkpoint`` (the official option of that name) recomputes each block's forward during backward instead
     of keeping its activations: the scan's per-state intermediates (``batch x tokens x 2 dim x d_state`` floats per
@@ -71,7 +77,7 @@ class VideoMambaBackbone(nn.Module):
         side = img_size // patch_size
         self.spatial_grid = (1, side, side)
         self.temporal_grid = (num_frames // tubelet_size, 1, 1)
-        self.embed_dim = embed_dim
+        self.embed_dim = self.num_features = embed_dim
         self.patch_embed = nn.Module()
         self.patch_embed.proj = nn.Conv3d(in_channels, embed_dim, kernel_size=self.patch, stride=self.patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
@@ -96,7 +102,12 @@ class VideoMambaBackbone(nn.Module):
             with torch.no_grad():
                 blk.mixer.out_proj.weight.div_(math.sqrt(depth))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def num_stages(self) -> int:
+        return len(self.layers)
+
+    def forward_stem(self, x: torch.Tensor) -> _State:
+        """``(hidden, residual, grid)``: the tokens ``(B, 1 + T'N, C)``, no residual yet, the ``(T', H', W')`` grid."""
         b = x.shape[0]
         t, h, w = token_grid(x, self.patch)
         x = self.patch_embed.proj(x)  # (B, C, T', H', W')
@@ -107,18 +118,40 @@ class VideoMambaBackbone(nn.Module):
         time = grid_table(self.temporal_pos_embedding, self.temporal_grid, (t, 1, 1))
         x = x[:, 1:].view(b, t, h * w, -1) + time.unsqueeze(2)  # (B, T', N, C)
         x = self.pos_drop(torch.cat((cls, x.flatten(1, 2)), dim=1))  # (B, 1 + T'N, C), frame by frame
-        hidden, residual = x, None
-        for layer in self.layers:
-            if self.use_checkpoint and self.training and torch.is_grad_enabled():
-                hidden, residual = checkpoint(layer, hidden, residual, use_reentrant=False)
-            else:
-                hidden, residual = layer(hidden, residual)
+        return x, None, (t, h, w)
+
+    def forward_stage(self, i: int, state: _State) -> _State:
+        hidden, residual, grid = state
+        layer = self.layers[i]
+        if self.use_checkpoint and self.training and torch.is_grad_enabled():
+            hidden, residual = checkpoint(layer, hidden, residual, use_reentrant=False)
+        else:
+            hidden, residual = layer(hidden, residual)
+        return hidden, residual, grid
+
+    @staticmethod
+    def _grid_map(x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        return x[:, 1:].unflatten(1, grid).permute(0, 4, 1, 2, 3)  # (B, T', H', W', C) -> (B, C, T', H', W')
+
+    def stage_map(self, state: _State) -> torch.Tensor:
+        hidden, residual, grid = state
+        return self._grid_map((residual + hidden.float()).to(hidden.dtype), grid)
+
+    def forward_post(self, state: _State) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden, residual, grid = state
         residual = residual + self.drop_path(hidden).float()
-        return self.norm_f(residual.to(hidden.dtype))[:, 0]
+        x = self.norm_f(residual.to(hidden.dtype))  # every token, as the official fused add + norm
+        return self._grid_map(x, grid), x[:, 0]
 
 
 class VideoMamba(TokenClassifier):
-    """VideoMamba classifier: ``(B, 3, T, H, W)`` -> logits; ``forward_features`` returns the CLS feature.
+    """VideoMamba classifier: ``(B, 3, T, H, W)`` -> logits; ``forward_features`` returns the final-normalised patch
+    tokens as a map with the CLS token the head classifies as ``feats.cls_token``.
+
+    Layer ids as the official fine-tuning's layer decay: patch embedding, CLS token and position tables 0,
+    ``layers.k`` k + 1, ``norm_f`` and head L + 1. ``no_weight_decay()``: the official model's list (CLS token and
+    both position tables); ``D``/``D_b`` are 1-D (the optimizer leaves them undecayed anyway), and ``A_log`` /
+    ``A_b_log`` are decayed as in the official recipe (its optimizer ignores mamba_ssm's ``_no_weight_decay`` tags).
 
     Args:
         num_classes: classifier outputs.
@@ -126,6 +159,15 @@ class VideoMamba(TokenClassifier):
         init_std: std of the classifier's init.
         **kwargs: :class:`VideoMambaBackbone` arguments (``img_size``, ``num_frames``, ``embed_dim``, ``depth``...).
     """
+
+    stem_prefixes = (
+        "backbone.patch_embed",
+        "backbone.cls_token",
+        "backbone.pos_embed",
+        "backbone.temporal_pos_embedding",
+    )
+    stage_prefixes = ("backbone.layers.{i}",)
+    no_weight_decay_patterns = ("backbone.cls_token", "backbone.pos_embed", "backbone.temporal_pos_embedding")
 
     def __init__(self, num_classes: int = 400, *, dropout: float = 0.0, init_std: float = 0.02, **kwargs) -> None:
         super().__init__()

@@ -16,7 +16,7 @@ from torch import nn
 
 from vidlab.models._init import init_conv_bn
 from vidlab.models._registry import register_variant
-from vidlab.models.base import VideoClassifier, check_clip
+from vidlab.models.base import StageBackbone, VideoClassifier
 
 __all__ = ["X3D", "X3DBackbone", "X3DHead"]
 
@@ -88,7 +88,7 @@ class X3DBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class X3DBackbone(nn.Module):
+class X3DBackbone(StageBackbone):
     """X3D trunk: ``(B, 3, T, H, W)`` -> ``(B, num_features, T, H/32, W/32)`` (no temporal stride).
 
     Args:
@@ -155,9 +155,16 @@ class X3DBackbone(nn.Module):
                 if isinstance(m, X3DBlock):
                     nn.init.zeros_(m.bn3.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.bn1(self.conv1_t(self.conv1_s(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+    num_stages = 4
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn1(self.conv1_t(self.conv1_s(x))))
+
+    def forward_stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self, f"layer{i + 1}")(x)
+
+    def forward_post(self, x: torch.Tensor) -> torch.Tensor:
+        """``conv5`` + ``bn5`` + ReLU after ``layer4``."""
         return self.relu(self.bn5(self.conv5(x)))
 
 
@@ -218,7 +225,9 @@ class X3D(VideoClassifier):
     """X3D classifier: 3D backbone with depthwise convs, MLP head.
 
     Input ``(B, 3, T, H, W)``, output logits ``(B, num_classes)``; ``forward_features`` returns
-    ``(B, 432, T, H/32, W/32)`` for X3D-S/M. Multi-view testing averages per-view scores.
+    ``(B, 432, T, H/32, W/32)`` for X3D-S/M (after ``conv5``), ``forward_intermediates`` the outputs of
+    ``layer1`` .. ``layer4`` (before ``conv5``). Layer ids: stem (``conv1_s``, ``conv1_t``, ``bn1``) 0, ``layerK``
+    K, ``conv5``/``bn5`` and the head 5. Multi-view testing averages per-view scores.
 
     Args:
         num_classes: classifier outputs.
@@ -226,6 +235,8 @@ class X3D(VideoClassifier):
             :class:`X3DBackbone`.
         hidden, dropout, init_std, fc1_bias: see :class:`X3DHead`.
     """
+
+    stem_prefixes = ("backbone.conv1_s", "backbone.conv1_t", "backbone.bn1")
 
     def __init__(
         self,
@@ -261,10 +272,6 @@ class X3D(VideoClassifier):
             init_std=init_std,
             fc1_bias=fc1_bias,
         )
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x)
-        return self.backbone(x)
 
 
 # X3D-XS, -S and -M are one network (gamma_w 1, gamma_b 2.25, gamma_d 2.2) run on different clips; X3D-L is

@@ -1,0 +1,79 @@
+"""Precision that follows the hardware: bf16 autocast only where the CPU or GPU computes it natively.
+
+On a CPU without AVX512-BF16 or AMX, PyTorch emulates bf16 and a bf16 matmul runs tens of times slower than fp32
+(about 60x on AVX2-only CPUs). ``auto`` therefore picks bf16 on CPUs whose kernels have native bf16, and fp32
+elsewhere; on CUDA it picks bf16 where the device supports it, else fp16 (with a gradient scaler in training).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+import torch
+
+logger = logging.getLogger("vidlab")
+
+PRECISIONS = ("auto", "none", "bf16", "fp16")
+
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which oneDNN has no bf16 instructions
+_ONEDNN_NO_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+_warned: set[str] = set()
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when PyTorch's CPU kernels run bf16 natively: the CPU has AVX512-BF16 or AMX, ATen dispatches to its
+    AVX-512 kernels (``ATEN_CPU_CAPABILITY`` may cap it) and oneDNN is not capped below bf16
+    (``ONEDNN_MAX_CPU_ISA``)."""
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False
+    isa = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+    if isa in _ONEDNN_NO_BF16:
+        return False
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_precision(amp: str, device: torch.device) -> str:
+    """The autocast precision (``none`` | ``bf16`` | ``fp16``) for a requested ``amp`` on ``device``.
+
+    ``auto``: bf16 where native (see :func:`cpu_has_native_bf16`; CUDA: ``torch.cuda.is_bf16_supported()``),
+    fp16 on CUDA devices without bf16, fp32 (``none``) otherwise. An explicit ``bf16`` on a CPU that emulates it
+    is honoured but warns once; ``fp16`` needs CUDA.
+    """
+    if amp not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {amp!r}")
+    if device.type == "cuda":
+        if amp == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return amp
+    if amp == "fp16":
+        raise ValueError("fp16 autocast needs CUDA; use bf16 (on CPUs with native bf16) or none on CPU")
+    native = cpu_has_native_bf16()
+    if amp == "auto":
+        return "bf16" if native else "none"
+    if amp == "bf16" and not native and "bf16" not in _warned:
+        _warned.add("bf16")
+        logger.warning(
+            "bf16 was requested but this CPU (%s kernels) has no native bf16: PyTorch emulates it, often tens of "
+            "times slower than fp32. Use amp=auto or none for fp32.",
+            torch.backends.cpu.get_cpu_capability(),
+        )
+    return amp
+
+
+def autocast_context(precision: str, device: torch.device):
+    """``torch.autocast`` for a resolved ``precision`` (``none`` | ``bf16`` | ``fp16``)."""
+    if precision == "none":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 autocast needs CUDA; use bf16 on CPU")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def describe(precision: str, device: torch.device) -> str:
+    """A short log label, e.g. ``bf16 (CPU AVX512 kernels)`` or ``fp16 (cuda)``."""
+    name = "fp32" if precision == "none" else precision
+    if device.type == "cpu":
+        return f"{name} (CPU {torch.backends.cpu.get_cpu_capability()} kernels)"
+    return f"{name} ({device.type})"
