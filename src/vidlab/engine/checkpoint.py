@@ -15,17 +15,17 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable or lacks what the caller needs."""
 
 
-def save_checkpoint(state: dict, path: str | Path) -> None:
-    """Write ``state`` to ``path`` atomically: a temp file in the same folder, fsync, then rename.
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(f)`` on a temporary file in ``path``'s folder, fsync, then rename it to ``path``.
 
-    A run killed mid-write leaves the previous file intact, never a truncated one.
+    A process killed mid-write leaves the previous file (or none), never a truncated one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -33,6 +33,12 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """Write ``state`` to ``path`` atomically (:func:`atomic_write`): a run killed mid-write leaves the previous
+    file intact."""
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,9 +21,10 @@ import torch
 from vidlab.data.datasets import feature_path
 from vidlab.data.loader import build_loader
 from vidlab.engine.builders import build_dataset
+from vidlab.engine.checkpoint import atomic_write
 from vidlab.engine.distributed import barrier, cleanup, init_distributed
 from vidlab.engine.evaluate import to_input
-from vidlab.engine.inference import _load_into, resolve_config
+from vidlab.engine.inference import build_and_load, resolve_config
 from vidlab.engine.precision import autocast_context, resolve_precision
 
 logger = logging.getLogger("vidlab")
@@ -33,24 +32,9 @@ logger = logging.getLogger("vidlab")
 DTYPES = {"fp32": "none", "bf16": "bf16", "auto": "auto"}
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_array(path: Path, array: np.ndarray) -> None:
     """``np.save`` through a temporary file and a rename: never a truncated ``.npy``."""
-    _atomic_write(path, lambda f: np.save(f, array))
+    atomic_write(path, lambda f: np.save(f, array))
 
 
 def features_of(model: torch.nn.Module, x: torch.Tensor, layer: int | None, pool: str) -> torch.Tensor:
@@ -98,6 +82,7 @@ def extract_features(
 
     everything = build_dataset(cfg, "test")
     todo = [it for it in everything.items if not feature_path(out, _rel(it)).is_file()]
+    barrier(info)  # every rank lists what is done before any rank writes, so all shard the same list
     if info.is_main:
         print(
             f"extract: {len(everything.items)} videos, {len(everything.items) - len(todo)} already done, "
@@ -109,8 +94,8 @@ def extract_features(
         loader = build_loader(
             dataset, batch_size, train=False, num_workers=num_workers, rank=info.rank, world_size=info.world_size
         )
-        model = _load_into(cfg, checkpoint, info.device)
-        t0, done = time.time(), 0
+        model = build_and_load(cfg, checkpoint, info.device)
+        t0, done, shown = time.time(), 0, 0.0
         for batch in loader:
             x = to_input(batch["imgs"], cfg.data.mean, cfg.data.std, info.device)  # (B, V, C, T, H, W)
             b, v = x.shape[:2]
@@ -120,8 +105,9 @@ def extract_features(
             for i, j in enumerate(batch["index"].tolist()):
                 save_array(feature_path(out, _rel(todo[j])), feats[i])
             done += b
-            if info.is_main:
-                rate = done / max(time.time() - t0, 1e-9)
+            if info.is_main and time.time() - shown > 10:  # a progress line every 10 s
+                shown = time.time()
+                rate = done / max(shown - t0, 1e-9)
                 print(f"extract: rank 0 wrote {done} videos ({rate:.2f}/s)", file=sys.stderr, flush=True)
     barrier(info)
     path = out / "index.csv"
@@ -136,7 +122,7 @@ def extract_features(
             writer.writerow(
                 [rel, file.relative_to(out).as_posix(), "x".join(map(str, shape)), " ".join(map(str, it.label))]
             )
-        _atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+        atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
         print(f"extract: features of {len(everything.items)} videos in {out}, index {path}", file=sys.stderr)
     cleanup(info)
     return path

@@ -47,7 +47,7 @@ def class_names(cfg: Config, checkpoint: str | Path) -> list[str] | None:
     return load_class_names(cfg) or checkpoint_meta_of(checkpoint).get("classes")
 
 
-def _load_into(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
+def build_and_load(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
     """Build the configured model and load a local checkpoint strictly (vidlab's own, or MMAction2's layout)."""
     model = build_model(cfg, checkpoint)
     try:
@@ -63,7 +63,7 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> to
     The checkpoint's ``meta`` (written by ``vidlab train`` and ``vidlab convert``) is attached as ``model.meta``.
     """
     cfg = resolve_config(checkpoint)
-    model = _load_into(cfg, checkpoint, torch.device(device))
+    model = build_and_load(cfg, checkpoint, torch.device(device))
     model.meta = checkpoint_meta_of(checkpoint)
     return model
 
@@ -82,7 +82,7 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
         rank=info.rank,
         world_size=info.world_size,
     )
-    model = _load_into(cfg, checkpoint, info.device)
+    model = build_and_load(cfg, checkpoint, info.device)
     task = build_task(cfg)
     values, scores, labels, skipped = evaluate_split(
         model, loader, info, task, mean=cfg.data.mean, std=cfg.data.std, precision=precision, progress=True
@@ -125,7 +125,7 @@ def predict_video(
     device = init_distributed(cfg.device).device
     precision = resolve_precision(cfg.test.amp, device)
     dataset = build_dataset(cfg, "test", items=[VideoItem(str(video), [0])])
-    model = _load_into(cfg, checkpoint, device)
+    model = build_and_load(cfg, checkpoint, device)
     task = build_task(cfg)
     item = dataset[0]
     x = to_input(item["imgs"][None], cfg.data.mean, cfg.data.std, device)  # (1, V, C, T, H, W)
