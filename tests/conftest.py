@@ -1,3 +1,4 @@
+import logging
 import os
 import subprocess
 import sys
@@ -50,14 +51,18 @@ def synth_tiny(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture()
-def tiny_recipe(synth_tiny, tmp_path) -> Path:
+def write_tiny_recipe(root: Path, path: Path) -> Path:
+    """``TINY_RECIPE`` on the SynthActions set at ``root``, written to ``path``."""
     from vidlab.data.datasets import read_label_map
 
-    num_classes = len(read_label_map(synth_tiny / "label_map.txt"))
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_RECIPE.format(root=synth_tiny, num_classes=num_classes))
+    num_classes = len(read_label_map(root / "label_map.txt"))
+    path.write_text(TINY_RECIPE.format(root=root, num_classes=num_classes))
     return path
+
+
+@pytest.fixture()
+def tiny_recipe(synth_tiny, tmp_path) -> Path:
+    return write_tiny_recipe(synth_tiny, tmp_path / "tiny.yaml")
 
 
 def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -66,3 +71,54 @@ def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subproce
     return subprocess.run(
         [sys.executable, "-m", "vidlab", *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO
     )
+
+
+@pytest.fixture()
+def cli_inprocess(capsys):
+    """``run_cli`` in this process: ``vidlab.cli.main`` with the same arguments (one intra-op thread, as run_cli),
+    its exit status and captured stdout / stderr, without a fresh interpreter's imports (seconds per call). For
+    user errors and for repeated runs of a command whose command line runs elsewhere in the suite (``run_cli``).
+    An exception other than ``SystemExit`` (what would be a traceback on the command line) propagates and fails the
+    test. What a command changes process-wide is put back afterwards: the ``vidlab`` logger's handlers and level,
+    torch's thread count and deterministic mode, and the random states it seeds."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from vidlab.cli import main
+
+    vidlab_logger = logging.getLogger("vidlab")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        handlers, level = list(vidlab_logger.handlers), vidlab_logger.level
+        threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+        rng = torch.get_rng_state(), np.random.get_state(), random.getstate()
+        cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+        for handler in handlers:  # the command sets up its own, on the captured stderr
+            vidlab_logger.removeHandler(handler)
+        torch.set_num_threads(1)  # as run_cli's OMP_NUM_THREADS=1: the same numbers as the command line
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+        finally:
+            for handler in list(vidlab_logger.handlers):
+                vidlab_logger.removeHandler(handler)
+                handler.close()
+            for handler in handlers:
+                vidlab_logger.addHandler(handler)
+            vidlab_logger.setLevel(level)
+            torch.set_num_threads(threads)
+            torch.use_deterministic_algorithms(deterministic)
+            torch.set_rng_state(rng[0])
+            np.random.set_state(rng[1])
+            random.setstate(rng[2])
+            if cublas is None:
+                os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["vidlab", *args], code, out, err)
+
+    return run

@@ -27,7 +27,7 @@ def _random_checkpoint(recipe, path):
     return cfg
 
 
-def test_extract_resumes_after_kill_and_features_train_a_probe(tiny_recipe, synth_tiny, tmp_path):
+def test_extract_resumes_after_kill_and_features_train_a_probe(tiny_recipe, synth_tiny, tmp_path, cli_inprocess):
     ckpt = tmp_path / "random.pth"
     _random_checkpoint(tiny_recipe, ckpt)
     out = tmp_path / "feats"
@@ -71,8 +71,9 @@ def test_extract_resumes_after_kill_and_features_train_a_probe(tiny_recipe, synt
         expected = model.forward_features(x).mean(dim=(2, 3, 4)).numpy()
     np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
 
-    # a linear probe trains on the features (the val split's features extracted too)
-    r = run_cli(*[a if a != str(synth_tiny / "train.txt") else str(synth_tiny / "val.txt") for a in args])
+    # a linear probe trains on the features (the val split's features extracted too); both by `vidlab.cli.main` in
+    # this process (the command line of extract ran above, training's runs in tests/engine/test_train.py)
+    r = cli_inprocess(*[a if a != str(synth_tiny / "train.txt") else str(synth_tiny / "val.txt") for a in args])
     assert r.returncode == 0, r.stderr
     work = tmp_path / "probe"
     probe = [
@@ -87,7 +88,7 @@ def test_extract_resumes_after_kill_and_features_train_a_probe(tiny_recipe, synt
         "optim.lr=0.01",
         "train.max_iters_per_epoch=null",
     ]
-    r = run_cli(*probe)
+    r = cli_inprocess(*probe)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1].startswith("RESULT top1=")
     meta = torch.load(work / "best.pth", weights_only=True)["meta"]

@@ -147,10 +147,38 @@ def without_gradient_by_design(model: torch.nn.Module, pname: str) -> bool:
     )
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_forward_shape_and_backward_reaches_every_parameter(name):
+# models whose backward pass runs in the slow suite only (test_interface runs every model in the default suite, these
+# included, and their parameter counts are checked above): deeper copies of networks whose shallower variants keep their
+# backward pass here (ResNet-101/152 of TSN, TSM, C2D, SlowOnly, SlowFast and ir-CSN; R(2+1)D-34 next to -18 and -50),
+# I3D's heavy and non-local variants (the non-local 16 x 64 x 64 clip; the three non-local modes keep running here in
+# TSM-R50, a non-local 3D ResNet in SlowOnly-R50) and C3D (its fixed 16 x 112 x 112 clip: 10 s of the suite).
+SLOW_BACKWARD = {"c3d_sports1m", "i3d_r50_heavy", "i3d_r50_nl_dot_product", "i3d_r50_nl_embedded_gaussian"}
+SLOW_BACKWARD |= {"i3d_r50_nl_gaussian", "r2plus1d_r34", "tsn_r101", "tsn_r152", "tsm_r101", "c2d_r101"}
+SLOW_BACKWARD |= {"c2d_r101_nopool", "slowonly_r101_8x8", "slowfast_r101_8x8", "slowfast_r101_r50_4x16"}
+SLOW_BACKWARD |= {"ircsn_r101", "ircsn_r152"}
+
+
+def test_slow_backward_names_registered_models():
+    assert SLOW_BACKWARD <= set(list_models())
+
+
+@pytest.fixture(scope="module")
+def built(name: str) -> torch.nn.Module:
+    """``build(name)``, shared by the two registry-wide tests below: ``name`` is module-scoped, so pytest runs them
+    model by model and builds each model once (a deep network's init takes longer than its tiny forward passes).
+    Each test sets the mode and state it needs; the model is released before the next one is built."""
     torch.manual_seed(0)
-    model = build(name)
+    return build(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_BACKWARD else n for n in list_models()],
+    scope="module",
+)
+def test_forward_shape_and_backward_reaches_every_parameter(name, built):
+    model = built.train()
+    model.zero_grad(set_to_none=True)
     # zero-initialised residual BN weights (and TIN's zero-initialised offset/weight layers) would block the
     # gradient of what lies behind them on this first step
     for m in model.modules():
@@ -176,9 +204,9 @@ def test_forward_shape_and_backward_reaches_every_parameter(name):
         assert p.grad.abs().sum() > 0, f"{pname} has an all-zero gradient"
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_interface(name):
-    model = build(name).eval()
+@pytest.mark.parametrize("name", list_models(), scope="module")
+def test_interface(name, built):
+    model = built.eval()
     x = model_input(name, model)
     with torch.no_grad():
         feats = model.forward_features(x)  # (B, C', T', H', W') for every family
@@ -213,9 +241,10 @@ def test_interface(name):
     model.reset_classifier(11)
     assert model.num_classes == 11
     with torch.no_grad():
-        assert model(x).shape == (2, 11)
+        assert model.forward_head(feats).shape == (2, 11)  # model(x) is forward_head(forward_features(x)), above
     with pytest.raises(ValueError, match=r"\(B, C, T, H, W\)"):
         model(x[0])
+    model.reset_classifier(NUM_CLASSES)  # as built, for a test that takes the model after this one
 
 
 def test_take_indices():

@@ -43,11 +43,13 @@ def test_sincos_table_matches_videomae():
 
 
 def test_videomae_b_16x224_weights_load_into_8x160(tmp_path):
+    """ViT-B's width, patch and tube size and 16 x 224 x 224 clip, at 2 of its 12 blocks: the position table and the
+    clip size do not depend on the depth (full depth: 12 s of the suite for the same checks)."""
     torch.manual_seed(0)
-    src = create_model("videomae_vit_b", num_classes=5)
+    src = create_model("videomae_vit_b", num_classes=5, depth=2)
     path = tmp_path / "videomae_b_16x224.pth"
     torch.save({"model": src.state_dict()}, path)
-    dst = create_model("videomae_vit_b", num_classes=5, num_frames=8, img_size=160).eval()
+    dst = create_model("videomae_vit_b", num_classes=5, depth=2, num_frames=8, img_size=160).eval()
     report = vidlab.load_checkpoint(dst, path)
     assert (report["missing"], report["unexpected"], report["mismatched"]) == ([], [], [])
     assert dst.backbone.pos_embed.shape == (1, 4 * 10 * 10, 768)  # fixed table, computed for the 4x10x10 grid
