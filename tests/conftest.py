@@ -1,3 +1,4 @@
+import functools
 import logging
 import os
 import subprocess
@@ -122,3 +123,26 @@ def cli_inprocess(capsys):
         return subprocess.CompletedProcess(["vidlab", *args], code, out, err)
 
     return run
+
+
+def skip_on_meta(fn):
+    """``fn(tensor, ...)``, or ``tensor`` itself where it is a meta tensor (it has no values to compute)."""
+    import torch
+
+    @functools.wraps(fn)
+    def wrapper(tensor, *args, **kwargs):
+        return tensor if isinstance(tensor, torch.Tensor) and tensor.is_meta else fn(tensor, *args, **kwargs)
+
+    return wrapper
+
+
+@pytest.fixture()
+def no_init_on_meta(monkeypatch):
+    """``torch.nn.init``'s functions (kaiming_normal_, trunc_normal_, zeros_, ...) leave meta tensors as they are,
+    where torch would spend its time in Python decompositions computing nothing. For tests that build models on the
+    meta device for their shapes and parameter counts only (``ModelInfo.num_params``, FLOP counts)."""
+    import torch
+
+    for name in dir(torch.nn.init):
+        if name.endswith("_") and not name.startswith("_"):
+            monkeypatch.setattr(torch.nn.init, name, skip_on_meta(getattr(torch.nn.init, name)))

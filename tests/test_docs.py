@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from tests.conftest import skip_on_meta
 from vidlab.models.layers import selective_scan as scan_module
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,12 +25,17 @@ def _scan_inputs(device: str = "cpu") -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device) for t in (u, delta, -torch.rand(d, n, generator=gen), B, C))
 
 
-def test_selective_scan_does_no_counted_work_and_has_no_meta_kernel():
-    """What lets the model-zoo check below skip the scan: FlopCounterMode counts nothing inside it (element-wise
-    products and sums only), and on the meta device it fails, so ``count_macs`` counts VideoMamba on CPU tensors."""
+def test_what_the_model_zoo_check_skips_counts_nothing():
+    """What lets the model-zoo check below skip work: FlopCounterMode counts nothing in the selective scan
+    (element-wise products and sums only), batch norm or weight init; and the scan fails on the meta device, so
+    ``count_macs`` counts VideoMamba on CPU tensors."""
     u = _scan_inputs()[0]
+    bn = torch.nn.BatchNorm3d(4).eval()
     with FlopCounterMode(display=False) as counter:
         y = scan_module.selective_scan(*_scan_inputs(), D=torch.ones(u.shape[1]), z=u, delta_softplus=True)
+        bn(torch.randn(2, 4, 3, 5, 5))
+        torch.nn.init.kaiming_normal_(torch.empty(8, 4, 3, 3, 3), mode="fan_out", nonlinearity="relu")
+        torch.nn.init.trunc_normal_(torch.empty(16, 8), std=0.02)
     assert y.shape == u.shape and torch.isfinite(y).all()
     assert counter.get_total_flops() == 0, counter.get_flop_counts()
     with pytest.raises((NotImplementedError, RuntimeError)):  # the exceptions count_macs falls back on
@@ -45,12 +51,19 @@ def _model_zoo(monkeypatch):
     return module
 
 
-def test_model_zoo_doc_is_up_to_date(monkeypatch):
-    """``benchmarks/model_zoo.py --check`` without the minute it spends running VideoMamba's selective scan on CPU
-    at full size: the scan (where FlopCounterMode counts nothing, test above) returns zeros of its output's shape,
-    on the meta device too, and a model that reached it is reported as counted on CPU tensors, as the real scan's
-    meta failure makes ``count_macs`` do. The counts are the same: FlopCounterMode counts from shapes alone.
-    ``test_model_zoo_doc_is_up_to_date_unpatched`` (slow) runs the script itself."""
+def test_model_zoo_doc_is_up_to_date(monkeypatch, no_init_on_meta):
+    """``benchmarks/model_zoo.py --check`` without the work that cannot change the document, about three quarters of
+    the script's time (``test_model_zoo_doc_is_up_to_date_unpatched``, slow, runs the script itself):
+
+    - VideoMamba's selective scan, which has no meta kernel and runs for a minute on CPU at full size: it returns
+      zeros of its output's shape (on the meta device too) and a model that reached it is reported as counted on CPU
+      tensors, as the real scan's meta failure makes ``count_macs`` do;
+    - weight init (fixture ``no_init_on_meta``) and batch norm on the meta device, where torch computes nothing but
+      spends seconds in Python decompositions: they return their input.
+
+    No count changes: FlopCounterMode counts convolutions, matrix products and attention from shapes alone, none of
+    which is inside these (``test_what_the_model_zoo_check_skips_counts_nothing``), and parameter
+    counts are numels."""
     zoo = _model_zoo(monkeypatch)
     reached = []
 
@@ -67,6 +80,7 @@ def test_model_zoo_doc_is_up_to_date(monkeypatch):
 
     monkeypatch.setattr(scan_module._Scan, "apply", apply)
     monkeypatch.setattr(zoo, "count_macs", count_macs)
+    monkeypatch.setattr(torch.nn.functional, "batch_norm", skip_on_meta(torch.nn.functional.batch_norm))
     threads = torch.get_num_threads()
     try:
         text = zoo.generate()

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO
 
 
 def _random_checkpoint(recipe, path):
@@ -47,7 +47,7 @@ def test_extract_resumes_after_kill_and_features_train_a_probe(tiny_recipe, synt
     assert not list(out.rglob("*.tmp")) or all(p.name.startswith(".") for p in out.rglob("*.tmp"))
     assert not (out / "index.csv").exists()
 
-    r = run_cli(*args)
+    r = cli_inprocess(*args)  # the same command, resumed (in-process: its command line ran above)
     assert r.returncode == 0, r.stderr
     assert f"{len(first)} already done, {len(videos) - len(first)} to go" in r.stderr
     for p, mtime in first.items():  # finished videos were not recomputed
@@ -71,8 +71,8 @@ def test_extract_resumes_after_kill_and_features_train_a_probe(tiny_recipe, synt
         expected = model.forward_features(x).mean(dim=(2, 3, 4)).numpy()
     np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
 
-    # a linear probe trains on the features (the val split's features extracted too); both by `vidlab.cli.main` in
-    # this process (the command line of extract ran above, training's runs in tests/engine/test_train.py)
+    # a linear probe trains on the features (the val split's features extracted too); both in-process (training's
+    # command line runs in tests/engine/test_train.py)
     r = cli_inprocess(*[a if a != str(synth_tiny / "train.txt") else str(synth_tiny / "val.txt") for a in args])
     assert r.returncode == 0, r.stderr
     work = tmp_path / "probe"
