@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _cmd_data_synth(args) -> None:
+    if args.task == "detection":
+        from vidlab.data.synthetic_det import generate_synth_det
+
+        out = args.out or "data/synth_det"
+        info = generate_synth_det(
+            out,
+            num_videos=args.num_videos or 400,
+            seed=args.seed,
+            workers=args.workers,
+            rawframes=args.rawframes,
+            overwrite=args.overwrite,
+        )
+        print(f"SynthActions-Det in {out}: {info}")
+        return
     from vidlab.data.synthetic import generate_synth_actions
 
+    args.out, args.num_videos = args.out or "data/synth", args.num_videos or 1000
     info = generate_synth_actions(
         args.out,
         num_videos=args.num_videos,
@@ -53,6 +69,27 @@ def _cmd_predict(args) -> None:
     from vidlab.engine.inference import predict_video, resolve_config
 
     cfg = resolve_config(args.checkpoint, args.config, args.overrides)
+    if cfg.task == "detection":
+        from vidlab.engine.inference import predict_video_boxes
+
+        if not (args.boxes or args.gt_boxes):
+            raise SystemExit("vidlab predict: a detector needs person boxes: --boxes PROPOSALS or --gt-boxes GT.csv")
+        out = args.out or str(Path(args.video).with_suffix("")) + "_det.mp4"
+        rows = predict_video_boxes(
+            cfg,
+            args.video,
+            args.checkpoint,
+            args.gt_boxes or args.boxes,
+            out,
+            gt=bool(args.gt_boxes),
+            score_thr=args.score_thr,
+            video_id=args.video_id,
+        )
+        for row in rows:
+            if row[-1] >= args.score_thr:
+                print(",".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+        print(f"boxes and actions drawn into {out}")
+        return
     for rank, (_, name, prob) in enumerate(predict_video(cfg, args.video, args.checkpoint, args.topk), 1):
         print(f"{rank} {name} {prob:.4f}")
 
@@ -79,13 +116,14 @@ def _cmd_extract(args) -> None:
 def _cmd_models(args) -> None:
     from vidlab.models import get_model_info, list_models
 
-    names = list_models(args.pattern)
+    names = list_models(args.pattern, task=None)
     width = max([len(n) for n in names] + [5])
-    print(f"{'model'.ljust(width)}  {'params':>12}  {'classes':>7}  input (C, T, H, W)")
+    print(f"{'model'.ljust(width)}  {'task':<11}  {'params':>12}  {'classes':>7}  input (C, T, H, W)")
     for name in names:
         info = get_model_info(name)
         classes = args.num_classes or info.builder.__kwdefaults__.get("num_classes")
-        print(f"{name.ljust(width)}  {info.num_params(num_classes=classes):>12,}  {classes:>7}  {info.input_shape}")
+        params = info.num_params(num_classes=classes)
+        print(f"{name.ljust(width)}  {info.task:<11}  {params:>12,}  {classes:>7}  {info.input_shape}")
 
 
 def _cmd_convert(args) -> None:
@@ -131,11 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="generate the SynthActions dataset (H.264 videos + lists)")
-    synth.add_argument("--out", default="data/synth")
-    synth.add_argument("--num-videos", type=int, default=1000)
+    synth.add_argument(
+        "--task",
+        default="recognition",
+        choices=["recognition", "detection"],
+        help="recognition: SynthActions; detection: SynthActions-Det (AVA-format CSVs, label map, proposals)",
+    )
+    synth.add_argument("--out", default=None, help="default: data/synth (detection: data/synth_det)")
+    synth.add_argument("--num-videos", type=int, default=None, help="default: 1000 (detection: 400)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--workers", type=int, default=2)
-    synth.add_argument("--rawframes", action="store_true", help="also write JPEG frames and rawframes lists")
+    synth.add_argument("--rawframes", action="store_true", help="also write JPEG frames (and rawframes lists)")
     synth.add_argument("--overwrite", action="store_true")
     synth.set_defaults(func=_cmd_data_synth)
 
@@ -167,11 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--split", default="test", choices=["train", "val", "test"])
     test.set_defaults(func=_cmd_test)
 
-    pred = sub.add_parser("predict", help="top-k labels for one video: '<rank> <class name> <prob>' lines")
+    pred = sub.add_parser(
+        "predict",
+        help="top-k labels for one video ('<rank> <class name> <prob>' lines); a detector draws its boxes into an MP4",
+    )
     pred.add_argument("video")
     pred.add_argument("--config", default=None, help="optional YAML recipe (default: what the checkpoint describes)")
     pred.add_argument("--checkpoint", required=True)
     pred.add_argument("--topk", type=int, default=5)
+    pred.add_argument("--boxes", default=None, help="detectors: person proposals (.pkl / .csv) of the video")
+    pred.add_argument("--gt-boxes", default=None, help="detectors: an AVA ground-truth CSV as the person boxes")
+    pred.add_argument("--video-id", default=None, help="detectors: the video's id in the box file (default: stem)")
+    pred.add_argument("--out", default=None, help="detectors: output MP4 (default: <video>_det.mp4)")
+    pred.add_argument("--score-thr", type=float, default=0.5, help="detectors: draw actions scoring at least this")
     pred.add_argument("overrides", nargs="*")
     pred.set_defaults(func=_cmd_predict)
 
@@ -220,6 +272,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conv.add_argument("--label-map", default=None, help="class names to record (one per line)")
     conv.set_defaults(func=_cmd_convert)
+
+    def _cmd_eval_ava(args) -> None:
+        from vidlab.metrics.ava import run_eval_ava
+
+        try:
+            run_eval_ava(args.gt, args.pred, args.labelmap, args.exclude, args.protocol, args.microg,
+                         args.threshold_on, args.keyframe_unit, args.out)  # fmt: skip
+        except (OSError, ValueError) as e:
+            print(f"vidlab eval-ava: error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    ava = sub.add_parser("eval-ava", help="AVA frame-mAP@0.5 of a prediction CSV (docs/ava_evaluation.md)")
+    ava.add_argument("--gt", required=True, help="ground truth CSV: video,timestamp,x1,y1,x2,y2,action_id[,person]")
+    ava.add_argument("--pred", required=True, help="predictions CSV: video,timestamp,x1,y1,x2,y2,action_id,score")
+    ava.add_argument("--labelmap", required=True, help="label map .pbtxt; its ids are the classes evaluated")
+    ava.add_argument("--exclude", default=None, help="excluded timestamps CSV (video,timestamp)")
+    ava.add_argument("--protocol", default="activitynet", choices=["activitynet", "mmaction2", "pyslowfast"])
+    ava.add_argument("--microg", action="store_true", help="also MicroG-4M's macro F1 / recall / AUROC")
+    ava.add_argument("--threshold-on", default="logits", choices=["logits", "probabilities"], help="for --microg")
+    ava.add_argument("--keyframe-unit", default="second", choices=["second", "frame"], help="frame: MicroG-4M")
+    ava.add_argument("--out", default=None, help="write the per-class table as CSV")
+    ava.set_defaults(func=_cmd_eval_ava)
     return p
 
 

@@ -149,14 +149,53 @@ class RegressionConfig:
 
 
 @dataclass
+class DetectionConfig:
+    """Options of ``task: detection`` (AVA-format spatio-temporal action detection, ``data.format: ava``). Files
+    are relative to ``data.root``; ``data.train_list`` / ``val_list`` / ``test_list`` are the annotation CSVs and
+    ``data.label_map`` the label-map pbtxt (``model.num_classes`` = its number of classes)."""
+
+    keyframe_unit: str = "second"  # second (AVA) | frame (MicroG-4M: column 2 is a 0-based frame index)
+    timestamp_start: float = 0.0  # seconds of the first frame (AVA's 15-minute frame folders: 900)
+    fps: float = 30.0  # frame rate of frame folders (videos use their own)
+    valid_stamps: list | None = None  # [first, last] keyframe timestamps kept (PySlowFast's AVA: [902, 1798])
+    source: str = "video"  # video (video_tmpl) | frames (frame folders: frame_dir_tmpl + frame_tmpl)
+    video_tmpl: str = "videos/{video}.mp4"
+    frame_dir_tmpl: str = "frames/{video}"
+    frame_tmpl: str = "img_{index:05d}.jpg"  # AVA's folders: "{video}_{index:06d}.jpg" (1-based)
+    clip_len: int = 8
+    frame_interval: int = 2
+    center: str = "mmaction2"  # mmaction2 | pyslowfast: where the clip starts around the keyframe
+    train_excluded: str | None = None  # excluded-timestamps CSVs
+    val_excluded: str | None = None
+    test_excluded: str | None = None
+    train_proposals: str | None = None  # MMAction2 .pkl or PySlowFast .csv person boxes
+    val_proposals: str | None = None
+    test_proposals: str | None = None
+    proposal_score_thr: float = 0.9
+    max_proposals: int = 1000
+    test_boxes: str = "proposals"  # proposals | gt (MicroG-4M)
+    train_with_proposals: bool = False  # proposals as extra training boxes (labelled by IoU; negatives too)
+    pos_iou: float = 0.5
+    neg_iou: float = 0.3
+    loss: str = "bce"  # bce | focal (MMAction2's alpha / gamma)
+    focal_alpha: float = 1.0
+    focal_gamma: float = 0.0
+    loss_on: str = "labelled"  # labelled (MMAction2: boxes with an action) | all (negatives too)
+    protocol: str = "activitynet"  # frame-mAP protocol: activitynet | mmaction2 | pyslowfast
+    microg: bool = False  # also MicroG-4M's F1 / recall / AUROC
+    threshold_on: str = "probabilities"  # logits | probabilities (MicroG-4M's 0.5 threshold)
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
-    task: str = "recognition"  # recognition | regression
+    task: str = "recognition"  # recognition | regression | detection
     regression: RegressionConfig = field(default_factory=RegressionConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
     work_dir: str = "work_dirs/default"
     device: str = "auto"  # auto | cpu | cuda
 
@@ -291,7 +330,7 @@ def load_config(
 
 
 _CHOICES = {
-    "data.format": ("video", "rawframes", "kinetics_csv", "features"),
+    "data.format": ("video", "rawframes", "kinetics_csv", "features", "ava"),
     "data.backend": ("pyav", "decord"),
     "data.input_format": ("NCTHW", "NCHW"),
     "data.on_error": ("raise", "skip"),
@@ -299,7 +338,15 @@ _CHOICES = {
     "optim.scheduler": ("cosine", "step", "constant"),
     "train.amp": ("auto", "none", "bf16", "fp16"),
     "test.amp": ("auto", "none", "bf16", "fp16"),
-    "task": ("recognition", "regression"),
+    "task": ("recognition", "regression", "detection"),
+    "detection.keyframe_unit": ("second", "frame"),
+    "detection.source": ("video", "frames"),
+    "detection.center": ("mmaction2", "pyslowfast"),
+    "detection.test_boxes": ("proposals", "gt"),
+    "detection.loss": ("bce", "focal"),
+    "detection.loss_on": ("labelled", "all"),
+    "detection.protocol": ("activitynet", "mmaction2", "pyslowfast"),
+    "detection.threshold_on": ("logits", "probabilities"),
     "regression.loss": ("mse", "smooth_l1"),
     "device": ("auto", "cpu", "cuda"),
 }

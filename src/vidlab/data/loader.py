@@ -54,7 +54,7 @@ def build_loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=collate,
+        collate_fn=getattr(dataset, "collate_fn", collate),  # detection sets pad-and-list batching
         drop_last=train,
         worker_init_fn=_worker_init if num_workers > 0 else None,
         pin_memory=torch.cuda.is_available(),

@@ -545,35 +545,41 @@ def _x264_params() -> str:
     return "asm=" + ",".join(names) if names else ""
 
 
+def _write_video(path: Path, frames: Iterator[np.ndarray], fps: int, width: int, height: int, frame_dir=None) -> None:
+    """Encode float RGB frames in [0, 1] to an H.264 MP4 (reproducible x264 settings); with ``frame_dir``, also
+    as JPEG files ``img_00001.jpg`` ... there."""
+    if frame_dir is not None:
+        from PIL import Image  # lazy: only frame folders need Pillow
+
+        Path(frame_dir).mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="mp4") as container:
+        options = {"crf": str(_CRF), "preset": _PRESET}
+        if _x264_params():
+            options["x264-params"] = _x264_params()
+        stream = container.add_stream("libx264", rate=fps, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.thread_count = 1  # multi-threaded x264 output depends on thread timing
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(_to_yuv420p(rgb), format="yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+            if frame_dir is not None:
+                Image.fromarray(_to_uint8(rgb)).save(Path(frame_dir) / f"img_{i + 1:05d}.jpg", quality=_JPEG_QUALITY)
+        container.mux(stream.encode(None))
+
+
 def _render_job(job: tuple[str, int, int, tuple[tuple[int, int], ...], bool]) -> tuple[dict[str, Any], float]:
     """Render, encode and (optionally) dump the JPEG frames of one video; returns its info dict and speed."""
     out_dir, index, seed, sizes, rawframes = job
     root = Path(out_dir)
     scene = _make_scene(index, seed, sizes)
     info = scene.info
-    path = root / info["video"]
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame_dir = None
     if rawframes:
-        from PIL import Image  # lazy: only this option needs Pillow
-
         info["rawframes"] = info["video"].replace("videos/", "rawframes/", 1)[: -len(".mp4")]
         frame_dir = root / info["rawframes"]
-        frame_dir.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="mp4") as container:
-        options = {"crf": str(_CRF), "preset": _PRESET}
-        if _x264_params():
-            options["x264-params"] = _x264_params()
-        stream = container.add_stream("libx264", rate=info["fps"], options=options)
-        stream.width, stream.height, stream.pix_fmt = info["width"], info["height"], "yuv420p"
-        stream.codec_context.thread_count = 1  # multi-threaded x264 output depends on thread timing
-        for i, rgb in enumerate(_iter_frames(scene)):
-            frame = av.VideoFrame.from_ndarray(_to_yuv420p(rgb), format="yuv420p")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-            if frame_dir is not None:
-                Image.fromarray(_to_uint8(rgb)).save(frame_dir / f"img_{i + 1:05d}.jpg", quality=_JPEG_QUALITY)
-        container.mux(stream.encode(None))
+    _write_video(root / info["video"], _iter_frames(scene), info["fps"], info["width"], info["height"], frame_dir)
     return info, scene.speed
 
 
@@ -681,21 +687,25 @@ def _write_speed_lists(
         tmp.replace(root / f"{name}_speed.txt")
 
 
-def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[tuple[dict[str, Any], float]]:
+def _run_jobs(
+    jobs: list[tuple], workers: int, progress: bool, fn=_render_job, desc: str = "SynthActions"
+) -> list[tuple[dict[str, Any], Any]]:
+    """``fn(job)`` for every job (``(info dict, extra)`` results, sorted by ``info["index"]``), in ``workers``
+    processes."""
     from tqdm import tqdm
 
-    infos: list[tuple[dict[str, Any], float]] = []
+    infos: list[tuple[dict[str, Any], Any]] = []
     if workers == 1 or len(jobs) == 1:
-        for job in tqdm(jobs, desc="SynthActions", unit="video", disable=not progress):
-            infos.append(_render_job(job))
+        for job in tqdm(jobs, desc=desc, unit="video", disable=not progress):
+            infos.append(fn(job))
         return infos
     # fork where the platform has it: starts fast and works from scripts without a `__main__` guard. Workers only
     # run numpy and PyAV, and each video is seeded on its own, so the output is the same for any worker count.
     # The pool is started before the progress bar, whose monitor thread should not be alive across a fork.
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with mp.get_context(method).Pool(min(workers, len(jobs))) as pool:
-        results = pool.imap_unordered(_render_job, jobs, chunksize=4)
-        for info in tqdm(results, total=len(jobs), desc="SynthActions", unit="video", disable=not progress):
+        results = pool.imap_unordered(fn, jobs, chunksize=4)
+        for info in tqdm(results, total=len(jobs), desc=desc, unit="video", disable=not progress):
             infos.append(info)
     return sorted(infos, key=lambda v: v[0]["index"])
 

@@ -13,6 +13,11 @@ Transforms act on a ``results`` dict, the layout MMAction2 users know:
 Transforms may add ``"img_shape"`` ``(H, W)``, ``"crop_bbox"`` ``(x1, y1, x2, y2)`` relative to
 the image they cropped, ``"flip"``, ``"flip_direction"`` and ``"num_crops"``.
 
+Boxes (action detection) travel with the frames: ``"gt_bboxes"`` and ``"proposals"`` (MMAction2's names), float
+``(n, 4)`` arrays ``[x1, y1, x2, y2]`` in pixels of ``"imgs"``, are scaled by resizes, shifted and clipped to the
+crop by crops (a box left with no area is dropped, with its rows of ``"gt_labels"`` / ``"proposal_scores"``) and
+mirrored by horizontal flips. Multi-crop and vertical flip refuse boxes.
+
 The classes mirror MMAction2 1.2.0 transforms of the same names and arguments (the geometry,
 including crop positions and size rounding, matches it exactly), so MMAction2 pipelines
 translate 1:1 through :func:`build_pipeline`. Differences are listed in each class docstring.
@@ -232,7 +237,47 @@ def _rng(results: dict) -> np.random.Generator:
     return results["rng"]
 
 
+#: results keys of ``(n, 4)`` pixel boxes that geometric transforms move with the frames
+BOX_KEYS = ("gt_bboxes", "proposals")
+#: per-box arrays that go with a box a crop drops
+_BOX_EXTRAS = {"gt_bboxes": ("gt_labels",), "proposals": ("proposal_scores",)}
+
+
+def _move_boxes(
+    results: dict,
+    *,
+    scale: tuple[float, float] = (1.0, 1.0),
+    crop_box: Box | None = None,
+    hflip_width: int | None = None,
+) -> None:
+    """Apply a resize (``scale`` = (sx, sy)), a crop (boxes shifted, clipped to it, empty ones dropped) or a
+    horizontal flip of frames ``hflip_width`` wide to the boxes in ``results``."""
+    for key in BOX_KEYS:
+        if results.get(key) is None:
+            continue
+        b = np.asarray(results[key], dtype=np.float32).reshape(-1, 4) * np.float32([*scale, *scale])
+        if crop_box is not None:
+            x1, y1, x2, y2 = crop_box
+            b = b - np.float32([x1, y1, x1, y1])
+            b[:, 0::2] = b[:, 0::2].clip(0, x2 - x1)
+            b[:, 1::2] = b[:, 1::2].clip(0, y2 - y1)
+            keep = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+            b = b[keep]
+            for extra in _BOX_EXTRAS[key]:
+                if results.get(extra) is not None:
+                    results[extra] = results[extra][keep]
+        if hflip_width is not None:
+            b = np.stack([hflip_width - b[:, 2], b[:, 1], hflip_width - b[:, 0], b[:, 3]], axis=1)
+        results[key] = b
+
+
+def _has_boxes(results: dict) -> bool:
+    return any(results.get(k) is not None for k in BOX_KEYS)
+
+
 def _set_imgs(results: dict, imgs: torch.Tensor, **extra: Any) -> dict:
+    if "crop_bbox" in extra and _has_boxes(results):
+        _move_boxes(results, crop_box=tuple(int(v) for v in extra["crop_bbox"]))
     results["imgs"] = imgs
     results["img_shape"] = tuple(imgs.shape[1:3])
     results.update(extra)
@@ -300,7 +345,30 @@ class Resize(_Transform):
     def __call__(self, results: dict) -> dict:
         imgs = _imgs(results)
         size = self.output_size(*imgs.shape[1:3])
+        if _has_boxes(results):
+            _move_boxes(results, scale=(size[1] / imgs.shape[2], size[0] / imgs.shape[1]))
         return _set_imgs(results, resize(imgs, size, self.interpolation, self.antialias))
+
+
+class RandomRescale(Resize):
+    """Resizes the short side to a random length in ``scale_range`` (both ends included), keeping the aspect
+    ratio (MMAction2's ``RandomRescale``, the AVA training resize).
+
+    Args:
+        scale_range: ``(low, high)`` short-side lengths.
+        interpolation, antialias: as :class:`Resize`.
+    """
+
+    def __init__(self, scale_range: Sequence[int], interpolation: str = "bilinear", antialias: bool = True) -> None:
+        lo, hi = _pair(scale_range, "RandomRescale scale_range")
+        if not 0 < lo <= hi:
+            raise ValueError(f"RandomRescale scale_range must be 0 < low <= high, got {scale_range!r}")
+        super().__init__((-1, lo), interpolation=interpolation, antialias=antialias)
+        self.scale_range = (lo, hi)
+
+    def __call__(self, results: dict) -> dict:
+        self.scale = (-1, int(_rng(results).integers(self.scale_range[0], self.scale_range[1] + 1)))
+        return super().__call__(results)
 
 
 class RandomCrop(_Transform):
@@ -486,6 +554,8 @@ class _MultiCrop(_Transform):
         raise NotImplementedError
 
     def __call__(self, results: dict) -> dict:
+        if _has_boxes(results):
+            raise ValueError(f"{type(self).__name__}: multi-crop testing of samples with boxes is not supported")
         imgs = _imgs(results)
         boxes = self.get_crop_boxes(*imgs.shape[1:3])
         num_crops = len(boxes) * (2 if self.with_flips else 1)
@@ -581,6 +651,10 @@ class Flip(_Transform):
         if self.flip_label_map is not None and "label" in results:
             results["label"] = self._map_label(results["label"])
         imgs = _imgs(results)
+        if _has_boxes(results):
+            if self.direction != "horizontal":
+                raise ValueError("Flip: vertical flips of samples with boxes are not supported")
+            _move_boxes(results, hflip_width=imgs.shape[2])
         return _set_imgs(results, hflip(imgs) if self.direction == "horizontal" else vflip(imgs))
 
 
@@ -716,7 +790,10 @@ class Compose:
         return f"Compose([{body}\n])"
 
 
-_REGISTERED = (Resize, RandomCrop, RandomResizedCrop, MultiScaleCrop, CenterCrop, ThreeCrop, TenCrop, Flip, ColorJitter)
+_REGISTERED = (
+    Resize, RandomRescale, RandomCrop, RandomResizedCrop, MultiScaleCrop, CenterCrop, ThreeCrop, TenCrop, Flip,
+    ColorJitter,
+)  # fmt: skip
 TRANSFORMS: dict[str, type] = {cls.__name__: cls for cls in _REGISTERED}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -52,7 +53,86 @@ def build_sampler(spec: dict, key: str):
 
 def load_class_names(cfg: Config) -> list[str] | None:
     path = data_path(cfg, cfg.data.label_map)
-    return read_label_map(path) if path is not None and path.is_file() else None
+    if path is None or not path.is_file():
+        return None
+    if cfg.task == "detection":
+        return [name for _, name in detection_classes(cfg)]
+    return read_label_map(path)
+
+
+def detection_classes(cfg: Config) -> list[tuple[int, str]]:
+    """``(action id, name)`` of the detection label map (pbtxt), in the order of the model's outputs."""
+    from vidlab.metrics.ava import read_labelmap
+
+    path = data_path(cfg, cfg.data.label_map)
+    if path is None or not path.is_file():
+        raise ConfigError(f"data.label_map: the detection label map (pbtxt) is needed; not found: {path}")
+    classes = read_labelmap(path)
+    if len(classes) != cfg.model.num_classes:
+        raise ConfigError(
+            f"model.num_classes={cfg.model.num_classes} but the label map {path} has {len(classes)} classes"
+        )
+    return classes
+
+
+def _split_file(cfg: Config, split: str, kind: str) -> Path | None:
+    """``detection.<split>_<kind>`` (excluded | proposals) under ``data.root``; test falls back to val."""
+    det = cfg.detection
+    name = getattr(det, f"{split}_{kind}")
+    if name is None and split == "test":
+        name = getattr(det, f"val_{kind}")
+    return data_path(cfg, name)
+
+
+def build_ava_dataset(cfg: Config, split: str):
+    """The AVA-format keyframe dataset of ``split`` (``data.format: ava``; options in ``detection``)."""
+    from vidlab.data.ava import AVADataset, Keyframe, load_proposals, read_ava_annotations, read_excluded
+
+    d, det = cfg.data, cfg.detection
+    ann = data_path(cfg, {"train": d.train_list, "val": d.val_list, "test": d.test_list}[split])
+    class_ids = [i for i, _ in detection_classes(cfg)]
+    gt = read_ava_annotations(ann, class_ids)
+    excluded = read_excluded(_split_file(cfg, split, "excluded"))
+    props_path = _split_file(cfg, split, "proposals")
+    proposals = None
+    if props_path is not None and (split != "train" or det.train_with_proposals):
+        proposals = load_proposals(props_path, det.proposal_score_thr, det.max_proposals, det.keyframe_unit)
+    keys = set(gt)
+    if split != "train" and proposals is not None and det.test_boxes == "proposals":
+        keys |= set(proposals)  # keyframes without ground truth are predicted too (false positives count there)
+    if det.valid_stamps is not None:  # PySlowFast's valid-frame filter (MicroG-4M has none)
+        first, last = det.valid_stamps
+        keys = {k for k in keys if first <= k[1] <= last}
+    keyframes = [gt.get(k, Keyframe(*k)) for k in sorted(keys - excluded)]
+    if not keyframes:
+        raise ConfigError(f"{ann}: no keyframes left (after the label-map whitelist and excluded timestamps)")
+    train = split == "train"
+    spec = d.train_pipeline if train else (d.test_pipeline if split == "test" and d.test_pipeline else d.val_pipeline)
+    tmpl = det.frame_dir_tmpl if det.source == "frames" else det.video_tmpl
+    root = Path(d.root)
+    return AVADataset(
+        keyframes,
+        cfg.model.num_classes,
+        _pipeline(cfg, spec, f"data.{'train' if train else 'val'}_pipeline"),
+        lambda video: str(root / tmpl.format(video=video)),
+        clip_len=det.clip_len,
+        frame_interval=det.frame_interval,
+        convention=det.center,
+        train=train,
+        proposals=proposals,
+        test_boxes=det.test_boxes,
+        train_proposals=det.train_with_proposals,
+        pos_iou=det.pos_iou,
+        neg_iou=det.neg_iou,
+        keyframe_unit=det.keyframe_unit,
+        timestamp_start=det.timestamp_start,
+        fps=det.fps,
+        frames=det.source == "frames",
+        frame_tmpl=det.frame_tmpl,
+        short_side=d.short_side,
+        backend=d.backend,
+        seed=cfg.train.seed,
+    )
 
 
 def _flip_map(cfg: Config) -> dict[int, int] | None:
@@ -90,6 +170,10 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
     reads the ``vidlab extract`` output in ``data.features_dir`` for the list's videos (linear probing).
     """
     d = cfg.data
+    if d.format == "ava":
+        if items is not None:
+            raise ConfigError("data.format=ava reads keyframes from the annotation CSVs, not a list of videos")
+        return build_ava_dataset(cfg, split)
     ann = data_path(cfg, {"train": d.train_list, "val": d.val_list, "test": d.test_list}[split])
     kind = target_type(cfg)
     explicit = items is not None
@@ -217,12 +301,34 @@ def direction_pairs(cfg: Config) -> list[int]:
     return sorted({int(c) for pair in pairs for c in pair})
 
 
-def build_task(cfg: Config, train_set=None):
+def build_task(cfg: Config, train_set=None, split: str | None = None):
     """The task object of ``cfg.task`` with its plain options. Regression with ``regression.normalize`` fits the
     target mean/std on ``train_set``'s targets (or takes them from ``cfg.regression`` state restored from a
-    checkpoint: :func:`config_from_checkpoint`)."""
-    from vidlab.tasks import RecognitionTask, RegressionTask
+    checkpoint: :func:`config_from_checkpoint`). Detection evaluates against the ground truth of ``split`` (val
+    by default)."""
+    from vidlab.tasks import DetectionTask, RecognitionTask, RegressionTask
 
+    if cfg.task == "detection":
+        det = cfg.detection
+        classes = detection_classes(cfg)
+        split = "val" if split is None else split
+        return DetectionTask(
+            [i for i, _ in classes],
+            [n for _, n in classes],
+            gt_file=data_path(
+                cfg, {"train": cfg.data.train_list, "val": cfg.data.val_list, "test": cfg.data.test_list}[split]
+            ),  # fmt: skip
+            label_map=data_path(cfg, cfg.data.label_map),
+            excluded_file=_split_file(cfg, split, "excluded"),
+            loss=det.loss,
+            focal_alpha=det.focal_alpha,
+            focal_gamma=det.focal_gamma,
+            loss_on=det.loss_on,
+            protocol=det.protocol,
+            microg=det.microg,
+            threshold_on=det.threshold_on,
+            keyframe_unit=det.keyframe_unit,
+        )
     if cfg.task == "recognition":
         return RecognitionTask(
             multi_label=cfg.data.multi_label,
@@ -278,7 +384,12 @@ def checkpoint_meta(cfg: Config, task, model: torch.nn.Module, checkpoint: str |
     import vidlab
 
     kwargs = model_kwargs(cfg, checkpoint)
+    extra = {}
+    if cfg.task == "detection":  # the AVA files the run used (relative to data.root), so `vidlab test` needs none
+        files = {k: getattr(cfg.data, k) for k in ("root", "train_list", "val_list", "test_list", "label_map")}
+        extra["detection"] = {**dataclasses.asdict(cfg.detection), "data_files": files}
     return {
+        **extra,
         "model": cfg.model.name,
         "num_classes": int(getattr(model, "num_classes", cfg.model.num_classes)),
         "kwargs": kwargs,
@@ -306,7 +417,14 @@ def config_from_checkpoint(meta: dict, source: str = "checkpoint") -> Config:
     cfg.task = task.get("name", "recognition")
     if cfg.task == "recognition":
         cfg.data.multi_label = bool(task.get("multi_label", False))
-    else:
+    elif cfg.task == "detection":
+        cfg.data.format = "ava"
+        for key, value in (meta.get("detection") or {}).items():
+            if hasattr(cfg.detection, key):
+                setattr(cfg.detection, key, value)
+        for key, value in (meta.get("detection") or {}).get("data_files", {}).items():
+            setattr(cfg.data, key, value)
+    elif cfg.task == "regression":
         cfg.regression.loss = task.get("loss", "mse")
         cfg.regression.beta = float(task.get("beta", 1.0))
         cfg.regression.normalize = task.get("target_mean") is not None

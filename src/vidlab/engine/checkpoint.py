@@ -174,11 +174,21 @@ def convert_checkpoint(
         "source": source,
         "converted_from": str(src),
         "classes": classes,
-        "task": {"name": "recognition", "multi_label": False, "average_clips": "prob"},
+        "task": _task_meta(model),
         "data": clip_spec or default_clip_spec(model, net),
     }
     save_checkpoint({"model": net.state_dict(), "meta": meta}, dst)
     return {**report, "num_classes": net.num_classes, "kwargs": kwargs}
+
+
+def _task_meta(model: str) -> dict:
+    """The ``meta.task`` of a converted checkpoint: an AVA detector's sigmoid scores per box, or single-label
+    recognition."""
+    from vidlab.models import get_model_info
+
+    if get_model_info(model).task == "detection":
+        return {"name": "detection"}
+    return {"name": "recognition", "multi_label": False, "average_clips": "prob"}
 
 
 def default_clip_spec(name: str, model: torch.nn.Module) -> dict:

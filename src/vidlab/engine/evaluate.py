@@ -38,10 +38,11 @@ class TrainForward(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor, **inputs):
+        """``inputs``: the task's other model inputs (a detector's ``rois``)."""
         if hasattr(self.model, "forward_train"):
-            return self.model.forward_train(x)
-        return self.model(x), []
+            return self.model.forward_train(x, **inputs)
+        return self.model(x, **inputs), []
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -138,8 +139,11 @@ def evaluate_split(
     """Predict a loader's dataset with the task (view fusion included), then compute the task's metrics.
 
     Returns:
-        (metrics, predictions, targets, skipped video paths).
+        (metrics, predictions, targets, skipped video paths). A task that evaluates its own way (detection: boxes
+        per sample) has ``evaluate_loader`` with the same arguments and results.
     """
+    if hasattr(task, "evaluate_loader"):
+        return task.evaluate_loader(model, loader, info, mean=mean, std=std, precision=precision, progress=progress)
     scores, labels, skipped = predict(
         model, loader, info, task, mean=mean, std=std, precision=precision, progress=progress
     )

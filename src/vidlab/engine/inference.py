@@ -83,7 +83,7 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
         world_size=info.world_size,
     )
     model = build_and_load(cfg, checkpoint, info.device)
-    task = build_task(cfg)
+    task = build_task(cfg, split=split)
     values, scores, labels, skipped = evaluate_split(
         model, loader, info, task, mean=cfg.data.mean, std=cfg.data.std, precision=precision, progress=True
     )
@@ -101,15 +101,20 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
                 "precision": precision,
                 "skipped": sorted(set(skipped)),
             }
-            write_results(out, scores, labels, [it.path for it in dataset.items], values, meta)
-            print(f"per-video scores and metrics: {out}")
+            if task.name == "detection":
+                print(f"AVA-format predictions: {task.write_predictions(out, scores)}")
+                print(f"per-class AP: {task.write_per_class(Path(out).with_suffix('.per_class.csv'), values)}")
+            else:
+                write_results(out, scores, labels, [it.path for it in dataset.items], values, meta)
+                print(f"per-video scores and metrics: {out}")
         if task.name == "recognition" and not cfg.data.multi_label:
             from vidlab.engine.plots import plot_confusion
 
             png = Path(out).with_suffix(".confusion.png") if out else Path(cfg.work_dir) / f"confusion_{split}.png"
             png.parent.mkdir(parents=True, exist_ok=True)
             print(f"confusion matrix: {plot_confusion(scores, labels, png, class_names(cfg, checkpoint))}")
-        title = f"{cfg.model.name} on {split} ({len(dataset)} videos, {'fp32' if precision == 'none' else precision})"
+        unit = "keyframes" if task.name == "detection" else "videos"
+        title = f"{cfg.model.name} on {split} ({len(dataset)} {unit}, {'fp32' if precision == 'none' else precision})"
         print(result_table(values, minutes, title=title, time_label="test time (min)"))
         print(task.result_line(values, minutes), flush=True)
     cleanup(info)
@@ -137,3 +142,78 @@ def predict_video(
         probs = model.forward_views(x, average_clips="prob").float()[0]
     top = torch.topk(probs, min(topk, probs.numel()))
     return [(int(i), names[i] if i < len(names) else str(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
+
+
+@torch.no_grad()
+def predict_video_boxes(
+    cfg: Config,
+    video: str | Path,
+    checkpoint: str | Path,
+    boxes: str | Path,
+    out: str | Path,
+    *,
+    gt: bool = False,
+    score_thr: float = 0.5,
+    video_id: str | None = None,
+) -> list[tuple]:
+    """Run an action detector on the keyframes of one video and draw its boxes and actions into ``out`` (MP4).
+
+    Args:
+        boxes: the person boxes: a proposals file (MMAction2 ``.pkl`` or PySlowFast ``.csv``) or, with ``gt``, an
+            AVA ground-truth CSV; its rows for ``video_id`` (default: the video's file stem) are the keyframes.
+        score_thr: actions drawn at or above this probability.
+
+    Returns:
+        AVA-format rows ``(video, timestamp, x1, y1, x2, y2, action_id, score)`` of every box and class.
+    """
+    from vidlab.data.ava import AVADataset, Keyframe, load_proposals, read_ava_annotations
+    from vidlab.data.transforms import build_pipeline
+    from vidlab.engine.draw import draw_detections
+    from vidlab.tasks import DetectionTask
+
+    meta = checkpoint_meta_of(checkpoint)
+    task_state = meta.get("task") or {}
+    class_ids = task_state.get("class_ids") or list(range(1, cfg.model.num_classes + 1))
+    names = class_names(cfg, checkpoint) or [str(i) for i in class_ids]
+    det = cfg.detection
+    vid = video_id or Path(video).stem
+    if gt:
+        found = read_ava_annotations(boxes, class_ids)
+        keyframes = [found[k] for k in sorted(found) if k[0] == vid]
+    else:
+        props = load_proposals(boxes, det.proposal_score_thr, det.max_proposals, det.keyframe_unit)
+        keyframes = [Keyframe(vid, k[1]) for k in sorted(props) if k[0] == vid]
+    if not keyframes:
+        raise ValueError(f"{boxes} has no boxes for video id {vid!r} (give --video-id if the file names it otherwise)")
+    device = init_distributed(cfg.device).device
+    precision = resolve_precision(cfg.test.amp, device)
+    dataset = AVADataset(
+        keyframes,
+        cfg.model.num_classes,
+        build_pipeline(cfg.data.test_pipeline or cfg.data.val_pipeline),
+        lambda _: str(video),
+        clip_len=det.clip_len,
+        frame_interval=det.frame_interval,
+        convention=det.center,
+        proposals=None if gt else props,
+        test_boxes="gt" if gt else "proposals",
+        keyframe_unit=det.keyframe_unit,
+        timestamp_start=det.timestamp_start,
+        fps=det.fps,
+        short_side=cfg.data.short_side,
+        backend=cfg.data.backend,
+    )
+    model = build_and_load(cfg, checkpoint, device)
+    task = DetectionTask(class_ids, names)  # predicts only: no ground truth to evaluate against
+    _, preds, _, _ = task.evaluate_loader(
+        model,
+        build_loader(dataset, 1, train=False),
+        init_distributed(cfg.device),
+        mean=cfg.data.mean,
+        std=cfg.data.std,
+        precision=precision,
+        metrics=False,
+    )
+    rows = list(task.prediction_rows(preds))
+    draw_detections(video, out, rows, dict(zip(class_ids, names)), score_thr, det, vid)
+    return rows

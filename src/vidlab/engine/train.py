@@ -88,7 +88,7 @@ def train_step(
     ctx = model.no_sync() if info.distributed and not sync else contextlib.nullcontext()
     with ctx:
         with autocast_context(precision, info.device):
-            out = model(x)
+            out = model(x, **task.model_inputs(batch, info.device))
         outputs, aux = out if isinstance(out, tuple) else (out, [])
         loss = task.loss(outputs, y, aux)
         scaled = loss / accum
@@ -334,11 +334,12 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         start_epoch, best, history = _restore(path, model, optimizer, scheduler, info)
     tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
     logger.info(
-        "training %s (%s task): %d train / %d val videos, %d processes, global batch %d, lr %.4g, precision %s%s",
+        "training %s (%s task): %d train / %d val %s, %d processes, global batch %d, lr %.4g, precision %s%s",
         cfg.model.name,
         task.name,
         len(train_loader.dataset),
         len(val_loader.dataset),
+        "keyframes" if task.name == "detection" else "videos",
         info.world_size,
         global_batch,
         optimizer.param_groups[0]["lr"],
@@ -368,7 +369,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         vskipped = []
         if (epoch + 1) % cfg.train.val_interval == 0 or epoch + 1 == cfg.train.epochs:
             values, scores, labels, vskipped = evaluate_split(model, val_loader, info, task, **data_args)
-            record.update({f"val_{k}": v for k, v in values.items()})
+            record.update({f"val_{k}": v for k, v in values.items() if isinstance(v, float)})  # not per-class tables
             last_eval = (scores, labels)
         history.append(record)
         is_best = best["metric"] in values and f"val_{best['metric']}" in record

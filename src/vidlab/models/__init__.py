@@ -5,6 +5,7 @@ from vidlab.models import (  # noqa: F401
     c2d,
     c3d,
     csn,
+    detection,
     i3d,
     mvit,
     r2plus1d,

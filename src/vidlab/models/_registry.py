@@ -44,12 +44,14 @@ class ModelInfo:
         builder: the decorated function; call it with keyword arguments only.
         input_shape: default input of one clip, ``(C, T, H, W)`` (the batch dimension is not included).
         module: the module that defines the builder (``vidlab.models.tsn`` ...).
+        task: ``recognition`` (a video classifier) or ``detection`` (an AVA action detector taking boxes too).
     """
 
     name: str
     builder: Callable[..., nn.Module]
     input_shape: tuple[int, int, int, int]
     module: str
+    task: str = "recognition"
 
     def num_params(self, **kwargs) -> int:
         """Parameter count of the model built with ``kwargs``, without allocating its weights."""
@@ -62,7 +64,10 @@ _MODELS: dict[str, ModelInfo] = {}
 
 
 def register_model(
-    fn: Callable[..., nn.Module] | None = None, *, input_shape: tuple[int, int, int, int] = (3, 8, 224, 224)
+    fn: Callable[..., nn.Module] | None = None,
+    *,
+    input_shape: tuple[int, int, int, int] = (3, 8, 224, 224),
+    task: str = "recognition",
 ):
     """Register a builder under its function name.
 
@@ -71,6 +76,7 @@ def register_model(
     Args:
         fn: the builder; its ``__name__`` becomes the model name.
         input_shape: default clip shape ``(C, T, H, W)`` the model was designed for.
+        task: what the model does (:attr:`ModelInfo.task`).
 
     Raises:
         ValueError: if the name is already registered, or ``input_shape`` does not have 4 entries.
@@ -85,7 +91,7 @@ def register_model(
                 f"model {name!r} is already registered (by {_MODELS[name].module}); "
                 f"pick another name for the builder in {builder.__module__}"
             )
-        _MODELS[name] = ModelInfo(name, builder, tuple(int(s) for s in input_shape), builder.__module__)
+        _MODELS[name] = ModelInfo(name, builder, tuple(int(s) for s in input_shape), builder.__module__, task)
         return builder
 
     return decorator(fn) if fn is not None else decorator
@@ -168,9 +174,10 @@ def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Modu
     return info.builder(**kwargs)
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted registered names, optionally filtered by a shell-style pattern (``"tsm_*"``)."""
-    names = sorted(_MODELS)
+def list_models(pattern: str | None = None, task: str | None = "recognition") -> list[str]:
+    """Sorted registered names of ``task``'s models (``recognition``, ``detection``; None: all), optionally
+    filtered by a shell-style pattern (``"tsm_*"``)."""
+    names = sorted(n for n, info in _MODELS.items() if task is None or info.task == task)
     if pattern is not None:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
     return names

@@ -98,13 +98,17 @@ def make_conv(
     groups: int = 1,
     mid_channels: int | None = None,
     temporal_first: bool = False,
+    dilation: Sequence[int] | int = 1,
 ) -> nn.Module:
     """A bias-free conv of ``kind`` ``"3d"`` (``nn.Conv3d``) or ``"2plus1d"`` (:class:`Conv2plus1d`)."""
     if kind == "3d":
-        return nn.Conv3d(in_channels, out_channels, kernel, stride=stride, padding=padding, groups=groups, bias=False)
+        return nn.Conv3d(
+            in_channels, out_channels, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
+            bias=False,
+        )  # fmt: skip
     if kind == "2plus1d":
-        if groups != 1:
-            raise ValueError("a factorised (2+1)D conv cannot be grouped")
+        if groups != 1 or _triple(dilation) != (1, 1, 1):
+            raise ValueError("a factorised (2+1)D conv cannot be grouped or dilated")
         # bn_mid keeps BatchNorm's default epsilon even where the block's norms use another (MMAction2 builds it
         # with the conv, apart from the norm config)
         return Conv2plus1d(
@@ -145,12 +149,17 @@ class BasicBlock3d(_Block3d):
         eps: float = 1e-5,
         non_local: nn.Module | None = None,
         mid_channels: tuple[int | None, int | None] = (None, None),
+        dilation: int = 1,
         **_: object,
     ) -> None:
         super().__init__()
         kernel, padding = ((3, 3, 3), (1, 1, 1)) if inflate else ((1, 3, 3), (0, 1, 1))
         stride = (temporal_stride, spatial_stride, spatial_stride)
-        self.conv1 = make_conv(conv_kind, in_channels, planes, kernel, stride, padding, mid_channels=mid_channels[0])
+        dilated = (padding[0], dilation, dilation)  # the first conv is dilated, as MMAction2's BasicBlock3d
+        self.conv1 = make_conv(
+            conv_kind, in_channels, planes, kernel, stride, dilated, mid_channels=mid_channels[0],
+            dilation=(1, dilation, dilation),
+        )  # fmt: skip
         self.bn1 = nn.BatchNorm3d(planes, eps=eps)
         self.conv2 = make_conv(conv_kind, planes, planes, kernel, 1, padding, mid_channels=mid_channels[1])
         self.bn2 = nn.BatchNorm3d(planes, eps=eps)
@@ -194,6 +203,7 @@ class Bottleneck3d(_Block3d):
         non_local: nn.Module | None = None,
         csn: str | None = None,
         middle_conv: str | None = None,
+        dilation: int = 1,
         **_: object,
     ) -> None:
         super().__init__()
@@ -213,10 +223,14 @@ class Bottleneck3d(_Block3d):
             self.conv2p = make_conv(conv_kind, planes, planes, 1)
             self.bn2p = nn.BatchNorm3d(planes, eps=eps)
         stride = (temporal_stride, spatial_stride, spatial_stride)
+        if dilation != 1:  # the middle conv's spatial kernel is dilated (res5 of the AVA detectors)
+            p2 = (p2[0], dilation, dilation)
         if middle_conv == "2plus1d_tfirst":  # PyTorchVideo's R(2+1)D-50: only this conv factorised, time first
             self.conv2 = make_conv("2plus1d", planes, planes, k2, stride, p2, mid_channels=planes, temporal_first=True)
         else:
-            self.conv2 = make_conv(conv_kind, planes, planes, k2, stride, p2, groups=planes if csn else 1)
+            self.conv2 = make_conv(
+                conv_kind, planes, planes, k2, stride, p2, groups=planes if csn else 1, dilation=(1, dilation, dilation)
+            )
         self.bn2 = nn.BatchNorm3d(planes, eps=eps)
         self.conv3 = make_conv(conv_kind, planes, planes * 4, 1)
         self.bn3 = nn.BatchNorm3d(planes * 4, eps=eps)
@@ -319,6 +333,9 @@ class ResNet3d(StageBackbone):
         pool1_stride_t: temporal stride of that pool.
         with_pool2: ``(2, 1, 1)`` temporal max-pool after ``layer1`` (I3D, C2D).
         spatial_strides, temporal_strides: strides of the first block of each stage.
+        spatial_dilations: spatial dilation of the 3x3 convs of each stage (AVA detectors run ``layer4`` with
+            stride 1 and dilation 2: ``spatial_strides=(1, 2, 2, 1), spatial_dilations=(1, 1, 1, 2)``, a map of
+            ``H/16``).
         inflate: per stage (int) or per block (tuple of 0/1): temporal kernel 3 in the block (I3D's inflation).
         inflate_style: ``"3x1x1"`` (temporal kernel on a bottleneck's first conv) or ``"3x3x3"`` (middle conv).
         non_local: per stage or per block, 0/1: a non-local block after that block.
@@ -354,6 +371,7 @@ class ResNet3d(StageBackbone):
         with_pool2: bool = False,
         spatial_strides: Sequence[int] = (1, 2, 2, 2),
         temporal_strides: Sequence[int] = (1, 1, 1, 1),
+        spatial_dilations: Sequence[int] = (1, 1, 1, 1),
         inflate=1,
         inflate_style: str = "3x1x1",
         non_local=0,
@@ -410,6 +428,7 @@ class ResNet3d(StageBackbone):
                         temporal_strides[i] if first else 1,
                         inflate=bool(inflate[i][j]),
                         non_local=nl_args if non_local[i][j] else None,
+                        dilation=int(spatial_dilations[i]),
                         **factorised,
                         **shared,
                     )

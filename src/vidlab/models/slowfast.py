@@ -49,6 +49,8 @@ class SlowFastBackbone(StageBackbone):
         lateral_norm: BatchNorm + ReLU after each lateral conv (``backbone.lateral_norms.K.0``), as PySlowFast and
             PyTorchVideo build SlowFast; MMAction2's configs have none.
         in_channels: input channels.
+        spatial_strides, spatial_dilations: of both pathways' stages (see
+            :class:`~vidlab.models.resnet3d.ResNet3d`; the AVA detectors' ``layer4`` has stride 1 and dilation 2).
 
     ``forward`` returns the combined ``(B, C_fast + C_slow, T_fast, H', W')`` map (see the module docstring);
     ``forward_intermediates`` the same combination of the pathways' ``layerK`` outputs (before the lateral that
@@ -67,14 +69,17 @@ class SlowFastBackbone(StageBackbone):
         lateral_infl: int = 2,
         lateral_norm: bool = False,
         in_channels: int = 3,
+        spatial_strides: tuple[int, ...] = (1, 2, 2, 2),
+        spatial_dilations: tuple[int, ...] = (1, 1, 1, 1),
     ) -> None:
         super().__init__()
         if resample_rate % speed_ratio:
             raise ValueError(f"resample_rate ({resample_rate}) must be a multiple of speed_ratio ({speed_ratio})")
         self.resample_rate = resample_rate
         self.speed_ratio = speed_ratio
+        spatial = dict(spatial_strides=spatial_strides, spatial_dilations=spatial_dilations)
         self.fast_path = ResNet3d(
-            fast_depth, in_channels=in_channels, base_channels=64 // channel_ratio, conv1_kernel=(5, 7, 7)
+            fast_depth, in_channels=in_channels, base_channels=64 // channel_ratio, conv1_kernel=(5, 7, 7), **spatial
         )
         fast_channels = [64 // channel_ratio, *self.fast_path.stage_channels[:3]]
         self.slow_path = ResNet3d(
@@ -82,6 +87,7 @@ class SlowFastBackbone(StageBackbone):
             in_channels=in_channels,
             lateral_channels=[c * lateral_infl for c in fast_channels],
             **SLOW_PATHWAY,
+            **spatial,
         )
         pad = (fusion_kernel - 1) // 2
         self.laterals = nn.ModuleList(

@@ -8,16 +8,21 @@ metrics and names the metric that selects ``best.pth``. The loop in :mod:`vidlab
 from __future__ import annotations
 
 from vidlab.tasks.base import Task
+from vidlab.tasks.detection import DetectionTask
 from vidlab.tasks.recognition import RecognitionTask
 from vidlab.tasks.regression import RegressionTask
 
-__all__ = ["TASKS", "RecognitionTask", "RegressionTask", "Task", "build_task"]
+__all__ = ["TASKS", "DetectionTask", "RecognitionTask", "RegressionTask", "Task", "build_task"]
 
-TASKS: dict[str, type[Task]] = {"recognition": RecognitionTask, "regression": RegressionTask}
+TASKS: dict[str, type[Task]] = {
+    "recognition": RecognitionTask,
+    "regression": RegressionTask,
+    "detection": DetectionTask,
+}
 
 
 def build_task(name: str, **kwargs) -> Task:
-    """The task called ``name`` (``recognition`` | ``regression``) with its plain keyword arguments."""
+    """The task called ``name`` (``recognition`` | ``regression`` | ``detection``) with its plain keyword arguments."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
     return TASKS[name](**kwargs)

@@ -23,6 +23,10 @@ class Task:
         """Training targets of ``batch`` on ``device``, repeated for the ``views`` views of each sample."""
         raise NotImplementedError
 
+    def model_inputs(self, batch: dict, device: torch.device) -> dict:
+        """The model's inputs besides the clips (keyword arguments; a detector's ``rois``)."""
+        return {}
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor, aux: list[tuple[float, torch.Tensor]]) -> torch.Tensor:
         """Scalar loss of the model outputs, plus ``weight * loss`` of each auxiliary output."""
         main = self.criterion(outputs.float(), targets)

@@ -2,6 +2,12 @@
 
 :func:`convert_state_dict` renames a foreign state dict to vidlab's keys; :func:`load_checkpoint` reads a
 file, detects its source, converts it and loads it into a model, reporting every key that does not fit.
+
+AVA action detectors (:class:`~vidlab.models.detection.ActionDetector`) hold a recognizer under ``backbone.`` and a
+per-box ``head.fc``: a foreign state dict is converted as for the recognizer and then moved under ``backbone.``
+(:func:`~vidlab.models.convert._common.as_detector`). MMAction2 detectors (their ``BBoxHeadAVA`` classifier, whose
+background row is dropped) and PySlowFast AVA checkpoints map completely; from a recognizer's checkpoint only the
+backbone is used for a detector (load with ``drop_head=True``).
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import torch
 from torch import nn
 
 from vidlab.models.convert import hf, mmaction2, mvit, pyslowfast, pytorchvideo, torchvision, videomae, videomamba
+from vidlab.models.convert._common import as_detector
 
 __all__ = [
     "SOURCES",
     "builder_kwargs",
     "convert_state_dict",
     "detect_source",
+    "is_detector",
     "load_checkpoint",
     "load_converted",
     "read_state_dict",
@@ -69,15 +77,24 @@ def detect_source(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def convert_state_dict(
-    state_dict: dict[str, torch.Tensor], source: str = "mmaction2", model: str | None = None
+    state_dict: dict[str, torch.Tensor],
+    source: str = "mmaction2",
+    model: str | None = None,
+    *,
+    detector: bool | None = None,
+    background_class: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Rename a state dict written by another toolbox to vidlab's keys.
 
     Args:
         state_dict: the foreign weights (already unwrapped from ``state_dict`` / ``model``).
         source: one of :data:`SOURCES`, or ``"auto"`` to detect it from the keys.
-        model: the vidlab model name the weights are for (e.g. ``"tsm_r50"``); lets a converter refuse
-            families it has no mapping for.
+        model: the vidlab model name the weights are for (e.g. ``"tsm_r50"``, ``"slowonly_r50_4x16_ava"``); lets a
+            converter refuse families it has no mapping for.
+        detector: convert for an AVA detector (keys under ``backbone.backbone.``, per-box classifier ``head.fc``);
+            None: when ``model`` is a registered detection model or the weights are an MMAction2 detector's.
+        background_class: an MMAction2 detector's classifier has a background row (class 0) to drop, as in all of
+            MMAction2's AVA configs (``num_classes=81``).
 
     Returns:
         A new dict holding the same tensors under vidlab names.
@@ -92,13 +109,42 @@ def convert_state_dict(
         raise ValueError(f"unknown checkpoint source {source!r}; choose one of: auto, {', '.join(SOURCES)}")
     if source == "vidlab":
         return {k.removeprefix("module."): v for k, v in state_dict.items()}
-    return _CONVERTERS[source](state_dict, model=model)
+    if detector is None:
+        detector = is_detector(model) or (source == "mmaction2" and mmaction2.looks_like_detector(state_dict))
+    if source == "mmaction2":
+        converted = mmaction2.convert(state_dict, model=model, background_class=background_class)
+    elif source == "pyslowfast":
+        converted = pyslowfast.convert(state_dict, model=model, detector=detector)
+    else:
+        converted = _CONVERTERS[source](state_dict, model=model)
+    return as_detector(converted) if detector else converted
+
+
+def is_detector(model: str | None) -> bool:
+    """Whether ``model`` names a registered detection model (``vidlab.list_models(task="detection")``)."""
+    from vidlab.models._registry import UnknownModelError, get_model_info
+
+    if model is None:
+        return False
+    try:
+        return get_model_info(model).task == "detection"
+    except UnknownModelError:
+        return False
 
 
 def builder_kwargs(source: str, model: str, converted: dict[str, torch.Tensor]) -> dict:
     """Builder arguments that make zoo model ``model`` the network a ``source`` checkpoint holds (its weights
     already converted): PyTorchVideo's and PySlowFast's variants of MMAction2-configured models (normalised SlowFast
-    fusions, X3D's stage-1 shortcut, CSN's BatchNorm epsilon, ...). Empty for the other sources."""
+    fusions, X3D's stage-1 shortcut, CSN's BatchNorm epsilon, ...). Empty for the other sources. For a detector,
+    its backbone's arguments go in ``backbone_kwargs`` (and PySlowFast's AVA settings are added:
+    :data:`~vidlab.models.convert.pyslowfast.DETECTION_KWARGS`)."""
+    if is_detector(model):
+        from vidlab.models.detection import DETECTORS
+
+        inner = {k.removeprefix("backbone."): v for k, v in converted.items() if k.startswith("backbone.")}
+        kwargs = dict(pyslowfast.DETECTION_KWARGS) if source == "pyslowfast" else {}
+        backbone = builder_kwargs(source, DETECTORS[model][0], inner)
+        return {**kwargs, "backbone_kwargs": backbone} if backbone else kwargs
     if source == "pytorchvideo":
         return pytorchvideo.builder_kwargs(model, converted)
     if source == "pyslowfast":
@@ -169,12 +215,20 @@ def load_checkpoint(
 
 def convert_for(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "auto"):
     """``(source, converted state dict)`` for loading ``state_dict`` into ``model`` (source detected if ``auto``)."""
+    from vidlab.models.detection import ActionDetector
+
     if source == "auto":
         source = detect_source(state_dict)
-    name = _model_name(model) if source != "vidlab" else None
+    detector = isinstance(model, ActionDetector)
+    # a detector's family is its backbone's (the recognizer under ``backbone.``)
+    name = _model_name(model.backbone if detector else model) if source != "vidlab" else None
     if name is not None and source == "mmaction2" and name not in mmaction2.FAMILIES:
         name = None  # a model class outside the zoo: apply the generic rules, the key report tells the rest
-    return source, convert_state_dict(state_dict, source=source, model=name)
+    # an MMAction2 BBoxHeadAVA classifier with one row more than the model's classes has MMAction2's background row
+    cls = next((v for k, v in state_dict.items() if k.endswith("roi_head.bbox_head.fc_cls.weight")), None)
+    background = detector and cls is not None and cls.shape[0] == model.num_classes + 1
+    converted = convert_state_dict(state_dict, source, name, detector=detector, background_class=background)
+    return source, converted
 
 
 def load_converted(

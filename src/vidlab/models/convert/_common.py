@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import torch
 
-__all__ = ["collect", "fast_first", "last_width", "layer3_is_2d", "stack_qkv", "under_backbone"]
+__all__ = ["as_detector", "collect", "fast_first", "last_width", "layer3_is_2d", "stack_qkv", "under_backbone"]
 
 
 def collect(pairs: Iterable[tuple[str, str, torch.Tensor]], toolbox: str) -> dict[str, torch.Tensor]:
@@ -22,6 +22,13 @@ def collect(pairs: Iterable[tuple[str, str, torch.Tensor]], toolbox: str) -> dic
             raise ValueError(f"{toolbox} keys collide after renaming: {key!r} -> {new!r} (already present)")
         out[new] = value
     return out
+
+
+def as_detector(converted: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict in a recognizer's vidlab layout moved into an ``ActionDetector``'s: the recognizer is the
+    detector's ``backbone`` (``backbone.X`` -> ``backbone.backbone.X``); ``head.fc.*`` (the per-box classifier) and
+    every other key keep their names."""
+    return {("backbone." + k if k.startswith("backbone.") else k): v for k, v in converted.items()}
 
 
 def fast_first(weight: torch.Tensor, fast_channels: int) -> torch.Tensor:

@@ -31,8 +31,16 @@ two layers ``convK`` and ``bnK`` as torchvision does. The rules, applied in orde
   kept; the model recomputes it (:meth:`~vidlab.models._vit.TokenClassifier.adapt_state_dict`). MViTv2's blocks
   have vidlab's names already; its last-stage ``normK`` -> ``norm``.
 
-Values are passed through unchanged (same tensors, no copies). Keys no rule matches are kept as they are,
-so loading reports them instead of hiding them.
+AVA action detectors (mmdet's ``FastRCNN``: ``backbone.*`` + ``roi_head.*``): the backbone keys follow the rules
+above; ``BBoxHeadAVA``'s classifier ``roi_head.bbox_head.fc_cls`` -> ``head.fc`` with its first row (class 0, the
+background MMAction2's AVA configs reserve: ``num_classes=81`` for 80 actions) removed, unless
+``background_class=False``. MMAction2's ``SingleRoIExtractor3D`` concatenates the pooled slow and fast maps in that
+order, as vidlab's detector does, so the columns stay. :func:`vidlab.models.convert.convert_state_dict` then moves
+the result under the detector's ``backbone.`` (:func:`~vidlab.models.convert._common.as_detector`).
+
+Values are passed through unchanged (same tensors, no copies; the background row is dropped by a slice). Keys no
+rule matches are kept as they are, so loading reports them instead of hiding them (other ``roi_head.*`` keys, e.g.
+of ``mlp_head=True`` or ACRN / LFB heads, which vidlab's detector does not have).
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import torch
 
 from vidlab.models.convert._common import collect
 
-__all__ = ["FAMILIES", "convert", "looks_like_mmaction2"]
+__all__ = ["FAMILIES", "convert", "looks_like_detector", "looks_like_mmaction2"]
 
 # vidlab families whose MMAction2 counterparts these rules cover.
 FAMILIES = (
@@ -125,12 +133,21 @@ def _transformer_key(key: str, divided: bool) -> str:
 
 
 # Key fragments only MMAction2's layout produces (vidlab and torchvision never nest ``.conv.`` in ``convK``).
-_SIGNATURE = re.compile(r"^(module\.)?(cls_head\.|backbone\.conv1\.conv\.|backbone\.conv1_s\.conv\.)|\.conv\.net\.")
+_SIGNATURE = re.compile(
+    r"^(module\.)?(cls_head\.|roi_head\.bbox_head\.|backbone\.conv1\.conv\.|backbone\.conv1_s\.conv\.)|\.conv\.net\."
+)
+_DETECTOR = re.compile(r"^(module\.)?roi_head\.")
+_BBOX_CLS = re.compile(r"^roi_head\.bbox_head\.fc_cls\.(weight|bias)$")
 
 
 def looks_like_mmaction2(keys) -> bool:
-    """Whether any of ``keys`` has a name only an MMAction2 recognizer uses."""
+    """Whether any of ``keys`` has a name only an MMAction2 recognizer or AVA detector uses."""
     return any(_SIGNATURE.search(k) for k in keys)
+
+
+def looks_like_detector(keys) -> bool:
+    """Whether ``keys`` are an MMAction2 detector's (``roi_head.*``)."""
+    return any(_DETECTOR.search(k) for k in keys)
 
 
 def convert_key(key: str) -> str:
@@ -140,12 +157,16 @@ def convert_key(key: str) -> str:
     return key
 
 
-def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> dict[str, torch.Tensor]:
-    """Rename an MMAction2 recognizer's state dict to vidlab's names.
+def convert(
+    state_dict: dict[str, torch.Tensor], model: str | None = None, *, background_class: bool = True
+) -> dict[str, torch.Tensor]:
+    """Rename an MMAction2 recognizer's (or AVA detector's) state dict to vidlab's names.
 
     Args:
         state_dict: the recognizer's weights (``checkpoint["state_dict"]``).
         model: the vidlab model name it is meant for (e.g. ``tsm_r50``); only its family is checked.
+        background_class: a detector's ``BBoxHeadAVA`` was built with ``background_class=True`` (class 0 is the
+            background, dropped here), as in all of MMAction2's AVA configs.
 
     Returns:
         A new dict with the same tensors under vidlab keys.
@@ -164,4 +185,10 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
     # CSN's middle conv is a Sequential: (depthwise,) for "ir" blocks, (pointwise, depthwise) for "ip" blocks.
     ip = any(".conv2.1.conv." in k for k in state_dict)
     csn_first = (re.compile(r"\.conv2\.0\.(conv|bn)\."), r".conv2p.\1." if ip else r".conv2.\1.")
-    return collect(((k, convert_key(csn_first[0].sub(csn_first[1], k)), v) for k, v in state_dict.items()), "MMAction2")
+
+    def rename(key: str, value: torch.Tensor) -> tuple[str, str, torch.Tensor]:
+        if m := _BBOX_CLS.match(key.removeprefix("module.")):  # BBoxHeadAVA's classifier
+            return key, f"head.fc.{m.group(1)}", value[1:] if background_class else value
+        return key, convert_key(csn_first[0].sub(csn_first[1], key)), value
+
+    return collect((rename(k, v) for k, v in state_dict.items()), "MMAction2")

@@ -18,6 +18,11 @@ vidlab models for PySlowFast's configs: ``SLOWFAST_8x8_R50`` -> ``slowfast_r50_8
 v1 / v2 (:mod:`vidlab.models.convert.mvit`): ``MVIT_B_16x4_CONV`` -> ``mvit_v1_b_16x4``, ``MVIT_B_32x3_CONV`` (24
 blocks) -> ``mvit_v1_b24_32x3``, ``MVITv2_S_16x4`` -> ``mvit_v2_s``, ``MVITv2_B_32x3`` -> ``mvit_v2_b``.
 The model zoo's Caffe2 ``.pkl`` files hold Caffe2 blob names, not this layout, and are not covered.
+
+AVA detectors (``DETECTION.ENABLE``) have the same backbone keys and a ``ResNetRoIHead`` whose only parameters are
+``head.projection`` (80 classes, no background): with ``detector=True`` it becomes the detector's ``head.fc`` with
+its columns as they are (``ResNetRoIHead``, like vidlab's ``RoIHead``, takes the slow pathway's channels first).
+Their configs (:data:`DETECTION_CONFIGS`) dilate ``res5`` by 2 and use a 7x7 RoIAlign, which the weights do not show.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from vidlab.models.convert.mvit import convert_pyslowfast as convert_mvit
 from vidlab.models.convert.mvit import looks_like_pyslowfast_mvit
 from vidlab.models.convert.pytorchvideo import HUB_MODELS
 
-__all__ = ["CONFIGS", "builder_kwargs", "convert", "looks_like_pyslowfast"]
+__all__ = ["CONFIGS", "DETECTION_CONFIGS", "DETECTION_KWARGS", "builder_kwargs", "convert", "looks_like_pyslowfast"]
 
 #: PySlowFast config -> (vidlab model, builder arguments that make it the same network). C2D and I3D are the
 #: networks of PyTorchVideo's hub models of the same names (converted from these configs; see
@@ -49,6 +54,18 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "MVITv2_B_32x3": ("mvit_v2_b", {}),
 }
 
+#: detector arguments of all of PySlowFast's AVA configs that the weights do not show: ``res5`` dilated by 2, RoIAlign
+#: output 7 (``DETECTION.ROI_XFORM_RESOLUTION``)
+DETECTION_KWARGS = {"res5_dilation": 2, "output_size": 7}
+#: PySlowFast AVA configs -> (vidlab detector, builder arguments that make it the same network).
+DETECTION_CONFIGS: dict[str, tuple[str, dict]] = {
+    "SLOWFAST_32x2_R50_SHORT": (
+        "slowfast_r50_8x8_ava",
+        {**DETECTION_KWARGS, "backbone_kwargs": {"lateral_norm": True}},
+    ),
+    "SLOW_8x8_R50_SHORT": ("slowonly_r50_4x16_ava", dict(DETECTION_KWARGS)),  # 4 frames x 16, despite the name
+}
+
 _SIGNATURE = re.compile(r"^(module\.)?s\d\.pathway\d_")
 _BLOCK = {"branch1": "downsample.0", "branch1_bn": "downsample.1", "branch2.a": "conv1", "branch2.a_bn": "bn1"}
 _BLOCK |= {"branch2.b": "conv2", "branch2.b_bn": "bn2", "branch2.c": "conv3", "branch2.c_bn": "bn3"}
@@ -59,8 +76,16 @@ def looks_like_pyslowfast(keys) -> bool:
     return any(_SIGNATURE.search(k) for k in keys) or looks_like_pyslowfast_mvit(keys)
 
 
-def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> dict[str, torch.Tensor]:
+def convert(
+    state_dict: dict[str, torch.Tensor], model: str | None = None, *, detector: bool = False
+) -> dict[str, torch.Tensor]:
     """Rename a PySlowFast model state to vidlab's names (the layout is read off the keys).
+
+    Args:
+        state_dict: the model state (``checkpoint["model_state"]``).
+        model: unused (the layout is read off the keys).
+        detector: the weights go into a detector's per-box head: SlowFast's ``head.projection`` keeps its (slow, fast)
+            column order instead of being reordered for vidlab's (fast, slow) recognition features.
 
     Raises:
         ValueError: if two keys map to the same vidlab key.
@@ -71,7 +96,7 @@ def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> di
     two_paths = any(k.startswith("s1.pathway1_") for k in sd)
     x3d = "s1.pathway0_stem.conv_xy.weight" in sd
     paths = ("backbone.slow_path.", "backbone.fast_path.") if two_paths else ("backbone.", "backbone.")
-    fast = last_width(sd, "s5.pathway1_") if two_paths else None
+    fast = last_width(sd, "s5.pathway1_") if two_paths and not detector else None
     return collect(((k, *_rename(k, v, x3d, paths, fast)) for k, v in sd.items()), "PySlowFast")
 
 

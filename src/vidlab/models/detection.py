@@ -1,0 +1,193 @@
+"""Spatio-temporal action detection (AVA): a zoo backbone, then a per-box head over its feature map.
+
+``ActionDetector(x, rois)``: the backbone's ``forward_features`` map ``(B, C, T', H', W')`` -> temporal average
+pool of each pathway (SlowFast: the slow pathway's channels first, then the fast one's, as MMAction2's
+``SingleRoIExtractor3D`` and PySlowFast's ``ResNetRoIHead`` concatenate them) -> RoIAlign of every person box
+(:func:`~vidlab.models.layers.roi_align`, spatial scale 1 / the backbone's stride) -> spatial max pool -> dropout
+-> linear: one logit per box and class (sigmoid multi-label scores). This is the head of MMAction2's
+``BBoxHeadAVA`` (``temporal_pool_type="avg"``, ``spatial_pool_type="max"``, RoIAlign output 8) and of PySlowFast's
+``ResNetRoIHead`` (output 7); ``output_size`` chooses. Neither mmdet nor detectron2 is needed.
+
+Registered as ``<backbone>_ava`` (``vidlab.list_models(task="detection")``). The ResNet-based variants run
+``layer4`` at stride 1 (a map of H/16), as both references' AVA configs do; ``res5_dilation=2`` adds
+PySlowFast's dilation of that stage (MMAction2's configs keep dilation 1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidlab.models._registry import create_model, register_model
+from vidlab.models.base import check_clip
+from vidlab.models.layers.roi_align import roi_align
+
+__all__ = ["ActionDetector", "RoIHead"]
+
+
+class RoIHead(nn.Module):
+    """RoIAlign -> spatial max pool -> dropout -> ``fc``, on a temporally pooled map ``(B, C, H', W')``.
+
+    Args:
+        in_features: channels of the map.
+        num_classes: outputs per box (the action classes; no background column).
+        output_size: RoIAlign output (8: MMAction2's AVA configs, 7: PySlowFast's).
+        sampling_ratio: RoIAlign sample points per bin; 0: adaptive (both references).
+        aligned: RoIAlign's half-pixel alignment (both references: True).
+        spatial_scale: feature-map pixels per input pixel; None: ``1 / stride`` with the stride measured from the
+            input and map widths.
+        dropout: before ``fc`` (0.5 in MMAction2's AVA configs).
+        init_std: std of the normal init of ``fc`` (MMAction2: 0.01).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        output_size: int = 8,
+        sampling_ratio: int = 0,
+        aligned: bool = True,
+        spatial_scale: float | None = None,
+        dropout: float = 0.5,
+        init_std: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.in_features, self.num_classes, self.init_std = in_features, num_classes, init_std
+        self.output_size, self.sampling_ratio, self.aligned = output_size, sampling_ratio, aligned
+        self.spatial_scale = spatial_scale
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(in_features, num_classes)
+        nn.init.normal_(self.fc.weight, std=init_std)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, feats: torch.Tensor, rois: torch.Tensor, input_width: int, pre_logits: bool = False):
+        """``(B, C, H', W')`` map and ``(K, 5)`` boxes ``[batch index, x1, y1, x2, y2]`` in input pixels ->
+        ``(K, num_classes)`` logits (or the ``(K, C)`` pooled box features if ``pre_logits``)."""
+        scale = self.spatial_scale or 1.0 / max(round(input_width / feats.shape[-1]), 1)
+        boxes = roi_align(feats, rois.float(), self.output_size, scale, self.sampling_ratio, self.aligned)
+        pooled = boxes.amax(dim=(2, 3)) if boxes.shape[0] else boxes.new_zeros(0, boxes.shape[1])
+        return pooled if pre_logits else self.fc(self.dropout(pooled))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        old = self.fc
+        self.fc = nn.Linear(self.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
+        nn.init.normal_(self.fc.weight, std=self.init_std)
+        nn.init.zeros_(self.fc.bias)
+        self.num_classes = num_classes
+
+    def extra_repr(self) -> str:
+        return (
+            f"output_size={self.output_size}, sampling_ratio={self.sampling_ratio}, aligned={self.aligned}, "
+            f"spatial_scale={self.spatial_scale}"
+        )
+
+
+class ActionDetector(nn.Module):
+    """A zoo backbone + :class:`RoIHead`: ``forward(x, rois) -> (K, num_classes)`` logits, one row per box.
+
+    Args:
+        backbone: a registered recognition model (its classifier is dropped; ``forward_features`` is used).
+        num_classes: action classes.
+        backbone_kwargs: builder arguments of the backbone (``spatial_strides``, ``depth`` ...).
+        **head: :class:`RoIHead` options.
+
+    ``x`` is ``(B, C, T, H, W)``; ``rois`` ``(K, 5)`` ``[batch index, x1, y1, x2, y2]`` in the pixels of ``x``.
+    Layer ids (layer-wise lr decay, ``model.freeze``) are the backbone's; the head is L + 1.
+    """
+
+    classifier_prefixes = ("head.fc.",)
+
+    def __init__(self, backbone: str, num_classes: int = 80, *, backbone_kwargs: dict | None = None, **head) -> None:
+        super().__init__()
+        self.backbone_name = backbone
+        self.backbone = create_model(backbone, **(backbone_kwargs or {}))
+        del self.backbone.head  # the recognition classifier: not part of a detector
+        inner = getattr(self.backbone, "backbone", None)
+        fast = getattr(inner, "fast_path", None)
+        self.fast_channels = fast.num_features if fast is not None else 0
+        self.speed_ratio = getattr(inner, "speed_ratio", 1)
+        self.head = RoIHead(self.backbone.num_features, num_classes, **head)
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    @property
+    def num_features(self) -> int:
+        return self.head.in_features
+
+    @property
+    def num_layers(self) -> int:
+        return self.backbone.num_layers
+
+    def layer_id(self, name: str) -> int:
+        """The backbone's layer id for its parameters, L + 1 for the head."""
+        if name.startswith("backbone."):
+            return self.backbone.layer_id(name[len("backbone.") :])
+        self.get_parameter(name)  # raises for an unknown name
+        return self.num_layers + 1
+
+    def no_weight_decay(self) -> set[str]:
+        return {f"backbone.{n}" for n in self.backbone.no_weight_decay()}
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.head.reset_classifier(num_classes)
+
+    def to_channels_last(self) -> ActionDetector:
+        self.backbone.to_channels_last()
+        return self
+
+    def pooled_map(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, H, W)`` -> the temporally pooled map ``(B, C', H', W')`` the boxes are read from."""
+        check_clip(x)
+        feats = self.backbone.forward_features(x)
+        if not self.fast_channels:
+            return feats.mean(dim=2)
+        fast = feats[:, : self.fast_channels].mean(dim=2)
+        slow = feats[:, self.fast_channels :, :: self.speed_ratio].mean(dim=2)  # each slow frame once
+        return torch.cat((slow, fast), dim=1)
+
+    def forward(self, x: torch.Tensor, rois: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if rois.dim() != 2 or rois.shape[-1] != 5:
+            raise ValueError(f"rois must be (K, 5) [batch index, x1, y1, x2, y2], got shape {tuple(rois.shape)}")
+        return self.head(self.pooled_map(x), rois, x.shape[-1], pre_logits=pre_logits)
+
+    def forward_train(self, x: torch.Tensor, rois: torch.Tensor):
+        return self(x, rois), []
+
+
+#: name -> (backbone, backbone arguments, input shape (C, T, H, W), reference config)
+_RES5_STRIDE1 = {"spatial_strides": (1, 2, 2, 1)}
+DETECTORS = {
+    "slowonly_r50_4x16_ava": ("slowonly_r50_4x16", _RES5_STRIDE1, (3, 4, 256, 256)),
+    "slowonly_r50_8x8_ava": ("slowonly_r50_8x8", _RES5_STRIDE1, (3, 8, 256, 256)),
+    "slowfast_r50_4x16_ava": ("slowfast_r50_4x16", _RES5_STRIDE1, (3, 32, 256, 256)),
+    "slowfast_r50_8x8_ava": ("slowfast_r50_8x8", _RES5_STRIDE1, (3, 32, 256, 256)),
+    "i3d_r50_ava": ("i3d_r50", _RES5_STRIDE1, (3, 8, 256, 256)),
+    "x3d_s_ava": ("x3d_s", {}, (3, 13, 160, 160)),
+    "mvit_v2_s_ava": ("mvit_v2_s", {}, (3, 16, 224, 224)),
+    "videomae_vit_b_ava": ("videomae_vit_b", {}, (3, 16, 224, 224)),
+}
+
+
+def _register(name: str, backbone: str, fixed: dict, input_shape: tuple[int, int, int, int]) -> None:
+    def builder(*, num_classes: int = 80, res5_dilation: int = 1, backbone_kwargs: dict | None = None, **head):
+        kwargs = {**fixed, **(backbone_kwargs or {})}
+        if res5_dilation != 1:
+            kwargs["spatial_dilations"] = (1, 1, 1, res5_dilation)
+        return ActionDetector(backbone, num_classes, backbone_kwargs=kwargs, **head)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = (
+        f"AVA action detector on {backbone} ({', '.join(f'{k}={v}' for k, v in fixed.items()) or 'as built'}); "
+        "``res5_dilation=2``: PySlowFast's dilated last stage; ``backbone_kwargs``: other backbone arguments."
+    )
+    builder.__module__ = __name__
+    register_model(input_shape=input_shape, task="detection")(builder)
+    globals()[name] = builder
+    __all__.append(name)
+
+
+for _name, (_backbone, _fixed, _shape) in DETECTORS.items():
+    _register(_name, _backbone, _fixed, _shape)
