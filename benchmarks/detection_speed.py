@@ -24,9 +24,14 @@ from vidlab.models import create_model
 from vidlab.tasks.detection import detection_loss
 
 # name -> (model, builder kwargs, clip (T, H, W), train batch, boxes per keyframe, classes)
+_DEMO = {
+    "depth": 18,
+    "base_channels": 16,
+    "inflate": 1,
+    "conv1_kernel": (3, 7, 7),
+}  # configs/detection/slowonly_r18_synth_det.yaml
 CASES = {
-    "demo": ("slowonly_r50_4x16_ava", {"backbone_kwargs": {"depth": 18, "base_channels": 16}}, (8, 96, 128), 16, 3,
-             9),
+    "demo": ("slowonly_r50_4x16_ava", {"backbone_kwargs": _DEMO, "output_size": 8}, (8, 96, 128), 16, 3, 9),
     "slowonly_r50_4x16_ava": ("slowonly_r50_4x16_ava", {}, (4, 256, 341), 4, 3, 80),
     "slowfast_r50_4x16_ava": ("slowfast_r50_4x16_ava", {}, (32, 256, 341), 2, 3, 80),
 }  # fmt: skip

@@ -39,7 +39,6 @@ sampling results are plain objects with the three fields ``get_targets`` reads.
 """
 
 import json
-import math
 import os
 import sys
 import types
@@ -54,6 +53,7 @@ import refshim  # noqa: F401,E402  (must precede mmaction)
 import torch  # noqa: E402
 from fixture_fill import checksum, fill_state_dict  # noqa: E402
 from make_ava_detector_keys import MMACTION2_CONFIGS, build_mmaction2, detector_state_dict  # noqa: E402
+from roi_align_reference import roi_align_loop  # noqa: E402
 
 torch.set_num_threads(1)
 OUT = os.path.join(HERE, "ava_mmaction2_parity.json")
@@ -73,28 +73,6 @@ POSITIVE = [True, True, False, True, True, False]
 FOCAL = [(1.0, 0.0), (0.25, 2.0)]  # (focal_alpha, focal_gamma)
 
 
-def _bilinear(feat: torch.Tensor, y: float, x: float) -> torch.Tensor:
-    """One RoIAlign sample of ``feat`` (C, H, W) at (y, x): 0 beyond one pixel outside, else clamped bilinear."""
-    _, h, w = feat.shape
-    if y < -1.0 or y > h or x < -1.0 or x > w:
-        return feat.new_zeros(feat.shape[0])
-    y, x = max(y, 0.0), max(x, 0.0)
-    y0, x0 = int(y), int(x)
-    if y0 >= h - 1:
-        y0 = y1 = h - 1
-        y = float(y0)
-    else:
-        y1 = y0 + 1
-    if x0 >= w - 1:
-        x0 = x1 = w - 1
-        x = float(x0)
-    else:
-        x1 = x0 + 1
-    ly, lx = y - y0, x - x0
-    hy, hx = 1.0 - ly, 1.0 - lx
-    return hy * hx * feat[:, y0, x0] + hy * lx * feat[:, y0, x1] + ly * hx * feat[:, y1, x0] + ly * lx * feat[:, y1, x1]
-
-
 class RoIAlignLoop(torch.nn.Module):
     """Stand-in for ``mmcv.ops.RoIAlign`` (average pool mode) as a plain loop: ``forward(feat (N, C, H, W), rois
     (K, 5)) -> (K, C, out, out)``."""
@@ -106,29 +84,8 @@ class RoIAlignLoop(torch.nn.Module):
         self.scale, self.ratio, self.aligned = float(spatial_scale), int(sampling_ratio), aligned
 
     def forward(self, feat: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
-        ph, pw = self.out
-        out = feat.new_zeros(rois.shape[0], feat.shape[1], ph, pw)
-        shift = 0.5 if self.aligned else 0.0
-        for k, roi in enumerate(rois.tolist()):
-            b = int(roi[0])
-            x1, y1, x2, y2 = (c * self.scale - shift for c in roi[1:])
-            roi_w, roi_h = x2 - x1, y2 - y1
-            if not self.aligned:
-                roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
-            bin_h, bin_w = roi_h / ph, roi_w / pw
-            gh = self.ratio if self.ratio > 0 else math.ceil(roi_h / ph)
-            gw = self.ratio if self.ratio > 0 else math.ceil(roi_w / pw)
-            count = max(gh * gw, 1)
-            for i in range(ph):
-                for j in range(pw):
-                    acc = feat.new_zeros(feat.shape[1])
-                    for iy in range(gh):
-                        y = y1 + i * bin_h + (iy + 0.5) * bin_h / gh
-                        for ix in range(gw):
-                            x = x1 + j * bin_w + (ix + 0.5) * bin_w / gw
-                            acc += _bilinear(feat[b], y, x)
-                    out[k, :, i, j] = acc / count
-        return out
+        out = roi_align_loop(feat, rois, self.out, self.scale, self.ratio, self.aligned)
+        return out.to(feat.dtype)
 
 
 def build_extractor(cfg):

@@ -80,3 +80,24 @@ def test_predict_draws_boxes_into_a_video(det_run, cli_inprocess):
         assert drawn.num_frames == source.num_frames
         diff = np.abs(drawn.read([12]).astype(int) - source.read([12]).astype(int))  # keyframe 1 s: boxes drawn
         assert (diff > 60).sum() > 50
+
+
+def test_keyframe_filters_of_the_config(det_run):
+    from vidlab.config import load_config
+    from vidlab.engine.builders import build_dataset
+
+    tmp, _, _ = det_run
+    recipe = str(REPO / "configs/detection/slowonly_r18_synth_det.yaml")
+    cfg = load_config(recipe, [f"data.root={tmp / 'data'}"])
+    every = build_dataset(cfg, "val")
+    assert {2, 3} < {kf.stamp for kf in every.keyframes}  # keyframes at 1 Hz from second 1
+    cfg = load_config(recipe, [f"data.root={tmp / 'data'}", "detection.valid_stamps=[2, 3]"])
+    assert {kf.stamp for kf in build_dataset(cfg, "val").keyframes} == {2, 3}
+    ex = tmp / "excluded.csv"
+    first = every.keyframes[0]
+    ex.write_text(f"{first.video},{first.stamp:04d}\n")
+    cfg = load_config(recipe, [f"data.root={tmp / 'data'}", f"detection.val_excluded={ex}"])
+    kept = build_dataset(cfg, "val").keyframes
+    assert len(kept) == len(every.keyframes) - 1 and (first.video, first.stamp) not in {
+        (k.video, k.stamp) for k in kept
+    }

@@ -90,3 +90,13 @@ def test_detection_loss_matches_mmaction2_formula():
     none = detection_loss(logits.requires_grad_(), torch.zeros(6, 4))
     none.backward()
     assert none.item() == 0.0 and logits.grad is not None
+
+
+@pytest.mark.parametrize("name, clip", [("c2d_r50_ava", (8, 64, 64)), ("x3d_s_ava", (4, 64, 64))])
+def test_other_backbones_give_per_box_scores(name, clip):
+    model = create_model(name, num_classes=3).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, *clip), torch.tensor([[0, 2.0, 2, 40, 50], [1, 10, 10, 60, 60]]))
+    assert out.shape == (2, 3) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="res5_dilation needs a 3D-ResNet"):
+        create_model(name, res5_dilation=2)

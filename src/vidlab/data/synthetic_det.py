@@ -39,6 +39,7 @@ import numpy as np
 from vidlab.data.synthetic import (
     _JITTER,
     _SHAPES,
+    CLASSES,
     _camera_jitter,
     _contrasting_color,
     _distractor_track,
@@ -53,17 +54,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["DET_CLASSES", "generate_synth_det"]
 
 DET_VERSION = "1.0"
-DET_CLASSES: tuple[str, ...] = (
-    "moving_left",
-    "moving_right",
-    "moving_up",
-    "moving_down",
-    "rotating_clockwise",
-    "rotating_counterclockwise",
-    "growing",
-    "shrinking",
-    "static",
-)
+# SynthActions' names: its eight moving / rotating / scaling classes (rotating here is a spin about the actor's own
+# centre) and static
+DET_CLASSES: tuple[str, ...] = (*CLASSES[:8], CLASSES[-1])
 _MOVE = (0, 1, 2, 3)
 _SPIN = (4, 5)
 _SCALE = (6, 7)

@@ -40,6 +40,12 @@ def data_path(cfg: Config, name: str | None) -> Path | None:
     return p if not under_root.exists() and p.exists() else under_root
 
 
+def annotation_file(cfg: Config, split: str) -> Path:
+    """The annotation list / CSV of ``split`` (train | val | test)."""
+    d = cfg.data
+    return data_path(cfg, {"train": d.train_list, "val": d.val_list, "test": d.test_list}[split])
+
+
 def build_sampler(spec: dict, key: str):
     spec = dict(spec)
     kind = spec.pop("type", "SampleFrames")
@@ -89,7 +95,7 @@ def build_ava_dataset(cfg: Config, split: str):
     from vidlab.data.ava import AVADataset, Keyframe, load_proposals, read_ava_annotations, read_excluded
 
     d, det = cfg.data, cfg.detection
-    ann = data_path(cfg, {"train": d.train_list, "val": d.val_list, "test": d.test_list}[split])
+    ann = annotation_file(cfg, split)
     class_ids = [i for i, _ in detection_classes(cfg)]
     gt = read_ava_annotations(ann, class_ids)
     excluded = read_excluded(_split_file(cfg, split, "excluded"))
@@ -174,7 +180,7 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
         if items is not None:
             raise ConfigError("data.format=ava reads keyframes from the annotation CSVs, not a list of videos")
         return build_ava_dataset(cfg, split)
-    ann = data_path(cfg, {"train": d.train_list, "val": d.val_list, "test": d.test_list}[split])
+    ann = annotation_file(cfg, split)
     kind = target_type(cfg)
     explicit = items is not None
     if explicit:
@@ -315,9 +321,7 @@ def build_task(cfg: Config, train_set=None, split: str | None = None):
         return DetectionTask(
             [i for i, _ in classes],
             [n for _, n in classes],
-            gt_file=data_path(
-                cfg, {"train": cfg.data.train_list, "val": cfg.data.val_list, "test": cfg.data.test_list}[split]
-            ),  # fmt: skip
+            gt_file=annotation_file(cfg, split),
             label_map=data_path(cfg, cfg.data.label_map),
             excluded_file=_split_file(cfg, split, "excluded"),
             loss=det.loss,

@@ -20,6 +20,7 @@ __all__ = [
     "autocast_context",
     "batch_inputs",
     "compute_metrics",
+    "eval_batches",
     "evaluate_split",
     "predict",
     "read_results",
@@ -64,6 +65,15 @@ def batch_inputs(batch: dict, mean, std, device: torch.device) -> torch.Tensor:
     return to_input(batch["imgs"], mean, std, device)
 
 
+def eval_batches(loader, info: DistInfo, progress: bool):
+    """``loader``'s batches, behind a progress bar on rank 0 of an interactive run when ``progress``."""
+    if progress and info.is_main and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
+    return loader
+
+
 @torch.no_grad()
 def predict(
     model: torch.nn.Module,
@@ -84,12 +94,7 @@ def predict(
     model.eval()
     net = unwrap(model)
     parts, skipped = [], []
-    iterator = loader
-    if progress and info.is_main and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        iterator = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
-    for batch in iterator:
+    for batch in eval_batches(loader, info, progress):
         x = batch_inputs(batch, mean, std, info.device)  # (B, V, ...)
         with autocast_context(precision, info.device):
             scores = task.predict(net, x)

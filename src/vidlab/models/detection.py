@@ -8,9 +8,10 @@ pool of each pathway (SlowFast: the slow pathway's channels first, then the fast
 ``BBoxHeadAVA`` (``temporal_pool_type="avg"``, ``spatial_pool_type="max"``, RoIAlign output 8) and of PySlowFast's
 ``ResNetRoIHead`` (output 7); ``output_size`` chooses. Neither mmdet nor detectron2 is needed.
 
-Registered as ``<backbone>_ava`` (``vidlab.list_models(task="detection")``). The ResNet-based variants run
+Registered as ``<backbone>_ava`` (``vidlab.list_models(task="detection")``). The 3D-ResNet variants run
 ``layer4`` at stride 1 (a map of H/16), as both references' AVA configs do; ``res5_dilation=2`` adds
-PySlowFast's dilation of that stage (MMAction2's configs keep dilation 1).
+PySlowFast's dilation of that stage (MMAction2's configs keep dilation 1). C2D (a 2D ResNet per frame) has no such
+option and keeps its H/32 map.
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ DETECTORS = {
     "slowfast_r50_4x16_ava": ("slowfast_r50_4x16", _RES5_STRIDE1, (3, 32, 256, 256)),
     "slowfast_r50_8x8_ava": ("slowfast_r50_8x8", _RES5_STRIDE1, (3, 32, 256, 256)),
     "i3d_r50_ava": ("i3d_r50", _RES5_STRIDE1, (3, 8, 256, 256)),
+    "c2d_r50_ava": ("c2d_r50", {}, (3, 8, 256, 256)),  # C2D's 2D ResNet keeps layer4 at stride 2: a map of H/32
     "x3d_s_ava": ("x3d_s", {}, (3, 13, 160, 160)),
     "mvit_v2_s_ava": ("mvit_v2_s", {}, (3, 16, 224, 224)),
     "videomae_vit_b_ava": ("videomae_vit_b", {}, (3, 16, 224, 224)),
@@ -175,6 +177,8 @@ def _register(name: str, backbone: str, fixed: dict, input_shape: tuple[int, int
     def builder(*, num_classes: int = 80, res5_dilation: int = 1, backbone_kwargs: dict | None = None, **head):
         kwargs = {**fixed, **(backbone_kwargs or {})}
         if res5_dilation != 1:
+            if "spatial_strides" not in fixed:
+                raise ValueError(f"{name}: res5_dilation needs a 3D-ResNet backbone with a stride-1 layer4")
             kwargs["spatial_dilations"] = (1, 1, 1, res5_dilation)
         return ActionDetector(backbone, num_classes, backbone_kwargs=kwargs, **head)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -108,17 +107,12 @@ class DetectionTask(Task):
             ``boxes`` ``(N, 4)`` normalized, ``logits`` ``(N, K)``.
         """
         from vidlab.engine.distributed import all_gather_objects
-        from vidlab.engine.evaluate import autocast_context, batch_inputs, unwrap
+        from vidlab.engine.evaluate import autocast_context, batch_inputs, eval_batches, unwrap
 
         model.eval()
         net = unwrap(model)
         parts, skipped = [], []
-        iterator = loader
-        if progress and info.is_main and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            iterator = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
-        for batch in iterator:
+        for batch in eval_batches(loader, info, progress):
             x = batch_inputs(batch, mean, std, info.device)
             with autocast_context(precision, info.device):
                 logits = self.predict(net, x, **self.model_inputs(batch, info.device)).float().cpu().numpy()
