@@ -185,7 +185,8 @@ def predict_video_boxes(
         keyframes = [Keyframe(vid, k[1]) for k in sorted(props) if k[0] == vid]
     if not keyframes:
         raise ValueError(f"{boxes} has no boxes for video id {vid!r} (give --video-id if the file names it otherwise)")
-    device = init_distributed(cfg.device).device
+    info = init_distributed(cfg.device)
+    device = info.device
     precision = resolve_precision(cfg.test.amp, device)
     dataset = AVADataset(
         keyframes,
@@ -208,7 +209,7 @@ def predict_video_boxes(
     _, preds, _, _ = task.evaluate_loader(
         model,
         build_loader(dataset, 1, train=False),
-        init_distributed(cfg.device),
+        info,
         mean=cfg.data.mean,
         std=cfg.data.std,
         precision=precision,
