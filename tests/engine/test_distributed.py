@@ -38,7 +38,7 @@ def test_two_processes_match_one_process_gradients(tmp_path, monkeypatch):
         torch.testing.assert_close(g_ddp, g_one, rtol=1e-5, atol=1e-6, msg=name)
 
 
-def test_torchrun_train_end_to_end(tiny_recipe, tmp_path):
+def test_torchrun_train_end_to_end(tiny_recipe, tmp_path, cli_inprocess):
     work = tmp_path / "run"
     r = _torchrun("-m", "vidlab", "train", str(tiny_recipe), f"work_dir={work}", "train.epochs=1")
     assert r.returncode == 0, r.stderr
@@ -46,6 +46,14 @@ def test_torchrun_train_end_to_end(tiny_recipe, tmp_path):
     assert len(results) == 1  # only rank 0 reports
     assert (work / "epoch_1.pth").is_file() and (work / "best.pth").is_file()
     assert "2 processes" in r.stderr
+    # the validation of the 2-process run is that of the checkpoint it wrote (every rank evaluates with rank 0's
+    # BatchNorm statistics), so testing best.pth on the val split in one process gives the same metrics
+    t = cli_inprocess(
+        "test", str(tiny_recipe), f"work_dir={work}", "--split", "val", "--checkpoint", str(work / "best.pth")
+    )
+    assert t.returncode == 0, t.stderr
+    tested = [line for line in t.stdout.splitlines() if line.startswith("RESULT ")]
+    assert tested[0].rsplit(" minutes=", 1)[0] == results[0].rsplit(" minutes=", 1)[0]
 
 
 def test_gradient_accumulation_matches_full_batch():

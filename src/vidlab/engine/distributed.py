@@ -68,6 +68,15 @@ def mean_across_ranks(value: float, info: DistInfo) -> float:
     return t.item() / info.world_size
 
 
+def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics). DDP broadcasts them at the start of each
+    training forward, so after the last step every rank still holds its own update; evaluating in that state
+    would mix slightly different models across the ranks' shards, and the checkpoint holds rank 0's."""
+    if info.distributed:
+        for buf in module.buffers():
+            dist.broadcast(buf, src=0)
+
+
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         dist.barrier()

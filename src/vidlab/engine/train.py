@@ -26,7 +26,14 @@ from vidlab.engine.builders import (
     checkpoint_meta,
     load_class_names,
 )
-from vidlab.engine.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_distributed
+from vidlab.engine.distributed import (
+    DistInfo,
+    all_gather_objects,
+    barrier,
+    broadcast_buffers,
+    cleanup,
+    init_distributed,
+)
 from vidlab.engine.evaluate import TrainForward, batch_inputs, evaluate_split, result_table, unwrap
 from vidlab.engine.optim import apply_freeze, build_scheduler
 from vidlab.engine.precision import autocast_context, describe, resolve_precision
@@ -368,6 +375,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         record["precision"] = "fp32" if precision == "none" else precision
         vskipped = []
         if (epoch + 1) % cfg.train.val_interval == 0 or epoch + 1 == cfg.train.epochs:
+            broadcast_buffers(unwrap(model), info)  # validate the model the checkpoint holds (rank 0's statistics)
             values, scores, labels, vskipped = evaluate_split(model, val_loader, info, task, **data_args)
             record.update({f"val_{k}": v for k, v in values.items() if isinstance(v, float)})  # not per-class tables
             last_eval = (scores, labels)
