@@ -21,12 +21,13 @@ from torch import nn
 
 from vidlab.models._registry import create_model, register_model
 from vidlab.models.base import check_clip
+from vidlab.models.heads import _LinearHead
 from vidlab.models.layers.roi_align import roi_align
 
 __all__ = ["ActionDetector", "RoIHead"]
 
 
-class RoIHead(nn.Module):
+class RoIHead(_LinearHead):
     """RoIAlign -> spatial max pool -> dropout -> ``fc``, on a temporally pooled map ``(B, C, H', W')``.
 
     Args:
@@ -53,14 +54,9 @@ class RoIHead(nn.Module):
         dropout: float = 0.5,
         init_std: float = 0.01,
     ) -> None:
-        super().__init__()
-        self.in_features, self.num_classes, self.init_std = in_features, num_classes, init_std
+        super().__init__(in_features, num_classes, dropout=dropout, init_std=init_std)
         self.output_size, self.sampling_ratio, self.aligned = output_size, sampling_ratio, aligned
         self.spatial_scale = spatial_scale
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(in_features, num_classes)
-        nn.init.normal_(self.fc.weight, std=init_std)
-        nn.init.zeros_(self.fc.bias)
 
     def forward(self, feats: torch.Tensor, rois: torch.Tensor, input_width: int, pre_logits: bool = False):
         """``(B, C, H', W')`` map and ``(K, 5)`` boxes ``[batch index, x1, y1, x2, y2]`` in input pixels ->
@@ -69,13 +65,6 @@ class RoIHead(nn.Module):
         boxes = roi_align(feats, rois.float(), self.output_size, scale, self.sampling_ratio, self.aligned)
         pooled = boxes.amax(dim=(2, 3)) if boxes.shape[0] else boxes.new_zeros(0, boxes.shape[1])
         return pooled if pre_logits else self.fc(self.dropout(pooled))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        old = self.fc
-        self.fc = nn.Linear(self.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
-        nn.init.normal_(self.fc.weight, std=self.init_std)
-        nn.init.zeros_(self.fc.bias)
-        self.num_classes = num_classes
 
     def extra_repr(self) -> str:
         return (
