@@ -117,15 +117,16 @@ class DetectionTask(Task):
             with autocast_context(precision, info.device):
                 logits = self.predict(net, x, **self.model_inputs(batch, info.device)).float().cpu().numpy()
             start = 0
-            for boxes, meta in zip(batch["boxes"], batch["meta"]):
+            for index, boxes, meta in zip(batch["index"].tolist(), batch["boxes"], batch["meta"]):
                 h, w = meta["img_shape"]
                 n = len(boxes)
                 norm = (boxes.numpy() / np.float32([w, h, w, h])).clip(0, 1)
-                parts.append((meta["video"], meta["stamp"], norm, logits[start : start + n]))
+                parts.append((index, meta["video"], meta["stamp"], norm, logits[start : start + n]))
                 start += n
             skipped.extend(batch["skipped"])
         gathered = all_gather_objects((parts, skipped), info)
-        rows = [p for rank_parts, _ in gathered for p in rank_parts]
+        # in dataset order whatever the number of processes (the order of tied scores can decide AP)
+        rows = [p[1:] for p in sorted((p for rank_parts, _ in gathered for p in rank_parts), key=lambda p: p[0])]
         all_skipped = [s for _, rank_skipped in gathered for s in rank_skipped]
         if not rows:
             raise RuntimeError("evaluation saw no keyframes: is the annotation file empty?")
@@ -137,14 +138,13 @@ class DetectionTask(Task):
         }
         return (self.evaluate(preds, None) if metrics else {}), preds, None, all_skipped
 
-    def prediction_rows(self, preds: dict, top: int | None = None):
+    def prediction_rows(self, preds: dict):
         """AVA result rows ``(video, stamp, x1, y1, x2, y2, action_id, score)`` (sigmoid scores), every class of
-        every box (``top``: the best ``top`` classes of each box only)."""
-        probs = 1.0 / (1.0 + np.exp(-preds["logits"]))
+        every box."""
+        probs = np.exp(-np.logaddexp(0.0, -preds["logits"].astype(np.float64)))  # sigmoid without overflow
         ids = np.asarray(self.class_ids)
         for i in range(len(probs)):
-            order = np.argsort(-probs[i], kind="stable")[:top] if top else range(len(ids))
-            for c in order:
+            for c in range(len(ids)):
                 yield (preds["video"][i], int(preds["stamp"][i]), *map(float, preds["boxes"][i]), int(ids[c]),
                        float(probs[i, c]))  # fmt: skip
 
