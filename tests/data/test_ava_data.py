@@ -104,6 +104,8 @@ def test_clip_conventions():
     rng = np.random.default_rng(0)
     offsets = np.stack([clip_indices(100, 4, 8, 1000, "mmaction2", rng) for _ in range(200)]) - [84, 92, 100, 108]
     assert offsets.min() == -4 and offsets.max() == 3  # randint(-interval // 2, (interval + 1) // 2)
+    odd = np.stack([clip_indices(100, 4, 3, 1000, "mmaction2", rng) for _ in range(200)]) - [94, 97, 100, 103]
+    assert odd.min() == -2 and odd.max() == 1  # (-3) // 2 = -2, as numpy's randint(-3 // 2, 2) in MMAction2
     assert np.array_equal(clip_indices(100, 4, 8, 1000, "pyslowfast", rng), [84, 92, 100, 108])  # never jittered
 
 

@@ -18,7 +18,8 @@ Clips are ``clip_len`` frames ``frame_interval`` apart around the keyframe, clam
 starts is the ``center`` convention:
 
 - ``mmaction2``: ``start = center - (clip_len // 2) * frame_interval``; in training each frame index is jittered
-  by an integer in ``[-(frame_interval // 2), (frame_interval + 1) // 2)`` (``SampleAVAFrames``);
+  by an integer in ``[(-frame_interval) // 2, (frame_interval + 1) // 2)`` (``SampleAVAFrames``; for an odd
+  interval the range reaches one further back than forward: -2 .. 1 for 3);
 - ``pyslowfast``: ``start = center - (clip_len * frame_interval) // 2``, never jittered (``get_sequence``).
 
 Both give the same clip for an even ``clip_len``; for an odd one MMAction2's clip has the keyframe in the
@@ -231,7 +232,8 @@ def clip_indices(
         raise ValueError(f"clip center convention must be 'mmaction2' or 'pyslowfast', got {convention!r}")
     inds = start + frame_interval * np.arange(clip_len)
     if rng is not None and convention == "mmaction2":
-        inds = inds + rng.integers(-(frame_interval // 2), (frame_interval + 1) // 2, size=clip_len)
+        # as SampleAVAFrames' randint(-frame_interval // 2, ...): Python reads it as (-frame_interval) // 2
+        inds = inds + rng.integers(-frame_interval // 2, (frame_interval + 1) // 2, size=clip_len)
     return np.clip(inds, 0, num_frames - 1)
 
 
