@@ -207,7 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--checkpoint", required=True)
     test.add_argument("--list", default=None, help="annotation list to evaluate (default: the split's list)")
     test.add_argument("--root", default=None, help="data root the list's paths are relative to")
-    test.add_argument("--out", default=None, help="write per-video scores and metrics (JSON)")
+    test.add_argument(
+        "--out",
+        default=None,
+        help="write per-video scores and metrics (JSON); detectors: the AVA result CSV and <out>.per_class.csv",
+    )
     test.add_argument("--split", default="test", choices=["train", "val", "test"])
     test.set_defaults(func=_cmd_test)
 

@@ -161,7 +161,7 @@ class DetectionConfig:
     source: str = "video"  # video (video_tmpl) | frames (frame folders: frame_dir_tmpl + frame_tmpl)
     video_tmpl: str = "videos/{video}.mp4"
     frame_dir_tmpl: str = "frames/{video}"
-    frame_tmpl: str = "img_{index:05d}.jpg"  # AVA's folders: "{video}_{index:06d}.jpg" (1-based)
+    frame_tmpl: str = "{video}_{index:06d}.jpg"  # AVA's (1-based); SynthActions-Det's: "img_{index:05d}.jpg"
     clip_len: int = 8
     frame_interval: int = 2
     center: str = "mmaction2"  # mmaction2 | pyslowfast: where the clip starts around the keyframe
@@ -183,7 +183,7 @@ class DetectionConfig:
     loss_on: str = "labelled"  # labelled (MMAction2: boxes with an action) | all (negatives too)
     protocol: str = "activitynet"  # frame-mAP protocol: activitynet | mmaction2 | pyslowfast
     microg: bool = False  # also MicroG-4M's F1 / recall / AUROC
-    threshold_on: str = "probabilities"  # logits | probabilities (MicroG-4M's 0.5 threshold)
+    threshold_on: str = "logits"  # MicroG-4M's 0.5 threshold read as on logits (its published numbers) | probabilities
 
 
 @dataclass

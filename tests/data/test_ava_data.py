@@ -201,3 +201,29 @@ def test_training_boxes_add_labelled_and_negative_proposals(synth_det):
     assert len(boxes) > len(gt[key].boxes)
     assert ((labels.sum(axis=1) > 0) == (iou >= 0.5)).all()  # positives labelled, the rest negatives
     assert (iou[labels.sum(axis=1) == 0] < 0.3).all()
+
+
+def test_flip_swaps_direction_classes_of_boxes_and_refuses_vertical_flips():
+    imgs = torch.zeros(1, 10, 20, 3, dtype=torch.uint8)
+    labels = np.float32([[1, 0, 0], [0, 1, 1]])
+    res = T.Flip(1.0, flip_label_map={0: 1, 1: 0})({"imgs": imgs, "gt_bboxes": np.float32([[0, 0, 5, 5]] * 2),
+                                                     "gt_labels": labels})  # fmt: skip
+    np.testing.assert_array_equal(res["gt_labels"], [[0, 1, 0], [1, 0, 1]])
+    with pytest.raises(ValueError, match="vertical"):  # refused before the draw, even when it would not flip
+        T.Flip(0.0, direction="vertical")({"imgs": imgs, "gt_bboxes": np.float32([[0, 0, 5, 5]])})
+
+
+def test_protocol_2_proposals_pickle_loads(tmp_path):
+    p = tmp_path / "props.pkl"
+    p.write_bytes(pickle.dumps({"vidA,0902": np.float32([[0.1, 0.1, 0.5, 0.5, 0.95]])}, protocol=2))
+    np.testing.assert_allclose(load_proposals(p)[("vidA", 902)], [[0.1, 0.1, 0.5, 0.5, 0.95]])
+
+
+def test_test_pipelines_may_not_crop(synth_det):
+    root, _ = synth_det
+    ann = root / "annotations"
+    gt = read_ava_annotations(ann / "val.csv", list(range(1, 10)))
+    ds = AVADataset([gt[min(gt)]], 9, T.Compose([T.CenterCrop(40)]), lambda v: str(root / "videos" / f"{v}.mp4"),
+                    clip_len=2, test_boxes="gt")  # fmt: skip
+    with pytest.raises(ValueError, match="must not crop or flip"):
+        ds[0]

@@ -155,6 +155,7 @@ class _ArraysOnly(pickle.Unpickler):
         ("numpy._core.multiarray", "scalar"),
         ("builtins", "dict"),
         ("collections", "OrderedDict"),
+        ("_codecs", "encode"),  # how protocol-2 pickles (Python 2's, or protocol=2) store an array's bytes
     }
 
     def find_class(self, module: str, name: str):
@@ -174,7 +175,7 @@ def load_proposals(
     out: dict[KeyframeKey, np.ndarray] = {}
     if path.suffix == ".pkl":
         try:
-            data = _ArraysOnly(io.BytesIO(path.read_bytes())).load()
+            data = _ArraysOnly(io.BytesIO(path.read_bytes()), encoding="latin1").load()  # latin1: Python 2 files
         except (pickle.UnpicklingError, EOFError, ValueError) as e:
             raise AnnotationError(f"{path}: not a proposals pickle ({e})") from e
         if not isinstance(data, dict):
@@ -388,6 +389,11 @@ class AVADataset(torch.utils.data.Dataset):
             "clip_len": self.clip_len,
         }
         results = self.pipeline(results)
+        if not self.train and (results.get("flip") or results.get("crop_bbox") is not None):
+            raise ValueError(
+                "a detection test pipeline must not crop or flip: predictions are written in the coordinates of the "
+                "whole, unflipped frame (use Resize only)"
+            )
         imgs = results["imgs"]
         return {
             "imgs": imgs.unsqueeze(0),  # one view

@@ -643,6 +643,8 @@ class Flip(_Transform):
         return self.flip_label_map.get(operator.index(label), label)
 
     def __call__(self, results: dict) -> dict:
+        if _has_boxes(results) and self.direction != "horizontal":
+            raise ValueError("Flip: vertical flips of samples with boxes are not supported")
         flip = bool(_rng(results).random() < self.flip_ratio)
         results["flip"] = flip
         results["flip_direction"] = self.direction
@@ -650,10 +652,14 @@ class Flip(_Transform):
             return results
         if self.flip_label_map is not None and "label" in results:
             results["label"] = self._map_label(results["label"])
+        if self.flip_label_map is not None and results.get("gt_labels") is not None:  # multi-hot (boxes, classes)
+            old = np.asarray(results["gt_labels"])
+            new = old.copy()
+            for src, dst in self.flip_label_map.items():
+                new[:, dst] = old[:, src]
+            results["gt_labels"] = new
         imgs = _imgs(results)
         if _has_boxes(results):
-            if self.direction != "horizontal":
-                raise ValueError("Flip: vertical flips of samples with boxes are not supported")
             _move_boxes(results, hflip_width=imgs.shape[2])
         return _set_imgs(results, hflip(imgs) if self.direction == "horizontal" else vflip(imgs))
 

@@ -73,7 +73,10 @@ def detection_classes(cfg: Config) -> list[tuple[int, str]]:
     path = data_path(cfg, cfg.data.label_map)
     if path is None or not path.is_file():
         raise ConfigError(f"data.label_map: the detection label map (pbtxt) is needed; not found: {path}")
-    classes = read_labelmap(path)
+    try:
+        classes = read_labelmap(path)
+    except ValueError as e:
+        raise ConfigError(f"data.label_map: {e}") from e
     if len(classes) != cfg.model.num_classes:
         raise ConfigError(
             f"model.num_classes={cfg.model.num_classes} but the label map {path} has {len(classes)} classes"
@@ -92,9 +95,9 @@ def _split_file(cfg: Config, split: str, kind: str) -> Path | None:
 
 def build_ava_dataset(cfg: Config, split: str):
     """The AVA-format keyframe dataset of ``split`` (``data.format: ava``; options in ``detection``)."""
-    from vidlab.data.ava import AVADataset, Keyframe, load_proposals, read_ava_annotations, read_excluded
+    from vidlab.data.ava import Keyframe, load_proposals, read_ava_annotations, read_excluded
 
-    d, det = cfg.data, cfg.detection
+    det = cfg.detection
     ann = annotation_file(cfg, split)
     class_ids = [i for i, _ in detection_classes(cfg)]
     gt = read_ava_annotations(ann, class_ids)
@@ -107,11 +110,23 @@ def build_ava_dataset(cfg: Config, split: str):
     if split != "train" and proposals is not None and det.test_boxes == "proposals":
         keys |= set(proposals)  # keyframes without ground truth are predicted too (false positives count there)
     if det.valid_stamps is not None:  # PySlowFast's valid-frame filter (MicroG-4M has none)
+        if len(det.valid_stamps) != 2:
+            raise ConfigError(f"detection.valid_stamps must be [first, last], got {det.valid_stamps!r}")
         first, last = det.valid_stamps
         keys = {k for k in keys if first <= k[1] <= last}
     keyframes = [gt.get(k, Keyframe(*k)) for k in sorted(keys - excluded)]
     if not keyframes:
         raise ConfigError(f"{ann}: no keyframes left (after the label-map whitelist and excluded timestamps)")
+    try:
+        return _ava_dataset(cfg, split, keyframes, proposals)
+    except ValueError as e:  # an option AVADataset refuses
+        raise ConfigError(f"detection: {e}") from e
+
+
+def _ava_dataset(cfg: Config, split: str, keyframes: list, proposals):
+    from vidlab.data.ava import AVADataset
+
+    d, det = cfg.data, cfg.detection
     train = split == "train"
     spec = d.train_pipeline if train else (d.test_pipeline if split == "test" and d.test_pipeline else d.val_pipeline)
     tmpl = det.frame_dir_tmpl if det.source == "frames" else det.video_tmpl

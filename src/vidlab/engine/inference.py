@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from vidlab.config import Config, ConfigError, load_config
-from vidlab.data.datasets import VideoItem
+from vidlab.data.datasets import AnnotationError, VideoItem
 from vidlab.data.loader import build_loader
 from vidlab.engine.builders import build_dataset, build_model, build_task, config_from_checkpoint, load_class_names
 from vidlab.engine.checkpoint import CheckpointError, load_file
@@ -184,7 +184,10 @@ def predict_video_boxes(
         props = load_proposals(boxes, det.proposal_score_thr, det.max_proposals, det.keyframe_unit)
         keyframes = [Keyframe(vid, k[1]) for k in sorted(props) if k[0] == vid]
     if not keyframes:
-        raise ValueError(f"{boxes} has no boxes for video id {vid!r} (give --video-id if the file names it otherwise)")
+        raise AnnotationError(
+            f"{boxes} has no boxes for video id {vid!r} (give --video-id if the file names the video otherwise; "
+            f"proposals scoring under detection.proposal_score_thr={det.proposal_score_thr} are not read)"
+        )
     info = init_distributed(cfg.device)
     device = info.device
     precision = resolve_precision(cfg.test.amp, device)

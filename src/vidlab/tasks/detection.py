@@ -42,7 +42,8 @@ class DetectionTask(Task):
         loss, focal_alpha, focal_gamma, loss_on: see :func:`detection_loss` (``loss_on``: ``labelled`` |
             ``all``).
         protocol: ``activitynet`` | ``mmaction2`` | ``pyslowfast`` (:mod:`vidlab.metrics.ava`).
-        microg: also MicroG-4M's macro F1 / recall / AUROC; ``threshold_on`` says what the 0.5 threshold reads.
+        microg: also MicroG-4M's macro F1 / recall / AUROC; ``threshold_on`` says what the 0.5 threshold reads
+            (``logits``, MicroG-4M's published protocol: probability sigmoid(0.5); as ``vidlab eval-ava``).
         keyframe_unit: ``second`` | ``frame``.
     """
 
@@ -64,7 +65,7 @@ class DetectionTask(Task):
         loss_on: str = "labelled",
         protocol: str = "activitynet",
         microg: bool = False,
-        threshold_on: str = "probabilities",
+        threshold_on: str = "logits",
         keyframe_unit: str = "second",
     ) -> None:
         self.class_ids, self.class_names = list(class_ids), list(class_names)
