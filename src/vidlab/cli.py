@@ -163,10 +163,7 @@ def _cmd_convert(args) -> None:
         print(f"  mismatched ({len(report['mismatched'])}): " + ", ".join(k for k, _, _ in report["mismatched"]))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidlab", description="Video understanding toolbox.")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_data_parser(sub) -> None:
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="generate the SynthActions dataset (H.264 videos + lists)")
     synth.add_argument(
@@ -182,6 +179,56 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--rawframes", action="store_true", help="also write JPEG frames (and rawframes lists)")
     synth.add_argument("--overwrite", action="store_true")
     synth.set_defaults(func=_cmd_data_synth)
+
+
+def _add_predict_parser(sub) -> None:
+    pred = sub.add_parser(
+        "predict",
+        help="top-k labels for one video ('<rank> <class name> <prob>' lines); a detector draws its boxes into an MP4",
+    )
+    pred.add_argument("video")
+    pred.add_argument("--config", default=None, help="optional YAML recipe (default: what the checkpoint describes)")
+    pred.add_argument("--checkpoint", required=True)
+    pred.add_argument("--topk", type=int, default=5)
+    pred.add_argument("--boxes", default=None, help="detectors: person proposals (.pkl / .csv) of the video")
+    pred.add_argument("--gt-boxes", default=None, help="detectors: an AVA ground-truth CSV as the person boxes")
+    pred.add_argument("--video-id", default=None, help="detectors: the video's id in the box file (default: stem)")
+    pred.add_argument("--out", default=None, help="detectors: output MP4 (default: <video>_det.mp4)")
+    pred.add_argument("--score-thr", type=float, default=0.5, help="detectors: draw actions scoring at least this")
+    pred.add_argument("overrides", nargs="*")
+    pred.set_defaults(func=_cmd_predict)
+
+
+def _cmd_eval_ava(args) -> None:
+    from vidlab.metrics.ava import run_eval_ava
+
+    try:
+        run_eval_ava(args.gt, args.pred, args.labelmap, args.exclude, args.protocol, args.microg,
+                     args.threshold_on, args.keyframe_unit, args.out)  # fmt: skip
+    except (OSError, ValueError) as e:
+        print(f"vidlab eval-ava: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _add_eval_ava_parser(sub) -> None:
+    ava = sub.add_parser("eval-ava", help="AVA frame-mAP@0.5 of a prediction CSV (docs/ava_evaluation.md)")
+    ava.add_argument("--gt", required=True, help="ground truth CSV: video,timestamp,x1,y1,x2,y2,action_id[,person]")
+    ava.add_argument("--pred", required=True, help="predictions CSV: video,timestamp,x1,y1,x2,y2,action_id,score")
+    ava.add_argument("--labelmap", required=True, help="label map .pbtxt; its ids are the classes evaluated")
+    ava.add_argument("--exclude", default=None, help="excluded timestamps CSV (video,timestamp)")
+    ava.add_argument("--protocol", default="activitynet", choices=["activitynet", "mmaction2", "pyslowfast"])
+    ava.add_argument("--microg", action="store_true", help="also MicroG-4M's macro F1 / recall / AUROC")
+    ava.add_argument("--threshold-on", default="logits", choices=["logits", "probabilities"], help="for --microg")
+    ava.add_argument("--keyframe-unit", default="second", choices=["second", "frame"], help="frame: MicroG-4M")
+    ava.add_argument("--out", default=None, help="write the per-class table as CSV")
+    ava.set_defaults(func=_cmd_eval_ava)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidlab", description="Video understanding toolbox.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    _add_data_parser(sub)
 
     train = sub.add_parser("train", help="train a model from a YAML recipe")
     train.add_argument("config")
@@ -215,21 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--split", default="test", choices=["train", "val", "test"])
     test.set_defaults(func=_cmd_test)
 
-    pred = sub.add_parser(
-        "predict",
-        help="top-k labels for one video ('<rank> <class name> <prob>' lines); a detector draws its boxes into an MP4",
-    )
-    pred.add_argument("video")
-    pred.add_argument("--config", default=None, help="optional YAML recipe (default: what the checkpoint describes)")
-    pred.add_argument("--checkpoint", required=True)
-    pred.add_argument("--topk", type=int, default=5)
-    pred.add_argument("--boxes", default=None, help="detectors: person proposals (.pkl / .csv) of the video")
-    pred.add_argument("--gt-boxes", default=None, help="detectors: an AVA ground-truth CSV as the person boxes")
-    pred.add_argument("--video-id", default=None, help="detectors: the video's id in the box file (default: stem)")
-    pred.add_argument("--out", default=None, help="detectors: output MP4 (default: <video>_det.mp4)")
-    pred.add_argument("--score-thr", type=float, default=0.5, help="detectors: draw actions scoring at least this")
-    pred.add_argument("overrides", nargs="*")
-    pred.set_defaults(func=_cmd_predict)
+    _add_predict_parser(sub)
 
     ext = sub.add_parser(
         "extract",
@@ -277,27 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--label-map", default=None, help="class names to record (one per line)")
     conv.set_defaults(func=_cmd_convert)
 
-    def _cmd_eval_ava(args) -> None:
-        from vidlab.metrics.ava import run_eval_ava
-
-        try:
-            run_eval_ava(args.gt, args.pred, args.labelmap, args.exclude, args.protocol, args.microg,
-                         args.threshold_on, args.keyframe_unit, args.out)  # fmt: skip
-        except (OSError, ValueError) as e:
-            print(f"vidlab eval-ava: error: {e}", file=sys.stderr)
-            sys.exit(2)
-
-    ava = sub.add_parser("eval-ava", help="AVA frame-mAP@0.5 of a prediction CSV (docs/ava_evaluation.md)")
-    ava.add_argument("--gt", required=True, help="ground truth CSV: video,timestamp,x1,y1,x2,y2,action_id[,person]")
-    ava.add_argument("--pred", required=True, help="predictions CSV: video,timestamp,x1,y1,x2,y2,action_id,score")
-    ava.add_argument("--labelmap", required=True, help="label map .pbtxt; its ids are the classes evaluated")
-    ava.add_argument("--exclude", default=None, help="excluded timestamps CSV (video,timestamp)")
-    ava.add_argument("--protocol", default="activitynet", choices=["activitynet", "mmaction2", "pyslowfast"])
-    ava.add_argument("--microg", action="store_true", help="also MicroG-4M's macro F1 / recall / AUROC")
-    ava.add_argument("--threshold-on", default="logits", choices=["logits", "probabilities"], help="for --microg")
-    ava.add_argument("--keyframe-unit", default="second", choices=["second", "frame"], help="frame: MicroG-4M")
-    ava.add_argument("--out", default=None, help="write the per-class table as CSV")
-    ava.set_defaults(func=_cmd_eval_ava)
+    _add_eval_ava_parser(sub)
     return p
 
 

@@ -313,6 +313,23 @@ def _write_epoch(work_dir: Path, record: dict, stats: dict, vskipped: list, tb) 
     logger.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)))
 
 
+def _log_start(cfg: Config, task: Task, train_loader, val_loader, info, global_batch, optimizer, precision, frozen):
+    """The run's opening log line: model, task, data sizes, processes, batch, lr, precision, frozen parameters."""
+    logger.info(
+        "training %s (%s task): %d train / %d val %s, %d processes, global batch %d, lr %.4g, precision %s%s",
+        cfg.model.name,
+        task.name,
+        len(train_loader.dataset),
+        len(val_loader.dataset),
+        "keyframes" if task.name == "detection" else "videos",
+        info.world_size,
+        global_batch,
+        optimizer.param_groups[0]["lr"],
+        describe(precision, info.device),
+        f", {len(frozen)} frozen parameters" if frozen else "",
+    )
+
+
 def train(cfg: Config, resume: str | None = None) -> dict:
     """Train ``cfg`` (single process or under torchrun) and return the final validation metrics."""
     t_start = time.time()
@@ -340,19 +357,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     if path is not None:
         start_epoch, best, history = _restore(path, model, optimizer, scheduler, info)
     tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
-    logger.info(
-        "training %s (%s task): %d train / %d val %s, %d processes, global batch %d, lr %.4g, precision %s%s",
-        cfg.model.name,
-        task.name,
-        len(train_loader.dataset),
-        len(val_loader.dataset),
-        "keyframes" if task.name == "detection" else "videos",
-        info.world_size,
-        global_batch,
-        optimizer.param_groups[0]["lr"],
-        describe(precision, info.device),
-        f", {len(frozen)} frozen parameters" if frozen else "",
-    )
+    _log_start(cfg, task, train_loader, val_loader, info, global_batch, optimizer, precision, frozen)
     data_args = {"mean": cfg.data.mean, "std": cfg.data.std, "precision": precision}
     epoch_args = {
         **data_args,
