@@ -126,8 +126,27 @@ def _cmd_models(args) -> None:
         print(f"{name.ljust(width)}  {info.task:<11}  {params:>12,}  {classes:>7}  {info.input_shape}")
 
 
+def _mapping(text: str | None, option: str) -> dict | None:
+    """A YAML mapping given on the command line (``'{embed_dim: 192, depth: 6}'``)."""
+    if text is None:
+        return None
+    import yaml
+
+    value = yaml.safe_load(text)
+    if not isinstance(value, dict):
+        raise SystemExit(f"{option} must be a YAML mapping such as '{{embed_dim: 192}}', got {text!r}")
+    return value
+
+
 def _cmd_convert(args) -> None:
-    from vidlab.engine.checkpoint import convert_checkpoint
+    from vidlab.engine.checkpoint import convert_checkpoint, export_checkpoint
+
+    if args.to:
+        report = export_checkpoint(args.src, args.dst, args.to)
+        print(f"exported {args.src} ({report['model']}, {report['keys']} tensors) -> {args.dst} ({args.to} layout)")
+        return
+    if not args.model:
+        raise SystemExit("vidlab convert: --model is required (unless --to exports a vidlab checkpoint)")
 
     spec, classes = None, None
     if args.config:
@@ -150,6 +169,7 @@ def _cmd_convert(args) -> None:
         strict=not args.no_strict,
         clip_spec=spec,
         classes=classes,
+        model_kwargs=_mapping(args.kwargs, "--kwargs"),
     )
     print(
         f"converted {args.src} ({report['source']}) -> {args.dst}: {args.model}, {report['num_classes']} classes"
@@ -290,13 +310,20 @@ def build_parser() -> argparse.ArgumentParser:
     conv = sub.add_parser("convert", help="convert another toolbox's checkpoint to a vidlab checkpoint")
     conv.add_argument("src", help="checkpoint file written by the source toolbox")
     conv.add_argument("dst", help="vidlab checkpoint to write")
-    conv.add_argument("--model", required=True, help="vidlab model name, e.g. tsm_r50 (`vidlab models` lists them)")
+    conv.add_argument("--model", default=None, help="vidlab model name, e.g. tsm_r50 (`vidlab models` lists them)")
+    conv.add_argument(
+        "--to",
+        default=None,
+        choices=["hf", "videomae"],
+        help="export instead: SRC is a vidlab VideoMAE pre-training checkpoint, DST gets HF's "
+        "VideoMAEForPreTraining or the original layout",
+    )
     conv.add_argument(
         "--from",
         dest="source",
         default="auto",
         help="toolbox that wrote SRC: mmaction2, pytorchvideo, pyslowfast, torchvision, hf, videomae, videomamba, "
-        "vidlab, or auto (default: detected from the key names)",
+        "openai_clip, hf_clip, vidlab, or auto (default: detected from the key names)",
     )
     conv.add_argument("--num-classes", type=int, default=None, help="default: the checkpoint's class count")
     conv.add_argument(
@@ -308,10 +335,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", default=None, help="recipe whose test clip spec (normalization, sampler, crops) to record"
     )
     conv.add_argument("--label-map", default=None, help="class names to record (one per line)")
+    conv.add_argument(
+        "--kwargs", default=None, help="builder arguments of a non-standard size, a YAML mapping: '{embed_dim: 192}'"
+    )
     conv.set_defaults(func=_cmd_convert)
 
     _add_eval_ava_parser(sub)
+    _add_viz_mae_parser(sub)
     return p
+
+
+def _cmd_viz_mae(args) -> None:
+    from vidlab.engine.viz_mae import viz_mae
+
+    try:
+        out = viz_mae(args.checkpoint, args.video, args.out, seed=args.seed, mask_ratio=args.mask_ratio)
+    except ValueError as e:
+        raise SystemExit(f"vidlab viz-mae: error: {e}") from None
+    print(f"original / masked / reconstructed frames: {out}")
+
+
+def _add_viz_mae_parser(sub) -> None:
+    viz = sub.add_parser(
+        "viz-mae", help="a VideoMAE pre-training checkpoint's view of a video: original / masked / reconstructed"
+    )
+    viz.add_argument("video")
+    viz.add_argument("--checkpoint", required=True, help="a videomae_pretrain_* checkpoint (vidlab train / convert)")
+    viz.add_argument("--out", required=True, help="PNG to write")
+    viz.add_argument("--seed", type=int, default=0, help="seed of the mask")
+    viz.add_argument("--mask-ratio", type=float, default=None, help="default: the model's")
+    viz.set_defaults(func=_cmd_viz_mae)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,6 +42,7 @@ class DataConfig:
     format: str = "video"  # video | rawframes | kinetics_csv | features (extracted by `vidlab extract`)
     features_dir: str | None = None  # format=features: the `vidlab extract --out` folder
     train_list: str = "train.txt"
+    train_fraction: float = 1.0  # use this fraction of the training list: stratified by class, drawn with train.seed
     val_list: str = "val.txt"
     test_list: str = "test.txt"
     label_map: str | None = "label_map.txt"
@@ -76,6 +77,9 @@ class DataConfig:
     val_batch_size: int | None = None  # None: batch_size
     num_workers: int = 2
     on_error: str = "raise"  # raise | skip (undecodable videos)
+    repeated_aug: int = 1  # training clips per decoded video, each through the train pipeline (VideoMAE's num_sample)
+    random_erasing: dict | None = None  # {prob, mode, count, min_area, max_area, min_aspect, max_aspect}: erase a box
+    # of every normalized training clip (the same box on all its frames) with probability prob; None: off
 
 
 @dataclass
@@ -86,6 +90,7 @@ class ModelConfig:
     pretrained: str | None = None  # local checkpoint file
     freeze: str = "none"  # none | backbone | stages:K (stem and blocks 1..K; frozen BatchNorm stays in eval mode)
     average_clips: str | None = "prob"  # prob | score | None (MMAction2's test_cfg.average_clips)
+    head_init_scale: float = 1.0  # multiply the fresh classifier's weight and bias (VideoMAE's init_scale: 0.001)
 
 
 @dataclass
@@ -126,6 +131,21 @@ class TrainConfig:
     max_iters_per_epoch: int | None = None  # for quick experiments and tests
     max_keep_ckpts: int = 2  # epoch_N.pth files kept (best.pth is kept apart)
     threads: int | None = None  # torch intra-op threads of each process; None keeps torch's default
+    strategy: str = "ddp"  # ddp | fsdp: under torchrun, replicate the model (DDP) or shard it (FSDP2)
+    activation_checkpointing: bool = False  # recompute each block's activations in the backward pass
+
+
+@dataclass
+class MixupConfig:
+    """Mixup / CutMix of training batches (timm's ``Mixup``, as VideoMAE / VideoMamba fine-tune); off while both
+    alphas are 0. Single-label recognition only; ``train.label_smoothing`` smooths the mixed soft targets."""
+
+    mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixing weight; 0: no Mixup
+    cutmix_alpha: float = 0.0  # 0: no CutMix
+    cutmix_minmax: list | None = None  # [low, high] box sides as fractions of the frame's (turns CutMix on)
+    prob: float = 1.0  # probability that a batch (or sample) is mixed
+    switch_prob: float = 0.5  # probability of CutMix instead of Mixup when both are on
+    mode: str = "batch"  # batch | pair | elem: one weight per batch, per pair of samples, per sample
 
 
 @dataclass
@@ -187,15 +207,39 @@ class DetectionConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Masked teacher distillation (``task: pretrain`` with ``teacher`` set; docs/PRETRAINING.md): the model is the
+    student (``videomae_vit_*``, ``videomamba_*``), trained to match a frozen teacher's features on the tokens it
+    sees (Unmasked Teacher; VideoMamba's masked pre-training)."""
+
+    teacher: str | None = None  # teacher weights: a vidlab checkpoint, or an OpenAI / HF CLIP file
+    teacher_model: str | None = None  # clip_vit_b16 | clip_vit_l14 | a vidlab model; None: the checkpoint's meta.model
+    teacher_source: str = "auto"  # auto | vidlab | openai | hf: who wrote the teacher file (auto: from its keys)
+    teacher_input_size: int | None = None  # frames resized (bicubic) for the teacher; UMT's L/14 recipe: 196
+    teacher_mean: list | None = None  # teacher input mean/std in data.mean's units; None: CLIP's for CLIP teachers,
+    teacher_std: list | None = None  # else the teacher checkpoint's recorded ones, else data.mean / data.std
+    teacher_ln_post: bool = True  # CLIP: ln_post before proj on aligned layers (UMT); false: VideoMamba's recipe
+    guide: str = "auto"  # auto | attention | norm | uniform: what draws the visible tokens (auto: CLIP's CLS
+    # attention, else the teacher's feature norm)
+    mask_ratio: float = 0.8  # fraction of each frame's patch tokens hidden from the student
+    return_layers: int = 1  # aligned layer pairs (UMT's clip_return_layer; UMT's recipes 6, VideoMamba's 1)
+    return_interval: float = 1.0  # spacing of the teacher's aligned blocks (UMT's clip_return_interval)
+    student_return_interval: float = 1.0  # spacing of the student's (UMT's clip_student_return_interval)
+    align_cls: bool = True  # students with a class token: align it with the teacher's frame-mean CLS (CLIP teachers)
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    mixup: MixupConfig = field(default_factory=MixupConfig)
     test: TestConfig = field(default_factory=TestConfig)
-    task: str = "recognition"  # recognition | regression | detection
+    task: str = "recognition"  # recognition | regression | detection | pretrain (self-supervised; labels unused)
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     work_dir: str = "work_dirs/default"
     device: str = "auto"  # auto | cpu | cuda
 
@@ -337,8 +381,10 @@ _CHOICES = {
     "optim.name": ("sgd", "adamw"),
     "optim.scheduler": ("cosine", "step", "constant"),
     "train.amp": ("auto", "none", "bf16", "fp16"),
+    "mixup.mode": ("batch", "pair", "elem"),
+    "train.strategy": ("ddp", "fsdp"),
     "test.amp": ("auto", "none", "bf16", "fp16"),
-    "task": ("recognition", "regression", "detection"),
+    "task": ("recognition", "regression", "detection", "pretrain"),
     "detection.keyframe_unit": ("second", "frame"),
     "detection.source": ("video", "frames"),
     "detection.center": ("mmaction2", "pyslowfast"),
@@ -348,8 +394,39 @@ _CHOICES = {
     "detection.protocol": ("activitynet", "mmaction2", "pyslowfast"),
     "detection.threshold_on": ("logits", "probabilities"),
     "regression.loss": ("mse", "smooth_l1"),
+    "distill.teacher_source": ("auto", "vidlab", "openai", "hf"),
+    "distill.guide": ("auto", "attention", "norm", "uniform"),
     "device": ("auto", "cpu", "cuda"),
 }
+
+
+def _validate_distill(cfg: Config) -> None:
+    """The ``distill`` section: ranges, and the task it belongs to."""
+    d = cfg.distill
+    if d.teacher and cfg.task != "pretrain":
+        raise ConfigError(
+            f"distill.teacher is set but task is {cfg.task}: masked teacher distillation runs as task: pretrain"
+        )
+    if not 0 <= d.mask_ratio < 1:
+        raise ConfigError(f"distill.mask_ratio must be in [0, 1), got {d.mask_ratio}")
+    if d.return_layers < 1:
+        raise ConfigError(f"distill.return_layers must be >= 1, got {d.return_layers}")
+    for key in ("return_interval", "student_return_interval"):
+        if getattr(d, key) <= 0:
+            raise ConfigError(f"distill.{key} must be > 0, got {getattr(d, key)}")
+    if d.teacher_input_size is not None and d.teacher_input_size <= 0:
+        raise ConfigError(f"distill.teacher_input_size must be > 0 (null: the data's size), got {d.teacher_input_size}")
+    if (d.teacher_mean is None) != (d.teacher_std is None):
+        raise ConfigError("distill.teacher_mean and distill.teacher_std go together: set both or neither")
+    for key in ("teacher_mean", "teacher_std"):
+        value = getattr(d, key)
+        if value is not None and len(value) != 3:
+            raise ConfigError(f"distill.{key} needs 3 values (one per channel), got {value}")
+    if d.teacher_mean is not None and max(map(float, d.teacher_mean)) <= 1 < max(map(float, cfg.data.mean)):
+        raise ConfigError(
+            f"distill.teacher_mean {d.teacher_mean} looks like [0, 1] units but data.mean is in 0-255 units: give "
+            "the teacher's statistics in data.mean's units (multiply by 255)"
+        )
 
 
 def validate(cfg: Config) -> None:
@@ -366,8 +443,48 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.freeze must be none, backbone or stages:K (e.g. stages:2), got {freeze!r}")
     if cfg.optim.layer_decay is not None and not 0 < cfg.optim.layer_decay <= 1:
         raise ConfigError(f"optim.layer_decay must be in (0, 1], got {cfg.optim.layer_decay}")
+    if not 0 < cfg.data.train_fraction <= 1:
+        raise ConfigError(f"data.train_fraction must be in (0, 1], got {cfg.data.train_fraction}")
     if cfg.model.average_clips not in ("prob", "score", None):
         raise ConfigError(f"model.average_clips must be prob, score or null, got {cfg.model.average_clips!r}")
+    _validate_distill(cfg)
+    _validate_recipe_augmentation(cfg)
+
+
+def _validate_recipe_augmentation(cfg: Config) -> None:
+    """Mixup / CutMix, repeated augmentation and random erasing: ranges, and the tasks and data they fit."""
+    m = cfg.mixup
+    for key in ("mixup_alpha", "cutmix_alpha"):
+        if getattr(m, key) < 0:
+            raise ConfigError(f"mixup.{key} must be >= 0 (0: off), got {getattr(m, key)}")
+    for key in ("prob", "switch_prob"):
+        if not 0 <= getattr(m, key) <= 1:
+            raise ConfigError(f"mixup.{key} must be in [0, 1], got {getattr(m, key)}")
+    if m.cutmix_minmax is not None and (
+        len(m.cutmix_minmax) != 2 or not 0 < float(m.cutmix_minmax[0]) <= float(m.cutmix_minmax[1]) <= 1
+    ):
+        raise ConfigError(f"mixup.cutmix_minmax must be [low, high] with 0 < low <= high <= 1, got {m.cutmix_minmax}")
+    if mixup_enabled(cfg):
+        if cfg.task != "recognition" or cfg.data.multi_label:
+            what = f"task {cfg.task}" if cfg.task != "recognition" else "data.multi_label=true"
+            raise ConfigError(
+                f"mixup (mixup.mixup_alpha / cutmix_alpha / cutmix_minmax) mixes class labels of single-label "
+                f"recognition; {what} has other targets: set mixup.mixup_alpha=0 and mixup.cutmix_alpha=0"
+            )
+        if cfg.data.format == "features" and (m.cutmix_alpha > 0 or m.cutmix_minmax is not None):
+            raise ConfigError("mixup.cutmix_alpha: CutMix cuts boxes out of frames; data.format=features has none")
+    if cfg.data.repeated_aug < 1:
+        raise ConfigError(f"data.repeated_aug must be >= 1 (1: off), got {cfg.data.repeated_aug}")
+    if cfg.data.repeated_aug > 1 and cfg.data.format in ("features", "ava"):
+        raise ConfigError(f"data.repeated_aug > 1 needs decoded videos (data.format {cfg.data.format} has none)")
+    if cfg.data.random_erasing is not None and cfg.data.format == "features":
+        raise ConfigError("data.random_erasing erases boxes of frames; data.format=features has none")
+
+
+def mixup_enabled(cfg: Config) -> bool:
+    """Whether ``cfg`` turns Mixup or CutMix on."""
+    m = cfg.mixup
+    return m.mixup_alpha > 0 or m.cutmix_alpha > 0 or m.cutmix_minmax is not None
 
 
 def to_dict(cfg: Config) -> dict:

@@ -6,6 +6,7 @@ from vidlab.data.transforms import (  # noqa: F401
     Compose,
     Flip,
     MultiScaleCrop,
+    RandAugment,
     RandomCrop,
     RandomResizedCrop,
     Resize,
@@ -14,3 +15,12 @@ from vidlab.data.transforms import (  # noqa: F401
     build_pipeline,
     normalize_batch,
 )
+
+
+def __getattr__(name: str):
+    # token masks live with the models that use them; importing them here lazily keeps `import vidlab.data` light
+    if name in ("tube_mask", "random_mask", "mask_batch"):
+        from vidlab.models.layers import masking
+
+        return getattr(masking, name)
+    raise AttributeError(f"module 'vidlab.data' has no attribute {name!r}")

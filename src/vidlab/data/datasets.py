@@ -320,6 +320,12 @@ class VideoDataset(torch.utils.data.Dataset):
             substituted and the path is reported in the item's ``skipped`` list).
         seed: base of the per-sample random generator ``(seed, epoch, index)``, so a sample's random
             crop/flip/offsets do not depend on worker count or order.
+        repeated_aug: repeated augmentation (VideoMAE's ``num_sample``): the sampled frames are decoded once and
+            passed through ``pipeline`` this many times (independent draws from the sample's generator), and the
+            results are stacked as views: ``imgs`` ``(repeated_aug * V, T, H, W, C)``, repeat-major. The item then
+            also holds ``view_label``, the target of each view ``(repeated_aug * V[, num_classes])`` (a flip with a
+            label map may change one repeat's label; ``label`` is the first repeat's); regression targets, which
+            the pipeline never touches, get none. Every repeat must give frames of one shape.
     """
 
     def __init__(
@@ -340,9 +346,13 @@ class VideoDataset(torch.utils.data.Dataset):
         filename_tmpl: str = "img_{:05}.jpg",
         start_index: int | None = None,
         seed: int = 0,
+        repeated_aug: int = 1,
     ):
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if isinstance(repeated_aug, bool) or not isinstance(repeated_aug, int) or repeated_aug < 1:
+            raise ValueError(f"repeated_aug must be a positive int, got {repeated_aug!r}")
+        self.repeated_aug = repeated_aug
         self.items, self.sampler, self.pipeline = items, sampler, pipeline
         self.target_type = resolve_target_type(target_type, multi_label)
         self.num_classes, self.fmt, self.multi_label = num_classes, fmt, self.target_type == "multi_label"
@@ -373,15 +383,23 @@ class VideoDataset(torch.utils.data.Dataset):
         }
         if self.target_type != "regression":
             results["label"] = item.label[0] if self.target_type == "class" else list(item.label)
-        results = self.pipeline(results)
-        imgs = results["imgs"]  # (N, H, W, C) with N = num_crops * num_clips * clip_len
+        runs = [self.pipeline(dict(results)) for _ in range(self.repeated_aug)]  # the same frames, fresh draws
         per_view = self.sampler.clip_len if self.input_format == "NCTHW" else self.num_segments
-        if imgs.shape[0] % per_view:
+        views = []
+        for run in runs:
+            imgs = run["imgs"]  # (N, H, W, C) with N = num_crops * num_clips * clip_len
+            if imgs.shape[0] % per_view:
+                raise ValueError(
+                    f"{item.path}: {imgs.shape[0]} frames do not split into views of {per_view} frames "
+                    f"(input_format={self.input_format}, num_segments={self.num_segments})"
+                )
+            views.append(imgs.reshape(-1, per_view, *imgs.shape[1:]))
+        if any(v.shape != views[0].shape for v in views):
             raise ValueError(
-                f"{item.path}: {imgs.shape[0]} frames do not split into views of {per_view} frames "
-                f"(input_format={self.input_format}, num_segments={self.num_segments})"
+                f"{item.path}: the {self.repeated_aug} repeated augmentations gave views of different shapes "
+                f"{sorted({tuple(v.shape) for v in views})}; end the training pipeline with a fixed-size Resize"
             )
-        label = item.label if self.target_type == "regression" else results["label"]
+        label = item.label if self.target_type == "regression" else runs[0]["label"]
         meta = {
             **copy.deepcopy(item.meta),  # a copy: transforms of later tasks may edit boxes in place
             "path": item.path,
@@ -390,11 +408,16 @@ class VideoDataset(torch.utils.data.Dataset):
             "total_frames": int(source.num_frames),
             "frame_inds": indices.tolist(),
         }
-        return {
-            "imgs": imgs.reshape(-1, per_view, *imgs.shape[1:]),
+        out = {
+            "imgs": views[0] if len(views) == 1 else torch.cat(views),
             "label": _make_target(label, self.target_type, self.num_classes),
             "meta": meta,
         }
+        if self.repeated_aug > 1 and self.target_type != "regression":
+            per_run = views[0].shape[0]
+            targets = [_make_target(run["label"], self.target_type, self.num_classes) for run in runs]
+            out["view_label"] = torch.stack([t for t in targets for _ in range(per_run)])
+        return out
 
     def __getitem__(self, idx: int) -> dict:
         skipped: list[str] = []

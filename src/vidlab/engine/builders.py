@@ -177,6 +177,22 @@ def _pipeline(cfg: Config, spec: list, key: str):
         raise ConfigError(f"{key}: {e}") from e
 
 
+def subsample(items: list, fraction: float, seed: int = 0) -> list:
+    """``fraction`` of ``items`` per target (class, class set or value), at least one each, drawn with ``seed``;
+    the kept items stay in list order (training on 10% of the labels)."""
+    import numpy as np
+
+    groups: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault(repr(it.label), []).append(i)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for key in sorted(groups):
+        idx = groups[key]
+        keep.extend(rng.permutation(idx)[: max(1, round(fraction * len(idx)))].tolist())
+    return [items[i] for i in sorted(keep)]
+
+
 def target_type(cfg: Config) -> str:
     """What the list's targets are: ``regression`` values, ``multi_label`` class sets or one ``class``."""
     if cfg.task == "regression":
@@ -206,6 +222,8 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
         items = parse_rawframe_list(ann, d.root, num_classes=cfg.model.num_classes, target_type=kind)
     else:
         items = parse_kinetics_csv(ann, d.root, load_class_names(cfg))
+    if split == "train" and not explicit and d.train_fraction < 1:
+        items = subsample(items, d.train_fraction, cfg.train.seed)
     if d.format == "features" and not explicit:
         if not d.features_dir:
             raise ConfigError("data.format=features needs data.features_dir (the `vidlab extract --out` folder)")
@@ -237,6 +255,7 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
         filename_tmpl=d.filename_tmpl,
         start_index=d.start_index,
         seed=cfg.train.seed,
+        repeated_aug=d.repeated_aug if split == "train" and not explicit else 1,
     )
 
 
@@ -260,6 +279,9 @@ def model_kwargs(cfg: Config, checkpoint: str | Path | None = None) -> dict:
                 f"(its meta.kwargs): the weights belong to that network; drop or change model.kwargs.{key}"
             )
         kwargs[key] = value
+    if cfg.task == "pretrain" and cfg.model.name.startswith("videomae_pretrain"):  # targets are pixels in [0, 1]
+        kwargs.setdefault("mean", [m / 255 for m in cfg.data.mean])
+        kwargs.setdefault("std", [s / 255 for s in cfg.data.std])
     try:
         with torch.device("meta"):  # a free probe of the clip length the builder fixes, if any
             fixed = getattr(
@@ -290,13 +312,41 @@ def build_model(cfg: Config, checkpoint: str | Path | None = None) -> torch.nn.M
         if "in_features" not in kwargs:
             raise ConfigError("model.name=linear_probe needs model.kwargs.in_features (the features' channels)")
         try:
-            return LinearProbe(num_classes=cfg.model.num_classes, **kwargs)
+            return scale_head_init(LinearProbe(num_classes=cfg.model.num_classes, **kwargs), cfg)
         except TypeError as e:
             raise ConfigError(f"model.kwargs: {e}") from e
     try:
-        return create_model(cfg.model.name, num_classes=cfg.model.num_classes, **model_kwargs(cfg, checkpoint))
+        model = create_model(cfg.model.name, num_classes=cfg.model.num_classes, **model_kwargs(cfg, checkpoint))
     except TypeError as e:  # an argument the builder does not take
         raise ConfigError(f"model.kwargs: {e}") from e
+    if cfg.task == "pretrain" and cfg.distill.teacher:  # the model is the student of masked teacher distillation
+        from vidlab.engine.distill_builder import build_distiller
+
+        return build_distiller(cfg, scale_head_init(model, cfg))
+    return scale_head_init(model, cfg)
+
+
+def scale_head_init(model: torch.nn.Module, cfg: Config) -> torch.nn.Module:
+    """``model`` with the weight and bias of its freshly initialised classifier multiplied by
+    ``model.head_init_scale`` (VideoMAE's ``init_scale``; 1: unchanged): the linear (and convolution) layers under
+    the model's ``classifier_prefixes`` (``head.``; the whole module for one that names none, a linear probe). A
+    pretrained head of the same class count loaded afterwards replaces them, as in VideoMAE."""
+    scale = cfg.model.head_init_scale
+    if scale == 1.0:
+        return model
+    prefixes = tuple(getattr(model, "classifier_prefixes", ("",)))
+    kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    layers = [m for n, m in model.named_modules() if isinstance(m, kinds) and (n + ".").startswith(prefixes)]
+    if not layers:
+        raise ConfigError(
+            f"model.head_init_scale={scale}: {cfg.model.name} has no linear classifier under {list(prefixes)}"
+        )
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.mul_(scale)
+            if layer.bias is not None:
+                layer.bias.mul_(scale)
+    return model
 
 
 def checkpoint_kwargs(path: str | Path | None) -> dict:
@@ -322,13 +372,61 @@ def direction_pairs(cfg: Config) -> list[int]:
     return sorted({int(c) for pair in pairs for c in pair})
 
 
+def build_mixup(cfg: Config):
+    """The :class:`~vidlab.data.mixup.Mixup` of the ``mixup`` section (smoothing: ``train.label_smoothing``), or None
+    when both alphas are 0 and no ``cutmix_minmax`` is set."""
+    from vidlab.config import mixup_enabled
+    from vidlab.data.mixup import Mixup
+
+    if not mixup_enabled(cfg):
+        return None
+    m = cfg.mixup
+    try:
+        return Mixup(
+            cfg.model.num_classes,
+            mixup_alpha=m.mixup_alpha,
+            cutmix_alpha=m.cutmix_alpha,
+            cutmix_minmax=m.cutmix_minmax,
+            prob=m.prob,
+            switch_prob=m.switch_prob,
+            mode=m.mode,
+            label_smoothing=cfg.train.label_smoothing,
+        )
+    except ValueError as e:
+        raise ConfigError(f"mixup: {e}") from e
+
+
+def build_random_erasing(cfg: Config):
+    """The batch-level :class:`~vidlab.data.transforms.RandomErasing` of ``data.random_erasing``, or None."""
+    from vidlab.data.transforms import RandomErasing
+
+    spec = cfg.data.random_erasing
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise ConfigError(f"data.random_erasing must be a mapping of RandomErasing's arguments or null, got {spec!r}")
+    try:
+        return RandomErasing(**spec)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"data.random_erasing: {e}") from e
+
+
 def build_task(cfg: Config, train_set=None, split: str | None = None):
     """The task object of ``cfg.task`` with its plain options. Regression with ``regression.normalize`` fits the
     target mean/std on ``train_set``'s targets (or takes them from ``cfg.regression`` state restored from a
     checkpoint: :func:`config_from_checkpoint`). Detection evaluates against the ground truth of ``split`` (val
-    by default)."""
-    from vidlab.tasks import DetectionTask, RecognitionTask, RegressionTask
+    by default). The batch-level training augmentation comes with it: random erasing (``data.random_erasing``)
+    and, for recognition, Mixup / CutMix (``mixup``)."""
+    task = _build_task(cfg, train_set, split)
+    task.erasing = build_random_erasing(cfg)
+    return task
 
+
+def _build_task(cfg: Config, train_set=None, split: str | None = None):
+    from vidlab.tasks import DetectionTask, PretrainTask, RecognitionTask, RegressionTask
+
+    if cfg.task == "pretrain":
+        return PretrainTask(seed=cfg.train.seed)
     if cfg.task == "detection":
         det = cfg.detection
         classes = detection_classes(cfg)
@@ -355,6 +453,7 @@ def build_task(cfg: Config, train_set=None, split: str | None = None):
             average_clips=cfg.model.average_clips,
             topk=tuple(cfg.test.topk),
             paired_classes=direction_pairs(cfg),
+            mixup=build_mixup(cfg),
         )
     r = cfg.regression
     mean = std = None

@@ -115,6 +115,7 @@ def convert_checkpoint(
     strict: bool = True,
     clip_spec: dict | None = None,
     classes: list[str] | None = None,
+    model_kwargs: dict | None = None,
 ) -> dict:
     """Convert another toolbox's checkpoint into a vidlab checkpoint file for zoo model ``model``.
 
@@ -140,6 +141,8 @@ def convert_checkpoint(
             by default :func:`default_clip_spec` of the model (ImageNet normalization, one centre clip of the
             registered input size).
         classes: class names to record (a label map), so ``vidlab predict`` prints names.
+        model_kwargs: builder arguments of a non-standard size (``embed_dim``, ``depth`` ...), recorded in
+            ``meta.kwargs`` with the source's own.
 
     Returns:
         The :func:`vidlab.load_checkpoint` report plus ``num_classes`` and ``kwargs`` (builder arguments used).
@@ -152,9 +155,9 @@ def convert_checkpoint(
 
     try:
         with torch.device("meta"):  # shapes only: pick num_classes / num_segments before building for real
-            probe = create_model(model, num_classes=num_classes)
+            probe = create_model(model, num_classes=num_classes, **(model_kwargs or {}))
         source, converted = convert_for(probe, read_state_dict(src), source)
-        kwargs = builder_kwargs(source, model, converted)
+        kwargs = {**(model_kwargs or {}), **builder_kwargs(source, model, converted)}
         if getattr(probe, "num_segments", None) is not None:  # a family that fixes T at build time
             found = num_segments or _segment_count_in(converted)
             if found and found != probe.num_segments:
@@ -181,13 +184,44 @@ def convert_checkpoint(
     return {**report, "num_classes": net.num_classes, "kwargs": kwargs}
 
 
+EXPORTS = ("hf", "videomae")
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, to: str) -> dict:
+    """Write a vidlab VideoMAE pre-training checkpoint (``videomae_pretrain_vit_*``, from ``vidlab train`` or
+    ``vidlab convert``) in another layout: ``hf`` (a ``VideoMAEForPreTraining`` state dict, for its
+    ``load_state_dict``) or ``videomae`` (the original ``modeling_pretrain.py`` names under ``{"model": ...}``).
+
+    Returns:
+        ``{"model": name, "keys": number of tensors written}``.
+
+    Raises:
+        CheckpointError: an unknown layout, a file that is not such a checkpoint.
+    """
+    from vidlab.models.convert import videomae_pretrain as vp
+
+    if to not in EXPORTS:
+        raise CheckpointError(f"--to {to!r}: can export to {', '.join(EXPORTS)}")
+    state = load_file(src)
+    meta = state.get("meta") if isinstance(state, dict) else None
+    model = meta.get("model") if isinstance(meta, dict) else None
+    if not vp.is_pretrain_model(model) or not isinstance(state.get("model"), dict):
+        raise CheckpointError(
+            f"{src}: export takes a vidlab checkpoint of a videomae_pretrain_* model (its meta.model is {model!r})"
+        )
+    weights = state["model"]
+    save_checkpoint(vp.to_hf(weights) if to == "hf" else {"model": vp.to_original(weights)}, dst)
+    return {"model": model, "keys": len(weights)}
+
+
 def _task_meta(model: str) -> dict:
     """The ``meta.task`` of a converted checkpoint: an AVA detector's sigmoid scores per box, or single-label
     recognition."""
     from vidlab.models import get_model_info
 
-    if get_model_info(model).task == "detection":
-        return {"name": "detection"}
+    task = get_model_info(model).task
+    if task in ("detection", "pretrain"):
+        return {"name": task}
     return {"name": "recognition", "multi_label": False, "average_clips": "prob"}
 
 

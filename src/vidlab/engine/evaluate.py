@@ -32,8 +32,8 @@ __all__ = [
 
 
 class TrainForward(torch.nn.Module):
-    """The module DDP wraps in training: ``forward(x) -> (outputs, auxiliary outputs)`` through the model's
-    ``forward_train`` (TPN's auxiliary head), so gradient synchronisation sees the whole training forward."""
+    """The module DDP wraps (or FSDP shards) in training: ``forward(x) -> (outputs, auxiliary outputs)`` through the
+    model's ``forward_train`` (TPN's auxiliary head), so gradient synchronisation sees the whole training forward."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
@@ -47,7 +47,7 @@ class TrainForward(torch.nn.Module):
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside a DDP wrapper and/or a :class:`TrainForward`."""
+    """The model inside a DDP wrapper and/or a :class:`TrainForward` (FSDP shards modules in place: no wrapper)."""
     model = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
     return model.model if isinstance(model, TrainForward) else model
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -18,6 +17,7 @@ import torch
 from vidlab.config import Config, save_config, to_dict
 from vidlab.data.loader import build_loader
 from vidlab.engine import checkpoint as ckpt
+from vidlab.engine import parallel
 from vidlab.engine.builders import (
     build_dataset,
     build_model,
@@ -83,17 +83,18 @@ def train_step(
 ) -> float:
     """Forward + backward of one micro-batch; gradients are synchronised only on the last micro-step.
 
-    ``model`` is a :class:`TrainForward` (possibly DDP-wrapped) or any module whose forward gives outputs.
+    ``model`` is a :class:`TrainForward` (possibly DDP-wrapped or FSDP-sharded) or any module whose forward gives
+    outputs.
     """
     x = batch_inputs(batch, mean, std, info.device)  # (B, V, C, T, H, W), or (B, 1, ...) features
     v = x.shape[1]
     y = task.targets(batch, info.device, v)
     x = x.flatten(0, 1)  # (B*V, C, T, H, W): training views act as extra samples
+    x, y = task.augment_batch(x, y)  # random erasing, Mixup / CutMix (soft targets) where configured
     if channels_last and x.dim() == 5:
         x = x.contiguous(memory_format=torch.channels_last_3d)
     sync = (micro_step + 1) % accum == 0
-    ctx = model.no_sync() if info.distributed and not sync else contextlib.nullcontext()
-    with ctx:
+    with parallel.grad_sync(model, sync):  # DDP's no_sync, FSDP's deferred reduce-scatter
         with autocast_context(precision, info.device):
             out = model(x, **task.model_inputs(batch, info.device))
         outputs, aux = out if isinstance(out, tuple) else (out, [])
@@ -201,10 +202,12 @@ def _resume_path(work_dir: Path, resume: str) -> Path | None:
     return found[-1] if found else None
 
 
-def _state(model, optimizer, scheduler, epoch: int, best: dict, history: list, cfg: Config, meta: dict) -> dict:
+def _state(weights: tuple[dict, dict], scheduler, epoch: int, best: dict, history: list, cfg: Config, meta: dict):
+    """The checkpoint; ``weights``: the model's and optimizer's full state dicts (:func:`parallel.full_state_dicts`,
+    whatever the strategy: the state dicts of a single process)."""
     return {
-        "model": unwrap(model).state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "model": weights[0],
+        "optimizer": weights[1],
         "scheduler": scheduler.state_dict(),
         "epoch": epoch,
         "best": best,
@@ -268,28 +271,27 @@ def _load_pretrained(model, cfg: Config) -> None:
 
 
 def _model_and_optimizer(cfg: Config, info: DistInfo, iters_per_epoch: int):
-    """The model on its device, the module trained (a :class:`TrainForward`, DDP-wrapped under torchrun), its
-    optimizer and per-step lr schedule, and the frozen parameter names."""
+    """The model on its device, the module trained (a :class:`TrainForward`, DDP-wrapped or FSDP-sharded under
+    torchrun as ``train.strategy`` says, see :func:`parallel.wrap`), its optimizer and per-step lr schedule, and
+    the frozen parameter names."""
     model = build_model(cfg, cfg.model.pretrained or None).to(info.device)
     if cfg.train.channels_last:
         model.to_channels_last()
     if cfg.model.pretrained:
         _load_pretrained(model, cfg)
     global_batch = cfg.data.batch_size * info.world_size * cfg.train.accum_steps
-    optimizer, frozen = build_optimizer_from_config(model, cfg, global_batch)
+    optimizer, frozen = build_optimizer_from_config(model, cfg, global_batch)  # freezes before DDP / FSDP wrap
+    trained = parallel.wrap(TrainForward(model), cfg.train, info)
+    if parallel.is_sharded(trained):  # sharding replaced the parameters: the optimizer takes the sharded ones
+        optimizer, frozen = build_optimizer_from_config(model, cfg, global_batch)
     scheduler = build_scheduler(optimizer, cfg.optim, cfg.train.epochs, iters_per_epoch)
-    trained = TrainForward(model)
-    if info.distributed:
-        ids = [info.device.index] if info.device.type == "cuda" else None
-        trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
     return trained, optimizer, scheduler, global_batch, frozen
 
 
 def _restore(path: Path, model, optimizer, scheduler, info: DistInfo) -> tuple[int, dict, list]:
     """Load a full training state; returns (epochs done, best, history)."""
     state = ckpt.load_file(path, map_location=info.device)
-    unwrap(model).load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    parallel.load_full_state_dicts(model, optimizer, state["model"], state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     ckpt.restore_rng_state(state["rng"])
     logger.info("resumed from %s at epoch %d", path, state["epoch"])
@@ -381,7 +383,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         vskipped = []
         if (epoch + 1) % cfg.train.val_interval == 0 or epoch + 1 == cfg.train.epochs:
             broadcast_buffers(unwrap(model), info)  # validate the model the checkpoint holds (rank 0's statistics)
-            values, scores, labels, vskipped = evaluate_split(model, val_loader, info, task, **data_args)
+            with parallel.unsharded(model):  # ranks may run different numbers of batches
+                values, scores, labels, vskipped = evaluate_split(model, val_loader, info, task, **data_args)
             record.update({f"val_{k}": v for k, v in values.items() if isinstance(v, float)})  # not per-class tables
             last_eval = (scores, labels)
         history.append(record)
@@ -389,10 +392,13 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         is_best = is_best and task.is_better(values[best["metric"]], best["value"])
         if is_best:
             best = {"metric": best["metric"], "value": values[best["metric"]], "epoch": epoch + 1}
+        weights = parallel.full_state_dicts(model, optimizer)  # every rank: FSDP gathers the shards on rank 0
         if info.is_main:
-            state = _state(model, optimizer, scheduler, epoch + 1, best, history, cfg, meta)
+            state = _state(weights, scheduler, epoch + 1, best, history, cfg, meta)
             _save_epoch(state, work_dir, epoch + 1, is_best, cfg.train.max_keep_ckpts)
             _write_epoch(work_dir, record, stats, vskipped, tb)
+            del state
+        del weights  # under FSDP, rank 0's CPU copy of the whole model and optimizer
         barrier(info)
 
     minutes = (time.time() - t_start) / 60

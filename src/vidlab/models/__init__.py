@@ -4,6 +4,7 @@
 from vidlab.models import (  # noqa: F401
     c2d,
     c3d,
+    clip,
     csn,
     detection,
     i3d,
@@ -19,6 +20,7 @@ from vidlab.models import (  # noqa: F401
     tsm,
     tsn,
     videomae,
+    videomae_pretrain,
     videomamba,
     x3d,
 )

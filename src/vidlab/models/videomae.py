@@ -103,6 +103,34 @@ class VisionTransformer3d(StageBackbone):
         pos = grid_table(self.pos_embed, self.grid, grid)
         return self.pos_drop(x + pos.to(x.dtype)), grid
 
+    def forward_visible(
+        self, x: torch.Tensor, mask: torch.Tensor | None, return_layers: tuple[int, ...] = ()
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The blocks over the visible tokens only (masked video modelling): ``(B, C, T, H, W)`` and a bool ``mask``
+        ``(B, N)`` (True = hidden; tokens ordered ``(T', H', W')``, ``None``: all visible) -> ``(tokens, layers)``:
+        the last block's output ``(B, N_visible, embed_dim)``, without the final norm, in token order, and the
+        outputs of the blocks listed in ``return_layers`` (0-based), in that order.
+
+        Raises:
+            ValueError: for a mask of another shape, or one that hides a different number of tokens per sample.
+        """
+        tokens, _ = self.forward_stem(x)
+        b, n, c = tokens.shape
+        if mask is not None:
+            if mask.shape != (b, n):
+                raise ValueError(f"mask of shape {tuple(mask.shape)} for {b} clips of {n} tokens; expected ({b}, {n})")
+            visible = (~mask).sum(1)
+            if (visible != visible[0]).any():
+                raise ValueError(f"every clip must keep the same number of visible tokens, got {visible.tolist()}")
+            tokens = tokens[~mask].reshape(b, -1, c)
+        wanted = set(return_layers)
+        layers = {}
+        for i, blk in enumerate(self.blocks):
+            tokens = blk(tokens)
+            if i in wanted:
+                layers[i] = tokens
+        return tokens, [layers[i] for i in return_layers]
+
     def forward_stage(
         self, i: int, state: tuple[torch.Tensor, tuple[int, int, int]]
     ) -> tuple[torch.Tensor, tuple[int, int, int]]:

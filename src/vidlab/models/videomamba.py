@@ -120,6 +120,49 @@ class VideoMambaBackbone(StageBackbone):
         x = self.pos_drop(torch.cat((cls, x.flatten(1, 2)), dim=1))  # (B, 1 + T'N, C), frame by frame
         return x, None, (t, h, w)
 
+    def forward_visible(
+        self, x: torch.Tensor, mask: torch.Tensor | None, return_layers: tuple[int, ...] = ()
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The blocks over the CLS token and the visible patch tokens only (masked pre-training): ``(B, C, T, H, W)``
+        and a bool ``mask`` ``(B, N)`` over the patch tokens (True = hidden; ordered ``(T', H', W')``, ``None``: all
+        visible; the CLS token is always kept) -> ``(tokens, layers)``: the residual stream after the last block,
+        ``(B, 1 + N_visible, embed_dim)``, CLS first and the rest in token order, without ``norm_f``; and the
+        residual stream after each block listed in ``return_layers`` (0-based), in that order.
+
+        A block's stream is the one the next block receives (the official pre-training reads it there, with the
+        next block's stochastic-depth draw); the last block's adds its output with ``drop_path`` as
+        :meth:`forward_post` does.
+
+        Raises:
+            ValueError: for a mask of another shape, one that hides a different number of tokens per sample, or a
+                block index out of range.
+        """
+        bad = [i for i in return_layers if not 0 <= i < self.num_stages]
+        if bad:
+            raise ValueError(f"return_layers {bad} out of range: this backbone has blocks 0..{self.num_stages - 1}")
+        hidden, _, grid = self.forward_stem(x)
+        b, n, c = hidden.shape
+        if mask is not None:
+            if mask.shape != (b, n - 1):
+                raise ValueError(
+                    f"mask of shape {tuple(mask.shape)} for {b} clips of {n - 1} patch tokens; expected ({b}, {n - 1})"
+                )
+            visible = (~mask).sum(1)
+            if (visible != visible[0]).any():
+                raise ValueError(f"every clip must keep the same number of visible tokens, got {visible.tolist()}")
+            keep = torch.cat((mask.new_ones(b, 1), ~mask), dim=1)  # the CLS token is always visible
+            hidden = hidden[keep].reshape(b, -1, c)
+        wanted, layers = set(return_layers), {}
+        state: _State = (hidden, None, grid)
+        for i in range(self.num_stages):
+            state = self.forward_stage(i, state)
+            if i - 1 in wanted:  # the stream block i received: block i - 1's output
+                layers[i - 1] = state[1]
+        hidden, residual, _ = state
+        out = residual + self.drop_path(hidden).float()
+        layers[self.num_stages - 1] = out
+        return out.to(hidden.dtype), [layers[i].to(hidden.dtype) for i in return_layers]
+
     def forward_stage(self, i: int, state: _State) -> _State:
         hidden, residual, grid = state
         layer = self.layers[i]

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 from vidlab.tasks.base import Task
 from vidlab.tasks.detection import DetectionTask
+from vidlab.tasks.pretrain import PretrainTask
 from vidlab.tasks.recognition import RecognitionTask
 from vidlab.tasks.regression import RegressionTask
 
-__all__ = ["TASKS", "DetectionTask", "RecognitionTask", "RegressionTask", "Task", "build_task"]
+__all__ = ["TASKS", "DetectionTask", "PretrainTask", "RecognitionTask", "RegressionTask", "Task", "build_task"]
 
 TASKS: dict[str, type[Task]] = {
     "recognition": RecognitionTask,
     "regression": RegressionTask,
     "detection": DetectionTask,
+    "pretrain": PretrainTask,
 }
 
 
 def build_task(name: str, **kwargs) -> Task:
-    """The task called ``name`` (``recognition`` | ``regression`` | ``detection``) with its plain keyword arguments."""
+    """The task called ``name`` (``recognition`` | ``regression`` | ``detection`` | ``pretrain``) with its plain
+    keyword arguments."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
     return TASKS[name](**kwargs)

@@ -23,6 +23,19 @@ class Task:
         """Training targets of ``batch`` on ``device``, repeated for the ``views`` views of each sample."""
         raise NotImplementedError
 
+    #: batch-level augmentation of the normalized training clips, ``(N, C, T, H, W) -> same`` (random erasing, set
+    #: from ``data.random_erasing`` by the config's builder); None: none
+    erasing = None
+
+    def augment_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch-level training augmentation, applied by the training step between building the inputs and the
+        forward: ``x`` the normalized training clips ``(N, C, T, H, W)`` (training views flattened into the batch),
+        ``y`` their targets; returns the ``(x, y)`` the model and the loss see. Here: random erasing (``erasing``)
+        when set, targets untouched; recognition adds Mixup / CutMix (soft targets)."""
+        if self.erasing is not None:
+            x = self.erasing(x)
+        return x, y
+
     def model_inputs(self, batch: dict, device: torch.device) -> dict:
         """The model's inputs besides the clips (keyword arguments; a detector's ``rois``)."""
         return {}

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlab import metrics
+from vidlab.data.mixup import Mixup, soft_target_cross_entropy
 from vidlab.tasks.base import Task
 
 
@@ -30,10 +31,12 @@ class RecognitionTask(Task):
 
     Args:
         multi_label: multi-hot targets, binary cross-entropy, mAP (else one label, cross-entropy, top-k accuracy).
-        label_smoothing: of the single-label cross-entropy.
+        label_smoothing: of the single-label cross-entropy (with ``mixup``, the mixed targets carry it).
         average_clips: fusion of test views (``prob`` | ``score`` | ``None``, MMAction2's option).
         topk: the top-k accuracies reported.
         paired_classes: class ids whose top-1 is reported apart (SynthActions' direction pairs).
+        mixup: a :class:`~vidlab.data.mixup.Mixup` applied to training batches (single-label only): the loss is
+            then the cross-entropy with its soft targets.
     """
 
     name = "recognition"
@@ -46,18 +49,37 @@ class RecognitionTask(Task):
         average_clips: str | None = "prob",
         topk=(1, 5),
         paired_classes=(),
+        mixup: Mixup | None = None,
     ) -> None:
+        if mixup is not None and multi_label:
+            raise ValueError("Mixup / CutMix needs single-label targets; multi-label recognition has multi-hot ones")
         self.multi_label, self.label_smoothing, self.average_clips = multi_label, label_smoothing, average_clips
+        self.mixup = mixup
         self.topk, self.paired_classes = tuple(topk), tuple(paired_classes)
         self.best_metric = "mAP" if multi_label else "top1"
 
     def targets(self, batch: dict, device: torch.device, views: int) -> torch.Tensor:
+        """The labels repeated per view, or the per-view labels ``view_label`` ``(B, V[, K])`` where the dataset gives
+        them (repeated augmentation: a flip with a label map may change one repeat's label)."""
+        if "view_label" in batch:
+            y = batch["view_label"].to(device)
+            if y.shape[1] != views:
+                raise ValueError(f"view_label has {y.shape[1]} labels per sample for {views} views")
+            return y.flatten(0, 1)
         y = batch["label"].to(device)
         return y.repeat_interleave(views, dim=0) if views > 1 else y
+
+    def augment_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = super().augment_batch(x, y)
+        if self.mixup is not None:
+            x, y = self.mixup(x, y)
+        return x, y
 
     def criterion(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.multi_label:
             return F.binary_cross_entropy_with_logits(outputs, targets.float())
+        if targets.is_floating_point():  # soft targets (Mixup's, smoothing included)
+            return soft_target_cross_entropy(outputs, targets)
         return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
 
     def predict(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

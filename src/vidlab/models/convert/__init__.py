@@ -18,8 +18,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vidlab.models.convert import hf, mmaction2, mvit, pyslowfast, pytorchvideo, torchvision, videomae, videomamba
+from vidlab.models.convert import (
+    clip,
+    hf,
+    mmaction2,
+    mvit,
+    pyslowfast,
+    pytorchvideo,
+    torchvision,
+    videomae,
+    videomae_pretrain,
+    videomamba,
+)
 from vidlab.models.convert._common import as_detector
+from vidlab.models.distill import student_state_dict
 
 __all__ = [
     "SOURCES",
@@ -33,7 +45,18 @@ __all__ = [
 ]
 
 # Every source the API names.
-SOURCES = ("vidlab", "mmaction2", "pytorchvideo", "pyslowfast", "torchvision", "hf", "videomae", "videomamba")
+SOURCES = (
+    "vidlab",
+    "mmaction2",
+    "pytorchvideo",
+    "pyslowfast",
+    "torchvision",
+    "hf",
+    "videomae",
+    "videomamba",
+    "openai_clip",
+    "hf_clip",
+)
 _CONVERTERS = {
     "mmaction2": mmaction2.convert,
     "pytorchvideo": pytorchvideo.convert,
@@ -42,6 +65,8 @@ _CONVERTERS = {
     "hf": hf.convert,
     "videomae": videomae.convert,
     "videomamba": videomamba.convert,
+    "openai_clip": clip.convert_openai,
+    "hf_clip": clip.convert_hf,
 }
 
 # Key shapes of the sources recognised by name patterns alone.
@@ -51,6 +76,10 @@ _SIGNATURES = {
     "videomamba": re.compile(r"^(module\.)?layers\.\d+\.mixer\."),
     # timm-style ViTs (MCG-NJU VideoMAE fine-tunes): checked before PyTorchVideo's ``blocks.N.`` layout
     "videomae": re.compile(r"^(module\.)?(encoder\.)?(patch_embed\.proj\.|blocks\.\d+\.(attn|mlp|norm1)\.)"),
+    # CLIP image towers: OpenAI's ``visual.class_embedding`` / ``transformer.resblocks.N.attn.in_proj_*``, HF's
+    # ``pre_layrnorm`` (its spelling)
+    "openai_clip": clip.OPENAI_SIGNATURE,
+    "hf_clip": clip.HF_SIGNATURE,
 }
 
 
@@ -107,8 +136,10 @@ def convert_state_dict(
         source = detect_source(state_dict)
     if source not in SOURCES:
         raise ValueError(f"unknown checkpoint source {source!r}; choose one of: auto, {', '.join(SOURCES)}")
-    if source == "vidlab":
-        return {k.removeprefix("module."): v for k, v in state_dict.items()}
+    if source == "vidlab":  # a distillation checkpoint's student in its own names (``student.X`` -> ``X``)
+        return student_state_dict({k.removeprefix("module."): v for k, v in state_dict.items()})
+    if videomae_pretrain.is_pretrain_model(model) and source in ("hf", "videomae"):  # encoder + decoder
+        return (videomae_pretrain.from_hf if source == "hf" else videomae_pretrain.from_original)(state_dict)
     if detector is None:
         detector = is_detector(model) or (source == "mmaction2" and mmaction2.looks_like_detector(state_dict))
     if source == "mmaction2":
@@ -149,8 +180,12 @@ def builder_kwargs(source: str, model: str, converted: dict[str, torch.Tensor]) 
         return pytorchvideo.builder_kwargs(model, converted)
     if source == "pyslowfast":
         return pyslowfast.builder_kwargs(model, converted)
+    if source == "hf" and videomae_pretrain.is_pretrain_model(model):
+        return dict(videomae_pretrain.HF_KWARGS)
     if source == "hf":
         return hf.builder_kwargs(model, converted)
+    if source in ("openai_clip", "hf_clip"):
+        return clip.builder_kwargs(model, converted)
     return {}
 
 
@@ -159,6 +194,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if clip.is_torchscript(path):  # OpenAI's released CLIP checkpoints: only their tensors are read
+        return clip.read_torchscript(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt file, or pickled objects outside torch's weights-only allow-list

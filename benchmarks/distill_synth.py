@@ -1,0 +1,78 @@
+"""Masked teacher distillation on SynthActions, on CPU: a student distilled (labels unused) from the demo's TSM-R18
+(``make demo``), then fine-tuned on 10% of the labels, against the same student trained from scratch on them.
+
+Students:
+
+- the ViT-Tiny of ``configs/recognition/videomae_vit_t_synth.yaml``: distilled with
+  ``configs/pretrain/distill_vit_t_tsm_synth.yaml``, fine-tuned with ``configs/recognition/videomae_vit_t_synth_ft.yaml``
+  (``data.train_fraction=0.1``); its from-scratch run on 10% of the labels is ``benchmarks/videomae_synth.py``'s
+  (the same command, reused when that benchmark's work root has it);
+- VideoMamba-Ti (``configs/recognition/videomamba_ti_synth.yaml``'s sizes): distilled with the same teacher and
+  recipe, fine-tuned on 10% of the labels with its own recipe; compared with its from-scratch figure on all labels
+  in BENCHMARKS.md (a from-scratch run on 10% costs as much again and is not run here).
+
+Each step is skipped when its output exists. Prints a markdown table and a RESULT line.
+
+Usage:
+    python benchmarks/distill_synth.py [--work-root work_dirs/distill_synth] [--videomae-root work_dirs/videomae_synth]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from videomae_synth import FINETUNE, history, train_and_test, vidlab  # noqa: E402
+
+DISTILL = "configs/pretrain/distill_vit_t_tsm_synth.yaml"
+MAMBA = "configs/recognition/videomamba_ti_synth.yaml"
+MAMBA_STUDENT = ["model.name=videomamba_ti", "model.kwargs={img_size: 64, num_frames: 8, drop_path_rate: 0.1}"]
+
+
+def distill(work: Path, overrides: list[str]) -> tuple[Path, dict]:
+    best = work / "best.pth"
+    if not best.is_file():
+        work.mkdir(parents=True, exist_ok=True)
+        vidlab("train", DISTILL, f"work_dir={work}", *overrides, log=work / "stdout.txt")
+    runs = history(work)
+    return best, {"epochs": len(runs), "minutes": sum(h["train_time_s"] for h in runs) / 60,
+                  "loss": (runs[0]["loss"], runs[-1]["loss"])}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work-root", default="work_dirs/distill_synth")
+    ap.add_argument("--videomae-root", default="work_dirs/videomae_synth", help="its scratch_10 run is reused")
+    ap.add_argument("--epochs-10pct", type=int, default=60)
+    ap.add_argument("--mamba-epochs-10pct", type=int, default=30)
+    ap.add_argument("--skip-mamba", action="store_true")
+    args = ap.parse_args()
+    work, t0 = Path(args.work_root), time.time()
+    ten = ["data.train_fraction=0.1", "train.val_interval=5"]
+    rows = {}
+    student, d = distill(work / "vit_t", [])
+    rows["ViT-T, distilled from TSM"] = (d, train_and_test(
+        FINETUNE, work / "vit_t_ft_10", [f"model.pretrained={student}", f"train.epochs={args.epochs_10pct}", *ten]))  # fmt: skip
+    rows["ViT-T, from scratch"] = (None, train_and_test(
+        FINETUNE, Path(args.videomae_root) / "scratch_10", ["model.pretrained=null", f"train.epochs={args.epochs_10pct}", *ten]))  # fmt: skip
+    if not args.skip_mamba:
+        student, d = distill(work / "mamba_ti", MAMBA_STUDENT)
+        rows["VideoMamba-Ti, distilled from TSM"] = (d, train_and_test(
+            MAMBA, work / "mamba_ti_ft_10", [f"model.pretrained={student}", f"train.epochs={args.mamba_epochs_10pct}", *ten]))  # fmt: skip
+    print("| student, fine-tuned on 10% of the labels | distillation (epochs, min, loss) | fine-tune epochs | test top-1 | "
+          "top-1 on direction pairs | mean class acc | fine-tune (min) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for name, (d, m) in rows.items():
+        dist = f"{d['epochs']}, {d['minutes']:.1f}, {d['loss'][0]:.3f} -> {d['loss'][1]:.3f}" if d else "-"
+        print(f"| {name} | {dist} | {m['epochs']} | {m['top1']:.4f} | {m.get('paired_top1', float('nan')):.4f} | "
+              f"{m['mean_class_acc']:.4f} | {m['train_minutes']:.1f} |")  # fmt: skip
+    print(f"total {(time.time() - t0) / 60:.1f} min")
+    print("RESULT " + " ".join(f"{k.split(',')[0].replace('-', '').replace(' ', '_').lower()}"
+                               f"{'_distilled' if d else '_scratch'}_10pct={m['top1']:.4f}" for k, (d, m) in rows.items()))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
