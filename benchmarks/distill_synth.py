@@ -4,8 +4,8 @@
 Students:
 
 - the ViT-Tiny of ``configs/recognition/videomae_vit_t_synth.yaml``: distilled with
-  ``configs/pretrain/distill_vit_t_tsm_synth.yaml``, fine-tuned with ``configs/recognition/videomae_vit_t_synth_ft.yaml``
-  (``data.train_fraction=0.1``); its from-scratch run on 10% of the labels is ``benchmarks/videomae_synth.py``'s
+  ``configs/pretrain/distill_vit_t_tsm_synth.yaml``, fine-tuned with
+  ``configs/recognition/videomae_vit_t_synth_ft.yaml`` (``data.train_fraction=0.1``); its from-scratch run on 10% of the labels is ``benchmarks/videomae_synth.py``'s
   (the same command, reused when that benchmark's work root has it);
 - VideoMamba-Ti (``configs/recognition/videomamba_ti_synth.yaml``'s sizes): distilled with the same teacher and
   recipe, fine-tuned on 10% of the labels with its own recipe; compared with its from-scratch figure on all labels
@@ -52,26 +52,34 @@ def main() -> None:
     args = ap.parse_args()
     work, t0 = Path(args.work_root), time.time()
     ten = ["data.train_fraction=0.1", "train.val_interval=5"]
+    vit_ten = [f"train.epochs={args.epochs_10pct}", *ten]
     rows = {}
     student, d = distill(work / "vit_t", [])
-    rows["ViT-T, distilled from TSM"] = (d, train_and_test(
-        FINETUNE, work / "vit_t_ft_10", [f"model.pretrained={student}", f"train.epochs={args.epochs_10pct}", *ten]))  # fmt: skip
-    rows["ViT-T, from scratch"] = (None, train_and_test(
-        FINETUNE, Path(args.videomae_root) / "scratch_10", ["model.pretrained=null", f"train.epochs={args.epochs_10pct}", *ten]))  # fmt: skip
+    ft = train_and_test(FINETUNE, work / "vit_t_ft_10", [f"model.pretrained={student}", *vit_ten])
+    rows["ViT-T, distilled from TSM"] = (d, ft)
+    scratch = train_and_test(FINETUNE, Path(args.videomae_root) / "scratch_10", ["model.pretrained=null", *vit_ten])
+    rows["ViT-T, from scratch"] = (None, scratch)
     if not args.skip_mamba:
         student, d = distill(work / "mamba_ti", MAMBA_STUDENT)
-        rows["VideoMamba-Ti, distilled from TSM"] = (d, train_and_test(
-            MAMBA, work / "mamba_ti_ft_10", [f"model.pretrained={student}", f"train.epochs={args.mamba_epochs_10pct}", *ten]))  # fmt: skip
-    print("| student, fine-tuned on 10% of the labels | distillation (epochs, min, loss) | fine-tune epochs | test top-1 | "
-          "top-1 on direction pairs | mean class acc | fine-tune (min) |")  # fmt: skip
+        mamba_ten = [f"model.pretrained={student}", f"train.epochs={args.mamba_epochs_10pct}", *ten]
+        rows["VideoMamba-Ti, distilled from TSM"] = (d, train_and_test(MAMBA, work / "mamba_ti_ft_10", mamba_ten))
+    print(
+        "| student, fine-tuned on 10% of the labels | distillation (epochs, min, loss) | fine-tune epochs | "
+        "test top-1 | top-1 on direction pairs | mean class acc | fine-tune (min) |"
+    )
     print("|---|---|---|---|---|---|---|")
+    result = []
     for name, (d, m) in rows.items():
         dist = f"{d['epochs']}, {d['minutes']:.1f}, {d['loss'][0]:.3f} -> {d['loss'][1]:.3f}" if d else "-"
-        print(f"| {name} | {dist} | {m['epochs']} | {m['top1']:.4f} | {m.get('paired_top1', float('nan')):.4f} | "
-              f"{m['mean_class_acc']:.4f} | {m['train_minutes']:.1f} |")  # fmt: skip
+        paired = m.get("paired_top1", float("nan"))
+        print(
+            f"| {name} | {dist} | {m['epochs']} | {m['top1']:.4f} | {paired:.4f} | {m['mean_class_acc']:.4f} | "
+            f"{m['train_minutes']:.1f} |"
+        )
+        student_name = name.split(",")[0].replace("-", "").lower().replace(" ", "_")
+        result.append(f"{student_name}_{'distilled' if d else 'scratch'}_10pct={m['top1']:.4f}")
     print(f"total {(time.time() - t0) / 60:.1f} min")
-    print("RESULT " + " ".join(f"{k.split(',')[0].replace('-', '').replace(' ', '_').lower()}"
-                               f"{'_distilled' if d else '_scratch'}_10pct={m['top1']:.4f}" for k, (d, m) in rows.items()))  # fmt: skip
+    print("RESULT " + " ".join(result))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from vidlab.data import random_mask, tube_mask
-from vidlab.models.layers.masking import mask_batch
 from vidlab.models import create_model
 from vidlab.models.convert import convert_state_dict, detect_source
 from vidlab.models.convert import videomae_pretrain as vp
+from vidlab.models.layers.masking import mask_batch
 from vidlab.models.videomae_pretrain import patchify, unpatchify
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"

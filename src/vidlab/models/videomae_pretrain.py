@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidlab.models.layers.masking import MASK_TYPES, mask_batch
 from vidlab.models._registry import register_model
+from vidlab.models.layers.masking import MASK_TYPES, mask_batch
 from vidlab.models.layers.transformer import Block, init_vit_weights, sincos_table, token_grid, trunc_normal_
 from vidlab.models.videomae import VisionTransformer3d
 
