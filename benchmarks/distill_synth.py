@@ -5,8 +5,9 @@ Students:
 
 - the ViT-Tiny of ``configs/recognition/videomae_vit_t_synth.yaml``: distilled with
   ``configs/pretrain/distill_vit_t_tsm_synth.yaml``, fine-tuned with
-  ``configs/recognition/videomae_vit_t_synth_ft.yaml`` (``data.train_fraction=0.1``); its from-scratch run on 10% of the labels is ``benchmarks/videomae_synth.py``'s
-  (the same command, reused when that benchmark's work root has it);
+  ``configs/recognition/videomae_vit_t_synth_ft.yaml`` (``data.train_fraction=0.1``); its from-scratch run on 10%
+  of the labels is ``benchmarks/videomae_synth.py``'s (the same command, reused when that benchmark's work root has
+  it);
 - VideoMamba-Ti (``configs/recognition/videomamba_ti_synth.yaml``'s sizes): distilled with the same teacher and
   recipe, fine-tuned on 10% of the labels with its own recipe; compared with its from-scratch figure on all labels
   in BENCHMARKS.md (a from-scratch run on 10% costs as much again and is not run here).
