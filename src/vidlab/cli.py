@@ -244,6 +244,41 @@ def _add_eval_ava_parser(sub) -> None:
     ava.set_defaults(func=_cmd_eval_ava)
 
 
+def _add_convert_parser(sub) -> None:
+    conv = sub.add_parser("convert", help="convert another toolbox's checkpoint to a vidlab checkpoint")
+    conv.add_argument("src", help="checkpoint file written by the source toolbox")
+    conv.add_argument("dst", help="vidlab checkpoint to write")
+    conv.add_argument("--model", default=None, help="vidlab model name, e.g. tsm_r50 (`vidlab models` lists them)")
+    conv.add_argument(
+        "--to",
+        default=None,
+        choices=["hf", "videomae"],
+        help="export instead: SRC is a vidlab VideoMAE pre-training checkpoint, DST gets HF's "
+        "VideoMAEForPreTraining or the original layout",
+    )
+    conv.add_argument(
+        "--from",
+        dest="source",
+        default="auto",
+        help="toolbox that wrote SRC: mmaction2, pytorchvideo, pyslowfast, torchvision, hf, videomae, videomamba, "
+        "openai_clip, hf_clip, vidlab, or auto (default: detected from the key names)",
+    )
+    conv.add_argument("--num-classes", type=int, default=None, help="default: the checkpoint's class count")
+    conv.add_argument(
+        "--num-segments", type=int, default=None, help="TIN/TANet/TRN clip length (default: read off the checkpoint)"
+    )
+    conv.add_argument("--drop-head", action="store_true", help="keep a fresh head where the class count differs")
+    conv.add_argument("--no-strict", action="store_true", help="write even if keys are missing or unexpected")
+    conv.add_argument(
+        "--config", default=None, help="recipe whose test clip spec (normalization, sampler, crops) to record"
+    )
+    conv.add_argument("--label-map", default=None, help="class names to record (one per line)")
+    conv.add_argument(
+        "--kwargs", default=None, help="builder arguments of a non-standard size, a YAML mapping: '{embed_dim: 192}'"
+    )
+    conv.set_defaults(func=_cmd_convert)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidlab", description="Video understanding toolbox.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -307,38 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--num-classes", type=int, default=None, help="default: each model's reference config's")
     models.set_defaults(func=_cmd_models)
 
-    conv = sub.add_parser("convert", help="convert another toolbox's checkpoint to a vidlab checkpoint")
-    conv.add_argument("src", help="checkpoint file written by the source toolbox")
-    conv.add_argument("dst", help="vidlab checkpoint to write")
-    conv.add_argument("--model", default=None, help="vidlab model name, e.g. tsm_r50 (`vidlab models` lists them)")
-    conv.add_argument(
-        "--to",
-        default=None,
-        choices=["hf", "videomae"],
-        help="export instead: SRC is a vidlab VideoMAE pre-training checkpoint, DST gets HF's "
-        "VideoMAEForPreTraining or the original layout",
-    )
-    conv.add_argument(
-        "--from",
-        dest="source",
-        default="auto",
-        help="toolbox that wrote SRC: mmaction2, pytorchvideo, pyslowfast, torchvision, hf, videomae, videomamba, "
-        "openai_clip, hf_clip, vidlab, or auto (default: detected from the key names)",
-    )
-    conv.add_argument("--num-classes", type=int, default=None, help="default: the checkpoint's class count")
-    conv.add_argument(
-        "--num-segments", type=int, default=None, help="TIN/TANet/TRN clip length (default: read off the checkpoint)"
-    )
-    conv.add_argument("--drop-head", action="store_true", help="keep a fresh head where the class count differs")
-    conv.add_argument("--no-strict", action="store_true", help="write even if keys are missing or unexpected")
-    conv.add_argument(
-        "--config", default=None, help="recipe whose test clip spec (normalization, sampler, crops) to record"
-    )
-    conv.add_argument("--label-map", default=None, help="class names to record (one per line)")
-    conv.add_argument(
-        "--kwargs", default=None, help="builder arguments of a non-standard size, a YAML mapping: '{embed_dim: 192}'"
-    )
-    conv.set_defaults(func=_cmd_convert)
+    _add_convert_parser(sub)
 
     _add_eval_ava_parser(sub)
     _add_viz_mae_parser(sub)

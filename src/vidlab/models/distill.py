@@ -128,6 +128,24 @@ def _stat(values, name: str) -> torch.Tensor | None:
     return t.view(1, 3, 1, 1, 1)
 
 
+
+def _renormalisation(data_mean, data_std, teacher_mean, teacher_std) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """``(scale, shift, needed)`` of ``x -> x * scale + shift`` from the data's normalisation to the teacher's (the
+    identity when no teacher statistics are given).
+
+    Raises:
+        ValueError: for a mean without its std, or teacher statistics without the data's.
+    """
+    stats = [_stat(v, n) for v, n in ((data_mean, "data_mean"), (data_std, "data_std"))]
+    tstats = [_stat(v, n) for v, n in ((teacher_mean, "teacher_mean"), (teacher_std, "teacher_std"))]
+    if (tstats[0] is None) != (tstats[1] is None) or (stats[0] is None) != (stats[1] is None):
+        raise ValueError("give mean and std together (data_mean/data_std, teacher_mean/teacher_std)")
+    if tstats[0] is not None and stats[0] is None:
+        raise ValueError("teacher_mean/teacher_std need data_mean/data_std (the input's normalisation)")
+    if tstats[0] is None:
+        return torch.ones(1, 3, 1, 1, 1), torch.zeros(1, 3, 1, 1, 1), False
+    return stats[1] / tstats[1], (stats[0] - tstats[0]) / tstats[1], True
+
 class MaskedDistiller(nn.Module):
     """Student + alignment decoders trained to match a frozen teacher on attention-guided visible tokens.
 
@@ -213,19 +231,9 @@ class MaskedDistiller(nn.Module):
         self.teacher_input_size = teacher_input_size
         self.has_cls = hasattr(backbone, "cls_token")
         self.align_cls = bool(align_cls) and self.has_cls and self.is_clip_teacher
-        # renormalisation x -> x * scale + shift from the data's statistics to the teacher's
-        stats = [_stat(v, n) for v, n in ((data_mean, "data_mean"), (data_std, "data_std"))]
-        tstats = [_stat(v, n) for v, n in ((teacher_mean, "teacher_mean"), (teacher_std, "teacher_std"))]
-        if (tstats[0] is None) != (tstats[1] is None) or (stats[0] is None) != (stats[1] is None):
-            raise ValueError("give mean and std together (data_mean/data_std, teacher_mean/teacher_std)")
-        if tstats[0] is not None and stats[0] is None:
-            raise ValueError("teacher_mean/teacher_std need data_mean/data_std (the input's normalisation)")
-        renorm = tstats[0] is not None
-        self.register_buffer("_scale", stats[1] / tstats[1] if renorm else torch.ones(1, 3, 1, 1, 1), False)
-        self.register_buffer(
-            "_shift", (stats[0] - tstats[0]) / tstats[1] if renorm else torch.zeros(1, 3, 1, 1, 1), False
-        )
-        self._renorm = renorm
+        scale, shift, self._renorm = _renormalisation(data_mean, data_std, teacher_mean, teacher_std)
+        self.register_buffer("_scale", scale, False)
+        self.register_buffer("_shift", shift, False)
 
         if teacher_dims is None:
             teacher_dims = self._teacher_dims(teacher, probe_shape)
