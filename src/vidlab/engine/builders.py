@@ -266,6 +266,7 @@ def model_kwargs(cfg: Config, checkpoint: str | Path | None = None) -> dict:
     clip length at build time (TIN, TANet, TRN) fed frame input (``data.input_format: NCHW``), ``num_segments`` =
     ``data.num_segments`` unless ``model.kwargs`` sets it, so the model and the data agree on T."""
     from vidlab.models import create_model
+    from vidlab.models._registry import meta_device
 
     kwargs = dict(cfg.model.kwargs)
     if cfg.model.name == LINEAR_PROBE:
@@ -283,7 +284,7 @@ def model_kwargs(cfg: Config, checkpoint: str | Path | None = None) -> dict:
         kwargs.setdefault("mean", [m / 255 for m in cfg.data.mean])
         kwargs.setdefault("std", [s / 255 for s in cfg.data.std])
     try:
-        with torch.device("meta"):  # a free probe of the clip length the builder fixes, if any
+        with meta_device():  # a free probe of the clip length the builder fixes, if any
             fixed = getattr(
                 create_model(cfg.model.name, num_classes=cfg.model.num_classes, **kwargs), "num_segments", None
             )

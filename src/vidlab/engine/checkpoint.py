@@ -151,10 +151,11 @@ def convert_checkpoint(
         CheckpointError: unreadable file, unknown source, or (with ``strict``) keys that do not fit, listed.
     """
     from vidlab.models import create_model
+    from vidlab.models._registry import meta_device
     from vidlab.models.convert import builder_kwargs, convert_for, load_converted, read_state_dict
 
     try:
-        with torch.device("meta"):  # shapes only: pick num_classes / num_segments before building for real
+        with meta_device():  # shapes only: pick num_classes / num_segments before building for real
             probe = create_model(model, num_classes=num_classes, **(model_kwargs or {}))
         source, converted = convert_for(probe, read_state_dict(src), source)
         kwargs = {**(model_kwargs or {}), **builder_kwargs(source, model, converted)}

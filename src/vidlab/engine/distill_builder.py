@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from vidlab.config import Config, ConfigError
+from vidlab.models._registry import meta_device
 from vidlab.models.clip import CLIP_MEAN, CLIP_STD, CLIPViT
 from vidlab.models.distill import MaskedDistiller, return_indices
 
@@ -106,7 +107,7 @@ def load_teacher(cfg: Config) -> Teacher:
         if num_classes is None and name.startswith("clip_"):  # no classifier unless the file has one
             num_classes = int(converted["head.fc.weight"].shape[0]) if "head.fc.weight" in converted else 0
         if num_classes is None:  # a foreign file: its class count, read off its head
-            with torch.device("meta"):
+            with meta_device():
                 num_classes = _class_count_in(converted, create_model(name, **kwargs))
         teacher = create_model(name, num_classes=num_classes, **kwargs)
         load_converted(teacher, converted, source, strict=True, origin=str(path))

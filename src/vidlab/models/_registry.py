@@ -11,8 +11,10 @@ A builder is a small keyword-only function decorated with :func:`register_model`
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +25,7 @@ __all__ = [
     "ModelInfo",
     "UnknownModelError",
     "count_params",
+    "meta_device",
     "create_model",
     "get_model_info",
     "list_models",
@@ -55,9 +58,34 @@ class ModelInfo:
 
     def num_params(self, **kwargs) -> int:
         """Parameter count of the model built with ``kwargs``, without allocating its weights."""
-        with torch.device("meta"):
+        with meta_device():
             model = self.builder(**kwargs)
         return count_params(model)
+
+
+def _skip_meta(fn):
+    @functools.wraps(fn)
+    def init(tensor, *args, **kwargs):
+        return tensor if isinstance(tensor, torch.Tensor) and tensor.is_meta else fn(tensor, *args, **kwargs)
+
+    return init
+
+
+@contextlib.contextmanager
+def meta_device():
+    """Build models on the meta device (shapes only, no memory) without running their weight init: under
+    ``torch.device("meta")`` torch routes ``normal_`` through its Python reference implementations, whose first use
+    imports the compiler stack (seconds) to fill tensors that hold no values. ``torch.nn.init``'s in-place
+    functions leave meta tensors as they are while the block runs, and are restored after it."""
+    saved = {n: getattr(nn.init, n) for n in dir(nn.init) if n.endswith("_") and not n.startswith("_")}
+    try:
+        for name, fn in saved.items():
+            setattr(nn.init, name, _skip_meta(fn))
+        with torch.device("meta"):
+            yield
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
 
 
 _MODELS: dict[str, ModelInfo] = {}

@@ -128,7 +128,6 @@ def _stat(values, name: str) -> torch.Tensor | None:
     return t.view(1, 3, 1, 1, 1)
 
 
-
 def _renormalisation(data_mean, data_std, teacher_mean, teacher_std) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """``(scale, shift, needed)`` of ``x -> x * scale + shift`` from the data's normalisation to the teacher's (the
     identity when no teacher statistics are given).
@@ -145,6 +144,7 @@ def _renormalisation(data_mean, data_std, teacher_mean, teacher_std) -> tuple[to
     if tstats[0] is None:
         return torch.ones(1, 3, 1, 1, 1), torch.zeros(1, 3, 1, 1, 1), False
     return stats[1] / tstats[1], (stats[0] - tstats[0]) / tstats[1], True
+
 
 class MaskedDistiller(nn.Module):
     """Student + alignment decoders trained to match a frozen teacher on attention-guided visible tokens.
