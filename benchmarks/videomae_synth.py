@@ -15,7 +15,7 @@ Prints a markdown table and a RESULT line and writes ``curves.png`` (pre-trainin
 fine-tuning runs).
 
 Usage:
-    python benchmarks/videomae_synth.py [--work-root work_dirs/videomae_synth] [--epochs-10pct 60]
+    python benchmarks/videomae_synth.py [--work-root work_dirs/videomae_synth] [--epochs-10pct 40]
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work-root", default="work_dirs/videomae_synth")
     ap.add_argument("--root", default="data/synth")
-    ap.add_argument("--epochs-10pct", type=int, default=60, help="fine-tuning epochs on 10%% of the labels")
+    ap.add_argument("--epochs-10pct", type=int, default=40, help="fine-tuning epochs on 10%% of the labels")
     args = ap.parse_args()
     work = Path(args.work_root)
     work.mkdir(parents=True, exist_ok=True)
