@@ -34,6 +34,12 @@ from linear_probe import probe, random_init  # noqa: E402
 
 PRETRAIN = "configs/pretrain/videomae_vit_t_synth.yaml"
 FINETUNE = "configs/recognition/videomae_vit_t_synth_ft.yaml"
+RUNS = {  # work-dir name: description
+    "ft_100": "pre-trained, 100% labels",
+    "scratch_100": "scratch, 100% labels",
+    "ft_10": "pre-trained, 10% labels",
+    "scratch_10": "scratch, 10% labels",
+}
 
 
 def vidlab(*args: str, log: Path) -> None:
@@ -113,6 +119,8 @@ def main() -> None:
     ap.add_argument("--work-root", default="work_dirs/videomae_synth")
     ap.add_argument("--root", default="data/synth")
     ap.add_argument("--epochs-10pct", type=int, default=40, help="fine-tuning epochs on 10%% of the labels")
+    ap.add_argument("--skip-probes", action="store_true", help="no linear probes (e.g. for a second process)")
+    ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS), help="fine-tuning runs to do")
     args = ap.parse_args()
     work = Path(args.work_root)
     work.mkdir(parents=True, exist_ok=True)
@@ -123,20 +131,20 @@ def main() -> None:
     pre = history(work / "pretrain")
     pretrained = work / "pretrain" / "best.pth"
     ten = ["data.train_fraction=0.1", f"train.epochs={args.epochs_10pct}", "train.val_interval=5"]
-    runs = {
-        "pre-trained, 100% labels": (work / "ft_100", [f"model.pretrained={pretrained}"]),
-        "scratch, 100% labels": (work / "scratch_100", ["model.pretrained=null"]),
-        "pre-trained, 10% labels": (work / "ft_10", [f"model.pretrained={pretrained}", *ten]),
-        "scratch, 10% labels": (work / "scratch_10", ["model.pretrained=null", *ten]),
+    overrides = {
+        "ft_100": [f"model.pretrained={pretrained}"],
+        "scratch_100": ["model.pretrained=null"],
+        "ft_10": [f"model.pretrained={pretrained}", *ten],
+        "scratch_10": ["model.pretrained=null", *ten],
     }
+    runs = {RUNS[k]: (work / k, overrides[k]) for k in RUNS if k in args.runs}
     results = {name: train_and_test(FINETUNE, path, ov) for name, (path, ov) in runs.items()}
-    enc = encoder_checkpoint(pretrained, work / "encoder_pretrained.pth")
-    probes = {
-        "pre-trained encoder": probe(enc, Path(args.root), work / "probe_pretrained", []),
-        "random encoder": probe(
-            random_init(enc, work / "encoder_random.pth"), Path(args.root), work / "probe_random", []
-        ),
-    }
+    probes = {}
+    if not args.skip_probes:
+        enc = encoder_checkpoint(pretrained, work / "encoder_pretrained.pth")
+        root = Path(args.root)
+        probes["pre-trained encoder"] = probe(enc, root, work / "probe_pretrained", [])
+        probes["random encoder"] = probe(random_init(enc, work / "encoder_random.pth"), root, work / "probe_random", [])
     curves = plot(work, {name: path for name, (path, _) in runs.items()})
     print(
         f"pre-training: {len(pre)} epochs, {sum(h['train_time_s'] for h in pre) / 60:.1f} min, "
@@ -153,11 +161,9 @@ def main() -> None:
         print(f"| linear probe, {name} | 30 | {m['top1']:.4f} | {m.get('paired_top1', float('nan')):.4f} | "
               f"{m['mean_class_acc']:.4f} | |")  # fmt: skip
     print(f"curves: {curves}; total {(time.time() - t0) / 60:.1f} min")
-    keys = {"ft_100": "pre-trained, 100% labels", "scratch_100": "scratch, 100% labels",
-            "ft_10": "pre-trained, 10% labels", "scratch_10": "scratch, 10% labels"}  # fmt: skip
-    line = " ".join(f"{k}={results[v]['top1']:.4f}" for k, v in keys.items())
-    print(f"RESULT {line} probe_pretrained={probes['pre-trained encoder']['top1']:.4f} "
-          f"probe_random={probes['random encoder']['top1']:.4f}")  # fmt: skip
+    line = " ".join(f"{k}={results[v]['top1']:.4f}" for k, v in RUNS.items() if v in results)
+    line += "".join(f" probe_{k.split()[0].replace('-', '')}={m['top1']:.4f}" for k, m in probes.items())
+    print(f"RESULT {line}")
 
 
 if __name__ == "__main__":
