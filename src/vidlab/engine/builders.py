@@ -271,7 +271,7 @@ def model_kwargs(cfg: Config, checkpoint: str | Path | None = None) -> dict:
     kwargs = dict(cfg.model.kwargs)
     if cfg.model.name == LINEAR_PROBE:
         return {**checkpoint_kwargs(checkpoint), **kwargs}
-    for key, value in checkpoint_kwargs(checkpoint).items():
+    for key, value in checkpoint_kwargs(checkpoint, cfg.model.name).items():
         if key == "num_segments":  # the data decides T; a checkpoint of another length fails to load, with a hint
             continue
         if key in kwargs and kwargs[key] != value:
@@ -350,9 +350,11 @@ def scale_head_init(model: torch.nn.Module, cfg: Config) -> torch.nn.Module:
     return model
 
 
-def checkpoint_kwargs(path: str | Path | None) -> dict:
+def checkpoint_kwargs(path: str | Path | None, model: str | None = None) -> dict:
     """``meta.kwargs`` of a vidlab checkpoint file (builder arguments recorded by ``vidlab convert``), or ``{}``
-    (no path, another toolbox's file, or nothing recorded). Unreadable files are left to the loader to report."""
+    (no path, another toolbox's file, nothing recorded, or, with ``model``, a checkpoint of another model: a
+    pre-training checkpoint's decoder sizes are not the fine-tuning network's). Unreadable files are left to the
+    loader to report."""
     if path is None or not Path(path).is_file():
         return {}
     try:
@@ -360,6 +362,8 @@ def checkpoint_kwargs(path: str | Path | None) -> dict:
     except Exception:  # not a zip checkpoint, or not loadable: load_checkpoint reports it properly
         return {}
     meta = obj.get("meta") if isinstance(obj, dict) else None
+    if model is not None and isinstance(meta, dict) and meta.get("model", model) != model:
+        return {}
     kwargs = meta.get("kwargs") if isinstance(meta, dict) else None
     return dict(kwargs) if isinstance(kwargs, dict) else {}
 
