@@ -47,7 +47,9 @@ class ModelInfo:
         builder: the decorated function; call it with keyword arguments only.
         input_shape: default input of one clip, ``(C, T, H, W)`` (the batch dimension is not included).
         module: the module that defines the builder (``vidlab.models.tsn`` ...).
-        task: ``recognition`` (a video classifier) or ``detection`` (an AVA action detector taking boxes too).
+        task: ``recognition`` (a video classifier), ``detection`` (an AVA action detector taking boxes too),
+            ``pretrain`` (a self-supervised model returning its loss: VideoMAE's autoencoder) or ``encoder`` (a
+            feature tower without a video classifier: CLIP).
     """
 
     name: str
@@ -203,7 +205,8 @@ def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Modu
 
 
 def list_models(pattern: str | None = None, task: str | None = "recognition") -> list[str]:
-    """Sorted registered names of ``task``'s models (``recognition``, ``detection``; None: all), optionally
+    """Sorted registered names of ``task``'s models (``recognition``, ``detection``, ``pretrain``, ``encoder``; None:
+    all), optionally
     filtered by a shell-style pattern (``"tsm_*"``)."""
     names = sorted(n for n, info in _MODELS.items() if task is None or info.task == task)
     if pattern is not None:
