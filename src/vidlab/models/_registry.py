@@ -206,8 +206,7 @@ def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Modu
 
 def list_models(pattern: str | None = None, task: str | None = "recognition") -> list[str]:
     """Sorted registered names of ``task``'s models (``recognition``, ``detection``, ``pretrain``, ``encoder``; None:
-    all), optionally
-    filtered by a shell-style pattern (``"tsm_*"``)."""
+    all), optionally filtered by a shell-style pattern (``"tsm_*"``)."""
     names = sorted(n for n, info in _MODELS.items() if task is None or info.task == task)
     if pattern is not None:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
