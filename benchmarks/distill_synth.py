@@ -33,7 +33,7 @@ DISTILL = "configs/pretrain/distill_vit_t_tsm_synth.yaml"
 MAMBA = "configs/recognition/videomamba_ti_synth.yaml"
 MAMBA_STUDENT = ["model.name=videomamba_ti", "model.kwargs={img_size: 64, num_frames: 8, drop_path_rate: 0.1}"]
 # VideoMamba's selective scan runs step by step in plain PyTorch: a short distillation (2 x 20 steps of 16 clips)
-MAMBA_BUDGET = ["data.batch_size=16", "train.epochs=2", "train.max_iters_per_epoch=20", "train.warmup_epochs=0.5"]
+MAMBA_BUDGET = ["data.batch_size=16", "train.epochs=2", "train.max_iters_per_epoch=20", "optim.warmup_epochs=0.5"]
 
 
 def distill(work: Path, overrides: list[str]) -> tuple[Path, dict]:
