@@ -101,7 +101,7 @@ def plot(work: Path, runs: dict[str, Path]) -> Path:
     a.plot([h["epoch"] for h in pre], [h["loss"] for h in pre], label="train")
     val = [h for h in pre if "val_loss" in h]
     a.plot([h["epoch"] for h in val], [h["val_loss"] for h in val], "o-", label="validation")
-    a.set(title="VideoMAE pre-training (normalized-pixel MSE)", xlabel="epoch", ylabel="loss")
+    a.set(title="VideoMAE pre-training (reconstruction MSE)", xlabel="epoch", ylabel="loss")
     a.legend()
     for name, path in runs.items():
         h = [r for r in history(path) if "val_top1" in r]
