@@ -107,3 +107,11 @@ def test_patchify_inverts_and_targets_are_per_tube_normalised():
     t = model.targets(x).view(2, 8, 128, 3)
     torch.testing.assert_close(t.mean(2), torch.zeros(2, 8, 3), atol=1e-5, rtol=0)
     torch.testing.assert_close(t.std(2), torch.ones(2, 8, 3), atol=1e-3, rtol=0)
+
+
+def test_parameter_count_matches_hf_base():
+    from vidlab.models import get_model_info
+
+    # transformers 5.24: VideoMAEForPreTraining(VideoMAEConfig(use_mean_pooling=False)), its default ViT-B sizes
+    assert get_model_info("videomae_pretrain_vit_b").num_params() == 94_210_944
+    assert get_model_info("videomae_pretrain_vit_b").task == "pretrain"

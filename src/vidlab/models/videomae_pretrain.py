@@ -250,8 +250,8 @@ _SIZES = {  # encoder widths and the decoder each original pre-training script p
 def _register(size: str, label: str) -> None:
     fixed = _SIZES[size]
 
-    def builder(**kwargs) -> VideoMAEPretrain:
-        return VideoMAEPretrain(**{**fixed, **kwargs})
+    def builder(*, num_classes: int = 0, **kwargs) -> VideoMAEPretrain:
+        return VideoMAEPretrain(num_classes=num_classes, **{**fixed, **kwargs})
 
     name = f"videomae_pretrain_vit_{size}"
     builder.__name__ = builder.__qualname__ = name
