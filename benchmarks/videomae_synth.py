@@ -3,7 +3,7 @@ unused) make a small ViT learn where it stays at chance from scratch?
 
 Steps (each skipped when its output exists, so an interrupted run resumes):
 
-1. pre-train ``configs/pretrain/videomae_vit_t_synth.yaml`` (tube masking at 90%, normalized-pixel targets);
+1. pre-train ``configs/pretrain/videomae_vit_t_synth.yaml`` (tube masking at 75%, raw-pixel targets: see the recipe);
 2. fine-tune ``configs/recognition/videomae_vit_t_synth_ft.yaml`` from the pre-trained encoder and from scratch
    (``model.pretrained=null``, otherwise the same recipe), on all training labels and on 10% of them
    (``data.train_fraction=0.1``, stratified by class, with more epochs for the smaller set), each tested on the
