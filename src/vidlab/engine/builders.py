@@ -63,7 +63,10 @@ def load_class_names(cfg: Config) -> list[str] | None:
         return None
     if cfg.task == "detection":
         return [name for _, name in detection_classes(cfg)]
-    return read_label_map(path)
+    names = read_label_map(path)
+    if cfg.data.label_subset is not None:  # the kept classes, renumbered
+        return [names[k] if k < len(names) else str(k) for k in cfg.data.label_subset]
+    return names
 
 
 def detection_classes(cfg: Config) -> list[tuple[int, str]]:
@@ -193,9 +196,40 @@ def subsample(items: list, fraction: float, seed: int = 0) -> list:
     return [items[i] for i in sorted(keep)]
 
 
+def per_class_subset(items: list, total: int, seed: int = 0) -> list:
+    """SEVERE's sample-size subsets: ``ceil(total / classes)`` items of each class (all of a smaller class), drawn
+    with ``seed``; the kept items stay in list order."""
+    import numpy as np
+
+    groups: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault(repr(it.label), []).append(i)
+    per_class = -(-int(total) // len(groups))
+    rng = np.random.default_rng(seed)
+    keep = [j for key in sorted(groups) for j in rng.permutation(groups[key])[:per_class].tolist()]
+    return [items[i] for i in sorted(keep)]
+
+
+def keep_labels(items: list, labels: list[int], ann: str) -> list:
+    """The items whose class is one of ``labels``, renumbered to its position there (FineGym's FX-S1 keeps labels
+    6-16 as 0-10). Multi-label items keep the listed labels of theirs, and are dropped when none is listed."""
+    index = {lab: k for k, lab in enumerate(labels)}
+    out = []
+    for it in items:
+        labs = it.label if isinstance(it.label, list) else [it.label]
+        kept = [index[lab] for lab in labs if lab in index]
+        if kept:
+            it.label = kept if isinstance(it.label, list) else kept[0]
+            out.append(it)
+    if not out:
+        raise ConfigError(f"data.label_subset {labels}: no item of {ann} has one of these labels")
+    return out
+
+
 def target_type(cfg: Config) -> str:
-    """What the list's targets are: ``regression`` values, ``multi_label`` class sets or one ``class``."""
-    if cfg.task == "regression":
+    """What the list's targets are: ``regression`` values (counting's counts too), ``multi_label`` class sets or one
+    ``class``."""
+    if cfg.task in ("regression", "counting"):
         return "regression"
     return "multi_label" if cfg.data.multi_label else "class"
 
@@ -213,17 +247,26 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
         return build_ava_dataset(cfg, split)
     ann = annotation_file(cfg, split)
     kind = target_type(cfg)
+    num_classes = None if d.label_subset is not None else cfg.model.num_classes  # labels checked after the subset
     explicit = items is not None
     if explicit:
         pass
     elif d.format in ("video", "features"):
-        items = parse_video_list(ann, d.root, num_classes=cfg.model.num_classes, target_type=kind)
+        items = parse_video_list(ann, d.root, num_classes=num_classes, target_type=kind)
     elif d.format == "rawframes":
-        items = parse_rawframe_list(ann, d.root, num_classes=cfg.model.num_classes, target_type=kind)
+        items = parse_rawframe_list(ann, d.root, num_classes=num_classes, target_type=kind)
+    elif d.format == "charades_csv":
+        from vidlab.data.charades import parse_charades_csv
+
+        items = parse_charades_csv(ann, d.root, num_classes=cfg.model.num_classes)
     else:
         items = parse_kinetics_csv(ann, d.root, load_class_names(cfg))
+    if d.label_subset is not None and not explicit and kind != "regression":
+        items = keep_labels(items, list(d.label_subset), str(ann))
     if split == "train" and not explicit and d.train_fraction < 1:
         items = subsample(items, d.train_fraction, cfg.train.seed)
+    if split == "train" and not explicit and d.train_samples is not None:
+        items = per_class_subset(items, d.train_samples, d.subset_seed)
     if d.format == "features" and not explicit:
         if not d.features_dir:
             raise ConfigError("data.format=features needs data.features_dir (the `vidlab extract --out` folder)")
@@ -285,9 +328,7 @@ def model_kwargs(cfg: Config, checkpoint: str | Path | None = None) -> dict:
         kwargs.setdefault("std", [s / 255 for s in cfg.data.std])
     try:
         with meta_device():  # a free probe of the clip length the builder fixes, if any
-            fixed = getattr(
-                create_model(cfg.model.name, num_classes=cfg.model.num_classes, **kwargs), "num_segments", None
-            )
+            fixed = getattr(create_model(cfg.model.name, num_classes=head_outputs(cfg), **kwargs), "num_segments", None)
     except TypeError as e:  # an argument the builder does not take
         raise ConfigError(f"model.kwargs: {e}") from e
     if cfg.data.input_format == "NCHW" and fixed is not None and fixed != cfg.data.num_segments:
@@ -298,6 +339,16 @@ def model_kwargs(cfg: Config, checkpoint: str | Path | None = None) -> dict:
             )
         kwargs["num_segments"] = cfg.data.num_segments
     return kwargs
+
+
+def head_outputs(cfg: Config) -> int:
+    """Outputs of the model's classifier: ``model.num_classes``, or for ``task: counting`` the count head's
+    ``3 x len(counting.anchors)`` (two logits and one offset per anchor)."""
+    if cfg.task == "counting":
+        from vidlab.tasks.counting import DEFAULT_ANCHORS
+
+        return 3 * len(cfg.counting.anchors or DEFAULT_ANCHORS)
+    return cfg.model.num_classes
 
 
 def build_model(cfg: Config, checkpoint: str | Path | None = None) -> torch.nn.Module:
@@ -313,11 +364,11 @@ def build_model(cfg: Config, checkpoint: str | Path | None = None) -> torch.nn.M
         if "in_features" not in kwargs:
             raise ConfigError("model.name=linear_probe needs model.kwargs.in_features (the features' channels)")
         try:
-            return scale_head_init(LinearProbe(num_classes=cfg.model.num_classes, **kwargs), cfg)
+            return scale_head_init(LinearProbe(num_classes=head_outputs(cfg), **kwargs), cfg)
         except TypeError as e:
             raise ConfigError(f"model.kwargs: {e}") from e
     try:
-        model = create_model(cfg.model.name, num_classes=cfg.model.num_classes, **model_kwargs(cfg, checkpoint))
+        model = create_model(cfg.model.name, num_classes=head_outputs(cfg), **model_kwargs(cfg, checkpoint))
     except TypeError as e:  # an argument the builder does not take
         raise ConfigError(f"model.kwargs: {e}") from e
     if cfg.task == "pretrain" and cfg.distill.teacher:  # the model is the student of masked teacher distillation
@@ -428,7 +479,7 @@ def build_task(cfg: Config, train_set=None, split: str | None = None):
 
 
 def _build_task(cfg: Config, train_set=None, split: str | None = None):
-    from vidlab.tasks import DetectionTask, PretrainTask, RecognitionTask, RegressionTask
+    from vidlab.tasks import CountingTask, DetectionTask, PretrainTask, RecognitionTask, RegressionTask
 
     if cfg.task == "pretrain":
         return PretrainTask(seed=cfg.train.seed)
@@ -459,6 +510,21 @@ def _build_task(cfg: Config, train_set=None, split: str | None = None):
             topk=tuple(cfg.test.topk),
             paired_classes=direction_pairs(cfg),
             mixup=build_mixup(cfg),
+        )
+    if cfg.task == "counting":
+        from vidlab.config import check_counting_sampler
+
+        c = cfg.counting
+        if train_set is not None and cfg.data.format != "features":
+            check_counting_sampler(cfg.data.train_sampler, "data.train_sampler")
+        return CountingTask(
+            anchors=c.anchors,
+            pos_iou=c.pos_iou,
+            neg_iou=c.neg_iou,
+            box_weight=c.box_weight,
+            clamp=c.clamp,
+            rounded=c.rounded,
+            zero_threshold=c.zero_threshold,
         )
     r = cfg.regression
     mean = std = None
@@ -547,6 +613,10 @@ def config_from_checkpoint(meta: dict, source: str = "checkpoint") -> Config:
                 setattr(cfg.detection, key, value)
         for key, value in (meta.get("detection") or {}).get("data_files", {}).items():
             setattr(cfg.data, key, value)
+    elif cfg.task == "counting":
+        for key in ("anchors", "pos_iou", "neg_iou", "box_weight", "clamp", "rounded", "zero_threshold"):
+            if key in task:
+                setattr(cfg.counting, key, task[key])
     elif cfg.task == "regression":
         cfg.regression.loss = task.get("loss", "mse")
         cfg.regression.beta = float(task.get("beta", 1.0))

@@ -129,9 +129,10 @@ def convert_checkpoint(
         model: registered vidlab model name.
         source: toolbox that wrote ``src`` (``"auto"`` detects it from the key names).
         num_classes: classes of the built model; by default the checkpoint's own class count (read off its
-            classifier), so a Kinetics-400 checkpoint gives a 400-class model.
+            classifier), so a Kinetics-400 checkpoint gives a 400-class model (a backbone-only checkpoint, such as
+            SEVERE's self-supervised ones, the model's default, with a freshly initialised classifier).
         num_segments: clip length of the families that fix it at build time (TIN, TANet, TRN); by default
-            read off the checkpoint's T-sized layers. Other builder arguments a PyTorchVideo or PySlowFast
+            read off the checkpoint's T-sized layers. Other builder arguments a PyTorchVideo, PySlowFast or TCLR
             checkpoint needs (:func:`vidlab.models.convert.builder_kwargs`) are set too and recorded in the file's
             ``meta.kwargs``.
         drop_head: keep the new model's freshly initialised head where the checkpoint's has another shape
@@ -152,12 +153,13 @@ def convert_checkpoint(
     """
     from vidlab.models import create_model
     from vidlab.models._registry import meta_device
-    from vidlab.models.convert import builder_kwargs, convert_for, load_converted, read_state_dict
+    from vidlab.models.convert import builder_kwargs, convert_for, discarded_keys, load_converted, read_state_dict
 
     try:
         with meta_device():  # shapes only: pick num_classes / num_segments before building for real
             probe = create_model(model, num_classes=num_classes, **(model_kwargs or {}))
-        source, converted = convert_for(probe, read_state_dict(src), source)
+        state_dict = read_state_dict(src)
+        source, converted = convert_for(probe, state_dict, source)
         kwargs = {**(model_kwargs or {}), **builder_kwargs(source, model, converted)}
         if getattr(probe, "num_segments", None) is not None:  # a family that fixes T at build time
             found = num_segments or _segment_count_in(converted)
@@ -166,7 +168,15 @@ def convert_checkpoint(
         if num_classes is None:
             num_classes = _class_count_in(converted, probe) or probe.num_classes
         net = create_model(model, num_classes=num_classes, **kwargs)
-        report = load_converted(net, converted, source, strict=strict, drop_head=drop_head, origin=str(src))
+        report = load_converted(
+            net,
+            converted,
+            source,
+            strict=strict,
+            drop_head=drop_head,
+            origin=str(src),
+            discarded=discarded_keys(state_dict, source),
+        )
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         raise CheckpointError(str(e)) from e
     if classes is not None and len(classes) != net.num_classes:

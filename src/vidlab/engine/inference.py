@@ -125,7 +125,8 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
 def predict_video(
     cfg: Config, video: str | Path, checkpoint: str | Path, topk: int = 5
 ) -> list[tuple[int, str, float]]:
-    """Top-k ``(label, name, probability)`` for one video (regression: each target's ``(index, name, value)``),
+    """Top-k ``(label, name, probability)`` for one video (regression: each target's ``(index, name, value)``;
+    counting: ``(0, "count", count)``),
     with the test sampler and pipeline of ``cfg``."""
     device = init_distributed(cfg.device).device
     precision = resolve_precision(cfg.test.amp, device)
@@ -136,9 +137,10 @@ def predict_video(
     x = to_input(item["imgs"][None], cfg.data.mean, cfg.data.std, device)  # (1, V, C, T, H, W)
     names = class_names(cfg, checkpoint) or []
     with autocast_context(precision, device):
-        if task.name == "regression":
+        if task.name in ("regression", "counting"):
             values = task.predict(model, x).float()[0]
-            return [(i, f"target_{i}", float(v)) for i, v in enumerate(values)]
+            keys = ["count"] if task.name == "counting" else [f"target_{i}" for i in range(len(values))]
+            return [(i, key, float(v)) for i, (key, v) in enumerate(zip(keys, values))]
         probs = model.forward_views(x, average_clips="prob").float()[0]
     top = torch.topk(probs, min(topk, probs.numel()))
     return [(int(i), names[i] if i < len(names) else str(int(i)), float(p)) for p, i in zip(top.values, top.indices)]

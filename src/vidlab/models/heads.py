@@ -7,8 +7,9 @@ from torch import nn
 
 __all__ = ["AVERAGE_CLIPS", "ClsHead", "SegmentConsensusHead", "average_view_scores"]
 
-#: accepted values of ``average_clips`` (MMAction2's ``test_cfg`` / head option of the same name).
-AVERAGE_CLIPS = ("prob", "score", None)
+#: accepted values of ``average_clips`` (MMAction2's ``test_cfg`` / head option of the same name, plus PySlowFast's
+#: multi-label ``max``).
+AVERAGE_CLIPS = ("prob", "score", None, "max")
 
 
 def average_view_scores(scores: torch.Tensor, average_clips: str | None = "prob") -> torch.Tensor:
@@ -17,7 +18,10 @@ def average_view_scores(scores: torch.Tensor, average_clips: str | None = "prob"
     Args:
         scores: logits of shape ``(B, V, num_classes)``, V test views (``num_clips * num_crops``) per sample.
         average_clips: ``"prob"``: softmax over classes, then mean over views (the result are probabilities);
-            ``"score"``: mean of the logits over views; ``None``: no softmax, mean of the logits.
+            ``"score"``: mean of the logits over views; ``None``: no softmax, mean of the logits; ``"max"``:
+            sigmoid of each class, then the maximum over views (PySlowFast's multi-label test, e.g. Charades: its
+            head applies ``HEAD_ACT: sigmoid`` in eval mode and ``DATA.ENSEMBLE_METHOD: max`` keeps each class's
+            largest probability; the sigmoid being monotonic, that is the sigmoid of the largest logit).
 
     Returns:
         ``(B, num_classes)`` float32 scores.
@@ -32,6 +36,8 @@ def average_view_scores(scores: torch.Tensor, average_clips: str | None = "prob"
     if scores.dim() != 3:
         raise ValueError(f"expected scores of shape (B, V, num_classes), got {tuple(scores.shape)}")
     scores = scores.float()  # softmax and mean in float32 also under bfloat16 autocast
+    if average_clips == "max":
+        return scores.amax(dim=1).sigmoid()  # = max of the views' sigmoids, computed once per class
     if average_clips == "prob":
         scores = scores.softmax(dim=-1)
     return scores.mean(dim=1)

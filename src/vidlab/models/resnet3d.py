@@ -132,6 +132,8 @@ class BasicBlock3d(_Block3d):
     Args:
         mid_channels: widths inside the factorised convs (``conv_kind="2plus1d"``), one per conv; ``None`` for
             MMAction2's per-conv choice.
+        temporal_dilation: temporal dilation of the first conv; above 1 that conv is one full 3D conv whatever
+            ``conv_kind`` (TCLR's R(2+1)D-18 ``layer4``), with temporal padding equal to the dilation.
     """
 
     expansion = 1
@@ -150,16 +152,23 @@ class BasicBlock3d(_Block3d):
         non_local: nn.Module | None = None,
         mid_channels: tuple[int | None, int | None] = (None, None),
         dilation: int = 1,
+        temporal_dilation: int = 1,
         **_: object,
     ) -> None:
         super().__init__()
         kernel, padding = ((3, 3, 3), (1, 1, 1)) if inflate else ((1, 3, 3), (0, 1, 1))
         stride = (temporal_stride, spatial_stride, spatial_stride)
         dilated = (padding[0], dilation, dilation)  # the first conv is dilated, as MMAction2's BasicBlock3d
-        self.conv1 = make_conv(
-            conv_kind, in_channels, planes, kernel, stride, dilated, mid_channels=mid_channels[0],
-            dilation=(1, dilation, dilation),
-        )  # fmt: skip
+        if temporal_dilation != 1:  # a full 3D conv, dilated in time (TCLR)
+            self.conv1 = make_conv(
+                "3d", in_channels, planes, kernel, stride, (padding[0] * temporal_dilation, dilation, dilation),
+                dilation=(temporal_dilation, dilation, dilation),
+            )  # fmt: skip
+        else:
+            self.conv1 = make_conv(
+                conv_kind, in_channels, planes, kernel, stride, dilated, mid_channels=mid_channels[0],
+                dilation=(1, dilation, dilation),
+            )  # fmt: skip
         self.bn1 = nn.BatchNorm3d(planes, eps=eps)
         self.conv2 = make_conv(conv_kind, planes, planes, kernel, 1, padding, mid_channels=mid_channels[1])
         self.bn2 = nn.BatchNorm3d(planes, eps=eps)
@@ -336,6 +345,10 @@ class ResNet3d(StageBackbone):
         spatial_dilations: spatial dilation of the 3x3 convs of each stage (AVA detectors run ``layer4`` with
             stride 1 and dilation 2: ``spatial_strides=(1, 2, 2, 1), spatial_dilations=(1, 1, 1, 2)``, a map of
             ``H/16``).
+        temporal_dilations: temporal dilation of the first conv of each stage's first block (basic blocks only);
+            a dilated conv is one full 3D conv also in a factorised network. TCLR's R(2+1)D-18 (Dave et al.,
+            arXiv:2101.07974) trades ``layer4``'s temporal stride for dilation: ``temporal_strides=(1, 2, 2, 1),
+            temporal_dilations=(1, 1, 1, 2)`` (twice the frames in the output map).
         inflate: per stage (int) or per block (tuple of 0/1): temporal kernel 3 in the block (I3D's inflation).
         inflate_style: ``"3x1x1"`` (temporal kernel on a bottleneck's first conv) or ``"3x3x3"`` (middle conv).
         non_local: per stage or per block, 0/1: a non-local block after that block.
@@ -372,6 +385,7 @@ class ResNet3d(StageBackbone):
         spatial_strides: Sequence[int] = (1, 2, 2, 2),
         temporal_strides: Sequence[int] = (1, 1, 1, 1),
         spatial_dilations: Sequence[int] = (1, 1, 1, 1),
+        temporal_dilations: Sequence[int] = (1, 1, 1, 1),
         inflate=1,
         inflate_style: str = "3x1x1",
         non_local=0,
@@ -393,6 +407,8 @@ class ResNet3d(StageBackbone):
         if csn and depth < 50:
             raise ValueError("CSN blocks are bottlenecks: depth must be 50, 101 or 152")
         block, stage_blocks = _ARCH[depth]
+        if any(int(d) != 1 for d in temporal_dilations) and block is not BasicBlock3d:
+            raise ValueError(f"temporal_dilations apply to basic blocks (depth 18, 34), not depth {depth}")
         inflate = _per_block(inflate, stage_blocks, "inflate")
         non_local = _per_block(non_local, stage_blocks, "non_local")
         kt, kh, kw = _triple(conv1_kernel)
@@ -429,6 +445,7 @@ class ResNet3d(StageBackbone):
                         inflate=bool(inflate[i][j]),
                         non_local=nl_args if non_local[i][j] else None,
                         dilation=int(spatial_dilations[i]),
+                        temporal_dilation=int(temporal_dilations[i]) if first else 1,
                         **factorised,
                         **shared,
                     )

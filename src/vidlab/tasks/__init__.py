@@ -8,24 +8,35 @@ metrics and names the metric that selects ``best.pth``. The loop in :mod:`vidlab
 from __future__ import annotations
 
 from vidlab.tasks.base import Task
+from vidlab.tasks.counting import CountingTask
 from vidlab.tasks.detection import DetectionTask
 from vidlab.tasks.pretrain import PretrainTask
 from vidlab.tasks.recognition import RecognitionTask
 from vidlab.tasks.regression import RegressionTask
 
-__all__ = ["TASKS", "DetectionTask", "PretrainTask", "RecognitionTask", "RegressionTask", "Task", "build_task"]
+__all__ = [
+    "TASKS",
+    "CountingTask",
+    "DetectionTask",
+    "PretrainTask",
+    "RecognitionTask",
+    "RegressionTask",
+    "Task",
+    "build_task",
+]
 
 TASKS: dict[str, type[Task]] = {
     "recognition": RecognitionTask,
     "regression": RegressionTask,
     "detection": DetectionTask,
     "pretrain": PretrainTask,
+    "counting": CountingTask,
 }
 
 
 def build_task(name: str, **kwargs) -> Task:
-    """The task called ``name`` (``recognition`` | ``regression`` | ``detection`` | ``pretrain``) with its plain
-    keyword arguments."""
+    """The task called ``name`` (``recognition`` | ``regression`` | ``detection`` | ``pretrain`` | ``counting``)
+    with its plain keyword arguments."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
     return TASKS[name](**kwargs)

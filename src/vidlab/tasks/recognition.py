@@ -32,7 +32,8 @@ class RecognitionTask(Task):
     Args:
         multi_label: multi-hot targets, binary cross-entropy, mAP (else one label, cross-entropy, top-k accuracy).
         label_smoothing: of the single-label cross-entropy (with ``mixup``, the mixed targets carry it).
-        average_clips: fusion of test views (``prob`` | ``score`` | ``None``, MMAction2's option).
+        average_clips: fusion of test views (``prob`` | ``score`` | ``None``, MMAction2's option; ``max``: the
+            largest sigmoid probability over views, PySlowFast's multi-label / Charades test).
         topk: the top-k accuracies reported.
         paired_classes: class ids whose top-1 is reported apart (SynthActions' direction pairs).
         mixup: a :class:`~vidlab.data.mixup.Mixup` applied to training batches (single-label only): the loss is

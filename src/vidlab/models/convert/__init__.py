@@ -12,6 +12,8 @@ backbone is used for a detector (load with ``drop_head=True``).
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import re
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from vidlab.models.convert import (
     mvit,
     pyslowfast,
     pytorchvideo,
+    severe,
     torchvision,
     videomae,
     videomae_pretrain,
@@ -38,6 +41,7 @@ __all__ = [
     "builder_kwargs",
     "convert_state_dict",
     "detect_source",
+    "discarded_keys",
     "is_detector",
     "load_checkpoint",
     "load_converted",
@@ -56,6 +60,8 @@ SOURCES = (
     "videomamba",
     "openai_clip",
     "hf_clip",
+    # SEVERE's self-supervised R(2+1)D-18 checkpoints (backbone only)
+    *severe.SOURCES,
 )
 _CONVERTERS = {
     "mmaction2": mmaction2.convert,
@@ -86,6 +92,9 @@ _SIGNATURES = {
 def detect_source(state_dict: dict[str, torch.Tensor]) -> str:
     """Guess which toolbox wrote ``state_dict`` from its key names (``"vidlab"`` when nothing else matches)."""
     keys = list(state_dict)
+    ssl = severe.looks_like(keys)  # exact key names of five of SEVERE's layouts
+    if ssl is not None:
+        return ssl
     if mmaction2.looks_like_mmaction2(keys):
         return "mmaction2"
     if torchvision.looks_like_image_resnet(keys):
@@ -144,6 +153,8 @@ def convert_state_dict(
         detector = is_detector(model) or (source == "mmaction2" and mmaction2.looks_like_detector(state_dict))
     if source == "mmaction2":
         converted = mmaction2.convert(state_dict, model=model, background_class=background_class)
+    elif source in severe.SOURCES:
+        converted = severe.convert(state_dict, source, model=model)
     elif source == "pyslowfast":
         converted = pyslowfast.convert(state_dict, model=model, detector=detector)
     else:
@@ -186,18 +197,32 @@ def builder_kwargs(source: str, model: str, converted: dict[str, torch.Tensor]) 
         return hf.builder_kwargs(model, converted)
     if source in ("openai_clip", "hf_clip"):
         return clip.builder_kwargs(model, converted)
+    if source == "tclr":  # layer4 dilated in time instead of strided
+        return severe.builder_kwargs(model, converted)
     return {}
 
 
+def discarded_keys(state_dict: dict[str, torch.Tensor], source: str) -> dict[str, str]:
+    """``{key: why}`` for the keys of a ``source`` state dict that its converter leaves out on purpose because they
+    are not part of the network (a self-supervised method's projection heads, momentum encoder, queue, audio
+    network); empty for the sources that convert every key."""
+    return severe.discarded(state_dict, source) if source in severe.SOURCES else {}
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file (``weights_only=True``), unwrapped from ``state_dict`` / ``model``."""
+    """The tensors of a checkpoint file (``weights_only=True``), unwrapped from ``state_dict`` / ``model``.
+
+    Beside tensors and plain containers, an ``argparse.Namespace`` of training arguments may be in the file (GDT's
+    checkpoints keep one under ``args``): it holds plain values and is unpickled as the data it is."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if clip.is_torchscript(path):  # OpenAI's released CLIP checkpoints: only their tensors are read
         return clip.read_torchscript(path)
+    allow = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with allow([argparse.Namespace]) if allow is not None else contextlib.nullcontext():
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt file, or pickled objects outside torch's weights-only allow-list
         raise ValueError(
             f"cannot load checkpoint {path} with weights_only=True: {e}\n"
@@ -238,16 +263,29 @@ def load_checkpoint(
     Returns:
         A report: ``source``, ``loaded`` (keys copied), ``missing`` (model keys the file lacks), ``unexpected``
         (file keys the model lacks), ``mismatched`` (``(key, file_shape, model_shape)``, not loaded), ``dropped``
-        (head keys skipped by ``drop_head``), ``adapted`` (position tables resized to the model's token grid or
-        fixed tables it recomputes; see :meth:`~vidlab.models._vit.TokenClassifier.adapt_state_dict`).
+        (file keys not loaded on purpose: head keys skipped by ``drop_head``, and the parts of a self-supervised
+        pre-training network that are not the backbone, :func:`discarded_keys`), ``why_dropped`` (``{key:
+        reason}`` for each of them), ``initialised`` (the classifier keys of a model loaded from a backbone-only
+        source, SEVERE's self-supervised checkpoints: left at their initial values, not an error), ``adapted``
+        (position tables resized to the model's token grid or fixed tables it recomputes; see
+        :meth:`~vidlab.models._vit.TokenClassifier.adapt_state_dict`).
 
     Raises:
         ValueError: with ``strict=True``, listing every missing, unexpected and mismatched key; also for a
             file that cannot be read as a state dict.
         NotImplementedError: for a model family the source's converter does not cover.
     """
-    source, converted = convert_for(model, read_state_dict(path), source)
-    return load_converted(model, converted, source, strict=strict, drop_head=drop_head, origin=str(path))
+    state_dict = read_state_dict(path)
+    source, converted = convert_for(model, state_dict, source)
+    return load_converted(
+        model,
+        converted,
+        source,
+        strict=strict,
+        drop_head=drop_head,
+        origin=str(path),
+        discarded=discarded_keys(state_dict, source),
+    )
 
 
 def convert_for(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "auto"):
@@ -256,6 +294,12 @@ def convert_for(model: nn.Module, state_dict: dict[str, torch.Tensor], source: s
 
     if source == "auto":
         source = detect_source(state_dict)
+        shared = severe.candidates(state_dict) if source == "vidlab" else ()
+        if shared:  # one layout, several methods: the report's reasons name the method
+            raise ValueError(
+                f"the checkpoint has the layout of {' and '.join(shared)} alike: name its source "
+                f"({' or '.join(repr(s) for s in shared)}; `vidlab convert --from {'|'.join(shared)}`)"
+            )
     detector = isinstance(model, ActionDetector)
     # a detector's family is its backbone's (the recognizer under ``backbone.``)
     name = _model_name(model.backbone if detector else model) if source != "vidlab" else None
@@ -276,13 +320,19 @@ def load_converted(
     strict: bool = True,
     drop_head: bool = False,
     origin: str = "state dict",
+    discarded: dict[str, str] | None = None,
 ) -> dict:
-    """Copy an already converted state dict into ``model``; arguments and report as :func:`load_checkpoint`."""
+    """Copy an already converted state dict into ``model``; arguments and report as :func:`load_checkpoint`
+    (``discarded``: :func:`discarded_keys` of the file, reported as dropped)."""
     adapt = getattr(model, "adapt_state_dict", None)
     converted, adapted = adapt(converted) if adapt is not None else (converted, [])
     own = model.state_dict()
     classifier = tuple(getattr(model, "classifier_prefixes", ("head.",)))
     missing = sorted(k for k in own if k not in converted)
+    initialised = []
+    if source in severe.SOURCES:  # backbone-only weights: the classifier starts fresh (fine-tuning, linear probe)
+        initialised = [k for k in missing if k.startswith(classifier)]
+        missing = [k for k in missing if not k.startswith(classifier)]
     unexpected = sorted(k for k in converted if k not in own)
     mismatched, dropped = [], []
     to_load = {}
@@ -296,13 +346,17 @@ def load_converted(
                 mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
             continue
         to_load[key] = value
+    why = {k: "classifier of another class count (drop_head)" for k in dropped}
+    why.update(discarded or {})
     report = {
         "source": source,
         "loaded": sorted(to_load),
         "missing": missing,
         "unexpected": unexpected,
         "mismatched": mismatched,
-        "dropped": sorted(dropped),
+        "dropped": sorted(why),
+        "why_dropped": why,
+        "initialised": initialised,
         "adapted": adapted,
     }
     if strict and (missing or unexpected or mismatched):
@@ -339,4 +393,10 @@ def _describe(report: dict) -> str:
             lines.append(
                 "  (layers sized by the clip length differ: build the model with the checkpoint's num_segments)"
             )
+    keys = report["missing"] + report["unexpected"] + [k for k, _, _ in report["mismatched"]]
+    if any(k.startswith("backbone.layer4.0.conv1.") for k in keys) and report["source"] == "tclr":
+        lines.append(
+            "  (TCLR's layer4 is dilated in time: build r2plus1d_r18 with "
+            "vidlab.models.convert.severe.TCLR_KWARGS, as `vidlab convert --from tclr` does)"
+        )
     return "\n".join(lines)
