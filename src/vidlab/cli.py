@@ -43,6 +43,14 @@ def _cmd_data_synth(args) -> None:
     print(f"SynthActions in {args.out}: {info}")
 
 
+def _cmd_data_ucfrep(args) -> None:
+    from vidlab.data.ucfrep import main
+
+    argv = [args.ann_dir, args.out, "--video-tmpl", args.video_tmpl]
+    argv += ["--video-root", args.video_root] if args.video_root else []
+    main(argv + (["--segments", args.segments] if args.segments else []))
+
+
 def _cmd_train(args) -> None:
     from vidlab.config import load_config
     from vidlab.engine.train import train
@@ -225,6 +233,13 @@ def _add_data_parser(sub) -> None:
     synth.add_argument("--duration", nargs=2, type=float, default=None, metavar=("MIN", "MAX"), help="seconds")
     synth.add_argument("--max-count", type=int, default=5, help="repetition variant: the largest count")
     synth.set_defaults(func=_cmd_data_synth)
+    rep = data.add_parser("ucfrep-list", help="UCFRep .mat annotations -> 'path count' list (task: counting)")
+    rep.add_argument("ann_dir", help="UCFRep annotations/train or annotations/val (.mat files; needs scipy)")
+    rep.add_argument("out", help="the 'path count' list to write")
+    rep.add_argument("--video-root", default=None, help="UCF101 video folder: skip videos missing there")
+    rep.add_argument("--video-tmpl", default="{cls}/{video}.avi", help="path under the video root")
+    rep.add_argument("--segments", default=None, help="also write path,start_frame,end_frame,count to this CSV")
+    rep.set_defaults(func=_cmd_data_ucfrep)
 
 
 def _add_predict_parser(sub) -> None:

@@ -45,7 +45,7 @@ class DataConfig:
     train_fraction: float = 1.0  # use this fraction of the training list: stratified by class, drawn with train.seed
     train_samples: int | None = None  # SEVERE's sample sizes: ceil(N / classes) training videos per class
     subset_seed: int = 0  # seed of the train_samples draw (fixed across runs, as SEVERE's subsets are)
-    label_subset: list[int] | None = None  # keep these labels only, renumbered 0..k-1 in this order (FineGym FX-S1)
+    label_subset: list | None = None  # keep these labels only, renumbered 0..k-1 in this order (FineGym FX-S1)
     val_list: str = "val.txt"
     test_list: str = "test.txt"
     label_map: str | None = "label_map.txt"

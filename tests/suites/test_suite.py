@@ -93,6 +93,21 @@ def test_bad_suite_files_name_the_key(tmp_path, recipe, edit, message):
         load_suite(path)
 
 
+def test_override_values_come_back_as_written(tmp_path, recipe):
+    """Overrides pass through YAML: floats in exponent notation stay floats (PyYAML needs 1.0e-05, not 1e-05)."""
+    from vidlab.config import load_config
+
+    path = _suite_file(tmp_path, recipe)
+    over = "overrides: {optim.weight_decay: 1.0e-5, optim.lr: 2.5e-4, optim.milestones: [20, 30], "
+    over += "model.kwargs: {a: 1.0e-7}}"
+    path.write_text(path.read_text().replace("overrides: {optim.lr: 0.001}", over))
+    job = load_suite(path).jobs[2]
+    assert "optim.weight_decay=1.0e-05" in job.overrides
+    cfg = load_config(recipe, job.overrides)
+    assert (cfg.optim.weight_decay, cfg.optim.lr, cfg.optim.milestones) == (1e-5, 2.5e-4, [20, 30])
+    assert cfg.model.kwargs == {"a": 1e-7}
+
+
 def test_missing_config_is_named(tmp_path):
     path = _suite_file(tmp_path, tmp_path / "absent.yaml")
     with pytest.raises(ConfigError, match=r"datasets.a.config: .*absent.yaml does not exist"):
@@ -159,6 +174,72 @@ def test_report_cli_writes_files(tmp_path, recipe, cli_inprocess):
     for name in ("t.md", "t.csv", "t_jobs.csv", "t.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert "| scratch | -" in (tmp_path / "out" / "t.md").read_text().replace("  ", " ")
+
+
+def test_several_metrics_of_one_job_make_several_columns(tmp_path, recipe):
+    """A dataset with ``metrics`` (MicroG-4M's mAP / F1 / recall / AUROC) runs one job per cell and reads each
+    column's value from that job's RESULT metrics; one-metric jobs keep the record they always had."""
+    from vidlab.suites import write_report
+
+    path = _suite_file(tmp_path, recipe, layout="plain")
+    path.write_text(path.read_text().replace("metric: top1, label: A", "metrics: [mAP, f1_macro], label: A"))
+    suite = load_suite(path)
+    assert [j.id for j in suite.jobs] == ["scratch__a__default__s0", "scratch__b__default__s0",
+                                          "lowlr__a__default__s0", "lowlr__b__default__s0"]  # fmt: skip
+    a, b = suite.jobs[:2]
+    assert (a.metric, a.metrics, a.wanted_metrics()) == ("mAP", ["mAP", "f1_macro"], ["mAP", "f1_macro"])
+    assert b.wanted_metrics() == ["mean_class_acc"] and "metrics" not in b.to_dict()  # one-metric grids: as before
+    assert [c["key"] for c in suite.columns] == ["a__default__mAP", "a__default__f1_macro", "b__default"]
+    wd = tmp_path / "wd"
+    _fake_results(wd, suite, {})
+    results = {
+        "scratch__a__default__s0": {"mAP": 0.5, "f1_macro": 0.25},
+        "lowlr__b__default__s0": {"mean_class_acc": 0.1},
+    }
+    for job in suite.jobs:
+        if job.id in results:
+            m = results[job.id]
+            rec = {**job.to_dict(), "metrics": {**m, "minutes": 1.0}, "value": m[job.metric], "minutes": 0.5}
+            (wd / "results" / f"{job.id}.json").write_text(json.dumps(rec))
+    table = suite_table(*collect([wd]))
+    assert table["header"] == ["Method", "A (mAP)", "A (f1_macro)", "B (mean_class_acc)"]
+    assert table["rows"] == [["scratch", "50.0", "25.0", "-"], ["low lr", "-", "-", "10.0"]]
+    write_report([wd])
+    lines = (wd / "report_jobs.csv").read_text().splitlines()
+    assert lines[1:] == ["scratch__a__default__s0,scratch,a,default,0,mAP,0.5,0.50",
+                         "scratch__a__default__s0,scratch,a,default,0,f1_macro,0.25,0.50",
+                         "lowlr__b__default__s0,lowlr,b,default,0,mean_class_acc,0.1,0.50"]  # fmt: skip
+
+
+def test_job_with_several_metrics_needs_them_all(tmp_path, recipe, monkeypatch):
+    from vidlab.suites import JobFailed, JobRunner
+
+    path = _suite_file(tmp_path, recipe, layout="plain")
+    path.write_text(path.read_text().replace("metric: top1, label: A", "metrics: [mAP, f1_macro], label: A"))
+    suite = load_suite(path)
+    runner = JobRunner(str(tmp_path / "wd"), str(tmp_path), suite.pretrain)
+    output = {"text": "RESULT mAP=0.5000 minutes=0.01\n"}
+    monkeypatch.setattr(JobRunner, "_call", lambda self, cmd, log: output["text"])
+    with pytest.raises(JobFailed, match="reported no 'f1_macro'"):
+        runner.run(suite.jobs[0])
+    output["text"] = "RESULT mAP=0.5000 f1_macro=0.2500 minutes=0.01\n"
+    record = runner.run(suite.jobs[0])
+    assert record["value"] == 0.5 and record["metrics"]["f1_macro"] == 0.25
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("metric: top1, metrics: [mAP]", "give `metric` or `metrics`, not both"),
+        ("metrics: []", "metrics must be a non-empty list"),
+        ("metrics: [mAP, mAP]", "lists a metric twice"),
+    ],
+)
+def test_bad_metrics_lists_are_named(tmp_path, recipe, edit, message):
+    path = _suite_file(tmp_path, recipe)
+    path.write_text(path.read_text().replace("metric: top1", edit))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_suite(path)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -302,6 +302,15 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
     )
 
 
+def _plain(value):
+    """Tuples as lists, recursively: a value from YAML and the same value from a checkpoint compare equal."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def model_kwargs(cfg: Config, checkpoint: str | Path | None = None) -> dict:
     """The builder arguments of the configured model: ``model.kwargs``, the builder arguments a checkpoint
     records in its ``meta.kwargs`` (``vidlab convert`` writes them, e.g. ``lateral_norm`` for a PyTorchVideo
@@ -317,7 +326,7 @@ def model_kwargs(cfg: Config, checkpoint: str | Path | None = None) -> dict:
     for key, value in checkpoint_kwargs(checkpoint, cfg.model.name).items():
         if key == "num_segments":  # the data decides T; a checkpoint of another length fails to load, with a hint
             continue
-        if key in kwargs and kwargs[key] != value:
+        if key in kwargs and _plain(kwargs[key]) != _plain(value):  # YAML lists vs a checkpoint's tuples
             raise ConfigError(
                 f"model.kwargs.{key}={kwargs[key]!r} but checkpoint {checkpoint} was converted for {key}={value!r} "
                 f"(its meta.kwargs): the weights belong to that network; drop or change model.kwargs.{key}"

@@ -353,7 +353,9 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     iters = min(iters, cfg.train.max_iters_per_epoch or iters)
     model, optimizer, scheduler, global_batch, frozen = _model_and_optimizer(cfg, info, iters)
     scaler = torch.amp.GradScaler(info.device.type) if precision == "fp16" else None
-    meta = checkpoint_meta(cfg, task, unwrap(model))
+    meta = checkpoint_meta(
+        cfg, task, unwrap(model), cfg.model.pretrained or None
+    )  # the kwargs the model was built with
     start_epoch, best, history = 0, {"metric": task.best_metric, "value": None, "epoch": 0}, []
     path = _resume_path(work_dir, resume) if resume else None
     if path is not None:

@@ -12,6 +12,13 @@ Registered as ``<backbone>_ava`` (``vidlab.list_models(task="detection")``). The
 ``layer4`` at stride 1 (a map of H/16), as both references' AVA configs do; ``res5_dilation=2`` adds
 PySlowFast's dilation of that stage (MMAction2's configs keep dilation 1). C2D (a 2D ResNet per frame) has no such
 option and keeps its H/32 map.
+
+The non-local detectors are PySlowFast's networks (MMAction2 has no non-local AVA config; MicroG-4M's C2D NLN and
+I3D NLN rows are PySlowFast's): blocks after blocks 1, 3 of ``layer2`` and 1, 3, 5 of ``layer3``, its ``softmax``
+instantiation (embedded Gaussian scaled by ``1 / sqrt(C')``) in its layout (``non_local_style="pyslowfast"``).
+``c2d_r50_nl_ava`` is PySlowFast's C2D: a 3D ResNet whose kernels are all one frame long with a temporal pool after
+``layer1`` (the network of its C2D checkpoints, which ``vidlab convert`` maps onto ``slowonly_r50_8x8`` with
+``inflate=0, with_pool2=True``), unlike ``c2d_r50_ava``, MMAction2's 2D C2D.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from torch import nn
 from vidlab.models._registry import create_model, register_model
 from vidlab.models.base import check_clip
 from vidlab.models.heads import _LinearHead
+from vidlab.models.i3d import NON_LOCAL_I3D
 from vidlab.models.layers.roi_align import roi_align
 
 __all__ = ["ActionDetector", "RoIHead"]
@@ -149,6 +157,13 @@ class ActionDetector(nn.Module):
 
 #: name -> (backbone, backbone arguments, input shape (C, T, H, W), reference config)
 _RES5_STRIDE1 = {"spatial_strides": (1, 2, 2, 1)}
+#: PySlowFast's non-local blocks (``NONLOCAL.LOCATION: [[[]], [[1, 3]], [[1, 3, 5]], [[]]]``, ``softmax``)
+_NL_PYSLOWFAST = {
+    "non_local": NON_LOCAL_I3D,
+    "non_local_mode": "embedded_gaussian",
+    "non_local_use_scale": True,
+    "non_local_style": "pyslowfast",
+}
 DETECTORS = {
     "slowonly_r50_4x16_ava": ("slowonly_r50_4x16", _RES5_STRIDE1, (3, 4, 256, 256)),
     "slowonly_r50_8x8_ava": ("slowonly_r50_8x8", _RES5_STRIDE1, (3, 8, 256, 256)),
@@ -156,7 +171,15 @@ DETECTORS = {
     "slowfast_r50_8x8_ava": ("slowfast_r50_8x8", _RES5_STRIDE1, (3, 32, 256, 256)),
     "i3d_r50_ava": ("i3d_r50", _RES5_STRIDE1, (3, 8, 256, 256)),
     "c2d_r50_ava": ("c2d_r50", {}, (3, 8, 256, 256)),  # C2D's 2D ResNet keeps layer4 at stride 2: a map of H/32
+    "c2d_r50_nl_ava": (
+        "slowonly_r50_8x8",
+        {**_RES5_STRIDE1, "inflate": 0, "with_pool2": True, **_NL_PYSLOWFAST},  # PySlowFast's C2D NLN
+        (3, 8, 256, 256),
+    ),
+    "i3d_r50_nl_ava": ("i3d_r50_nl_embedded_gaussian", {**_RES5_STRIDE1, **_NL_PYSLOWFAST}, (3, 8, 256, 256)),
     "x3d_s_ava": ("x3d_s", {}, (3, 13, 160, 160)),
+    "x3d_l_ava": ("x3d_l", {}, (3, 16, 312, 312)),
+    "mvit_v1_b_16x4_ava": ("mvit_v1_b_16x4", {}, (3, 16, 224, 224)),
     "mvit_v2_s_ava": ("mvit_v2_s", {}, (3, 16, 224, 224)),
     "videomae_vit_b_ava": ("videomae_vit_b", {}, (3, 16, 224, 224)),
 }

@@ -29,6 +29,8 @@ from vidlab.models.layers import NonLocal3d
 __all__ = ["BasicBlock3d", "Bottleneck3d", "Conv2plus1d", "ResNet3d", "ResNet3dClassifier", "make_conv"]
 
 CONV_KINDS = ("3d", "2plus1d")
+#: non-local block layouts (see ``ResNet3d``'s ``non_local_style``)
+NON_LOCAL_STYLES = ("mmaction2", "pyslowfast")
 
 
 def _triple(v) -> tuple[int, int, int]:
@@ -298,7 +300,7 @@ def _make_block(
     **options,
 ) -> nn.Module:
     """One residual block of :class:`ResNet3d`, with its shortcut conv (when the shape changes), non-local block
-    (``non_local``: its ``mode`` and ``use_scale``) and, for torchvision's R(2+1)D, block-wide factorised widths."""
+    (``non_local``: its :class:`NonLocal3d` arguments) and, for torchvision's R(2+1)D, block-wide factorised widths."""
     out_channels = planes * block.expansion
     downsample = None
     if ss != 1 or ts != 1 or cin != out_channels:
@@ -308,11 +310,7 @@ def _make_block(
     mids = (None, None)
     if per_block_mid and conv_kind == "2plus1d":
         mids = (mid_channels_2plus1d(cin, planes, (3, 3, 3)),) * 2
-    nl = (
-        NonLocal3d(out_channels, non_local["mode"], sub_sample=True, use_scale=non_local["use_scale"])
-        if non_local
-        else None
-    )
+    nl = NonLocal3d(out_channels, sub_sample=True, **non_local) if non_local else None
     return block(
         cin,
         planes,
@@ -354,6 +352,9 @@ class ResNet3d(StageBackbone):
         non_local: per stage or per block, 0/1: a non-local block after that block.
         non_local_mode, non_local_use_scale: the blocks' pairwise function and scaling; they sub-sample space
             (``sub_sample=True``, as every MMAction2 config; see :class:`~vidlab.models.layers.non_local.NonLocal3d`).
+        non_local_style: ``"mmaction2"`` (mmcv's block) or ``"pyslowfast"`` (PySlowFast's: ``conv_out`` with a bias,
+            keys and values from the spatially pooled input; its ``softmax`` instantiation is
+            ``non_local_mode="embedded_gaussian", non_local_use_scale=True``).
         conv_kind: ``"3d"`` or ``"2plus1d"`` (every conv factorised, R(2+1)D); ``downsample_kind`` sets the shortcut
             convs separately (torchvision's R(2+1)D keeps them 3D).
         stem_mid_channels: width inside a factorised stem (torchvision: 45).
@@ -391,6 +392,7 @@ class ResNet3d(StageBackbone):
         non_local=0,
         non_local_mode: str = "embedded_gaussian",
         non_local_use_scale: bool = False,
+        non_local_style: str = "mmaction2",
         conv_kind: str = "3d",
         downsample_kind: str | None = None,
         stem_mid_channels: int | None = None,
@@ -427,7 +429,10 @@ class ResNet3d(StageBackbone):
         self.pool2 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1)) if with_pool2 else None
         shared = dict(inflate_style=inflate_style, conv_kind=conv_kind, eps=norm_eps, csn=csn, middle_conv=middle_conv)
         factorised = dict(downsample_kind=downsample_kind or conv_kind, per_block_mid=block_mid_channels == "block")
-        nl_args = dict(mode=non_local_mode, use_scale=non_local_use_scale)
+        if non_local_style not in NON_LOCAL_STYLES:
+            raise ValueError(f"non_local_style must be one of {NON_LOCAL_STYLES}, got {non_local_style!r}")
+        pyslowfast = non_local_style == "pyslowfast"
+        nl_args = dict(mode=non_local_mode, use_scale=non_local_use_scale, pool_input=pyslowfast, out_bias=pyslowfast)
         channels = base_channels
         self.stage_channels: list[int] = []
         for i, num_blocks in enumerate(stage_blocks):

@@ -102,6 +102,8 @@ class X3DBackbone(StageBackbone):
         norm_layer: normalization class taking the channel count.
         stage1_shortcut_norm: BatchNorm after the shortcut conv of ``layer1``'s first block (whose input and
             output widths agree). PyTorchVideo's X3D has none there (MMAction2 and PySlowFast have one).
+        conv5: end with ``conv5`` + ``bn5`` + ReLU (``num_features = gamma_b x`` the last stage's width); False: the
+            backbone ends with ``layer4`` (PySlowFast's X3D detectors put their RoI head there).
 
     Init (MMAction2's from-scratch init): convs Kaiming normal (fan_out, ReLU gain) with zero bias, BN
     weight 1 and bias 0, then the zero residual init.
@@ -118,6 +120,7 @@ class X3DBackbone(StageBackbone):
         zero_init_residual: bool = True,
         norm_layer: type[nn.Module] = nn.BatchNorm3d,
         stage1_shortcut_norm: bool = True,
+        conv5: bool = True,
     ) -> None:
         super().__init__()
         base = _round_width(24, gamma_w)
@@ -143,9 +146,9 @@ class X3DBackbone(StageBackbone):
             ]
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
             channels = out_channels
-        self.num_features = int(channels * gamma_b)
-        self.conv5 = nn.Conv3d(channels, self.num_features, 1, bias=False)
-        self.bn5 = norm_layer(self.num_features)
+        self.num_features = int(channels * gamma_b) if conv5 else channels
+        self.conv5 = nn.Conv3d(channels, self.num_features, 1, bias=False) if conv5 else None
+        self.bn5 = norm_layer(self.num_features) if conv5 else None
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
@@ -164,8 +167,8 @@ class X3DBackbone(StageBackbone):
         return getattr(self, f"layer{i + 1}")(x)
 
     def forward_post(self, x: torch.Tensor) -> torch.Tensor:
-        """``conv5`` + ``bn5`` + ReLU after ``layer4``."""
-        return self.relu(self.bn5(self.conv5(x)))
+        """``conv5`` + ``bn5`` + ReLU after ``layer4`` (nothing without ``conv5``)."""
+        return x if self.conv5 is None else self.relu(self.bn5(self.conv5(x)))
 
 
 class X3DHead(nn.Module):
@@ -231,7 +234,7 @@ class X3D(VideoClassifier):
 
     Args:
         num_classes: classifier outputs.
-        gamma_w, gamma_b, gamma_d, in_channels, se_ratio, zero_init_residual, stage1_shortcut_norm: see
+        gamma_w, gamma_b, gamma_d, in_channels, se_ratio, zero_init_residual, stage1_shortcut_norm, conv5: see
             :class:`X3DBackbone`.
         hidden, dropout, init_std, fc1_bias: see :class:`X3DHead`.
     """
@@ -249,6 +252,7 @@ class X3D(VideoClassifier):
         se_ratio: float | None = 1 / 16,
         zero_init_residual: bool = True,
         stage1_shortcut_norm: bool = True,
+        conv5: bool = True,
         hidden: int = 2048,
         dropout: float = 0.5,
         init_std: float = 0.01,
@@ -263,6 +267,7 @@ class X3D(VideoClassifier):
             se_ratio=se_ratio,
             zero_init_residual=zero_init_residual,
             stage1_shortcut_norm=stage1_shortcut_norm,
+            conv5=conv5,
         )
         self.head = X3DHead(
             self.backbone.num_features,

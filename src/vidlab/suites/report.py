@@ -1,7 +1,8 @@
 """The result table of a suite, from the result files of one or more work dirs (shards run anywhere).
 
-Rows are the suite's methods, columns its datasets (x protocols). A cell is the mean over seeds (``mean ± std``
-with several seeds); percentages for accuracies, mAP, off-by-one accuracy. The SEVERE layout orders the columns by
+Rows are the suite's methods, columns its datasets (x protocols; x metrics for a dataset that lists several, all
+read from one job's result). A cell is the mean over seeds (``mean ± std`` with several seeds); percentages for
+accuracies, mAP, off-by-one accuracy, MicroG-4M's F1 / recall / AUROC. The SEVERE layout orders the columns by
 SEVERE's four axes (domain shift, sample sizes, action granularity, task shift) and adds each method's mean rank
 over the columns, as SEVERE's paper does. Written as Markdown, CSV (wide table and one line per job) and a PNG chart.
 """
@@ -20,6 +21,7 @@ from vidlab.suites.spec import AXES
 __all__ = ["collect", "format_table", "suite_table", "write_report"]
 
 PERCENT = {"top1", "top5", "mean_class_acc", "paired_top1", "mAP", "obo", "frame_mAP", "f1", "recall", "auroc"}
+PERCENT |= {"f1_macro", "recall_macro", "auroc_macro"}  # the detection task's MicroG-4M metrics
 _AXIS_NAMES = {"domain": "Domain", "samples": "Samples", "granularity": "Actions", "task": "Task"}
 
 
@@ -68,6 +70,13 @@ def _fmt(values: list[float], metric: str) -> str:
     return f"{v.mean():.{digits}f}" + (f" ± {v.std():.{digits}f}" if len(v) > 1 else "")
 
 
+def _record_value(rec: dict, job: dict, metric: str) -> float | None:
+    """The value of ``metric`` in a job's result record (the record's ``value`` is its first metric's)."""
+    if metric == job["metric"]:
+        return rec.get("value")
+    return rec.get("metrics", {}).get(metric)
+
+
 def _ranks(means: np.ndarray, lower_is_better: list[bool]) -> np.ndarray:
     """Per column, rank 1 = best (ties share the better rank); NaN where a cell has no result."""
     ranks = np.full(means.shape, np.nan)
@@ -86,8 +95,13 @@ def suite_table(desc: dict, records: dict[str, dict]) -> dict:
     by_cell: dict[tuple[str, str], list[float]] = {}
     for job in desc["jobs"]:
         rec = records.get(job["id"])
-        if rec is not None and rec.get("value") is not None:
-            by_cell.setdefault((job["method"], f"{job['dataset']}__{job['protocol']}"), []).append(rec["value"])
+        if rec is None:
+            continue
+        for c in cols:
+            if (c["dataset"], c["protocol"]) == (job["dataset"], job["protocol"]):
+                value = _record_value(rec, job, c["metric"])
+                if value is not None:
+                    by_cell.setdefault((job["method"], c["key"]), []).append(value)
     severe = desc["layout"] == "severe"
     header = ["Method"] + [
         (f"{_AXIS_NAMES.get(c['axis'], c['axis'] or '-')}: " if severe else "") + f"{c['label']} ({c['metric']})"
@@ -146,7 +160,8 @@ def _plot(desc: dict, table: dict, path: Path) -> Path:
 
 def write_report(dirs: list[str | Path], out: str | Path | None = None) -> tuple[str, dict]:
     """Merge the results of ``dirs`` and write ``<out>.md``, ``<out>.csv`` (the table), ``<out>_jobs.csv`` (one line
-    per finished job) and ``<out>.png`` (default ``out``: ``<first dir>/report``). Returns (printed text, table)."""
+    per finished job and metric) and ``<out>.png`` (default ``out``: ``<first dir>/report``). Returns (printed text,
+    table)."""
     desc, records = collect(dirs)
     table = suite_table(desc, records)
     out = Path(out) if out is not None else Path(dirs[0]) / "report"
@@ -160,9 +175,9 @@ def write_report(dirs: list[str | Path], out: str | Path | None = None) -> tuple
         w.writerow(["job", "method", "dataset", "protocol", "seed", "metric", "value", "minutes"])
         for job in desc["jobs"]:
             rec = records.get(job["id"])
-            if rec is not None:
-                w.writerow([job["id"], job["method"], job["dataset"], job["protocol"], job["seed"], job["metric"],
-                            rec["value"], f"{rec['minutes']:.2f}"])  # fmt: skip
+            for metric in (job.get("metrics") or [job["metric"]]) if rec is not None else []:
+                w.writerow([job["id"], job["method"], job["dataset"], job["protocol"], job["seed"], metric,
+                            _record_value(rec, job, metric), f"{rec['minutes']:.2f}"])  # fmt: skip
     png = _plot(desc, table, out.with_suffix(".png"))
     jobs_csv = out.parent / f"{out.name}_jobs.csv"
     files = f"table: {out.with_suffix('.md')}, {out.with_suffix('.csv')}; per job: {jobs_csv}; chart: {png}"

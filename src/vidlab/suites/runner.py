@@ -107,16 +107,20 @@ class JobRunner:
         return [self.python, "-m", "vidlab"]
 
     def _call(self, cmd: list[str], log: Path) -> str:
-        """Run ``cmd`` in ``cwd``, output appended to ``log``; returns the output."""
+        """Run ``cmd`` in ``cwd`` with its output streamed into ``log`` (follow a job with ``tail -f``); returns the
+        output."""
         with open(log, "a") as f:
             f.write(f"\n$ {' '.join(cmd)}\n")
-        proc = subprocess.run(cmd, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        with open(log, "a") as f:
-            f.write(proc.stdout)
-        if proc.returncode != 0:
-            tail = "\n".join(proc.stdout.strip().splitlines()[-8:])
-            raise JobFailed(f"`{' '.join(cmd[:5])} ...` exited with {proc.returncode}; log: {log}\n{tail}")
-        return proc.stdout
+            f.flush()
+            start = f.tell()
+            code = subprocess.run(cmd, cwd=self.cwd, stdout=f, stderr=subprocess.STDOUT).returncode
+        with open(log) as f:
+            f.seek(start)
+            out = f.read()
+        if code != 0:
+            tail = "\n".join(out.strip().splitlines()[-8:])
+            raise JobFailed(f"`{' '.join(cmd[:5])} ...` exited with {code}; log: {log}\n{tail}")
+        return out
 
     def run(self, job: Job) -> dict:
         """Run ``job`` (its upstream pretraining first) unless it has a result; returns the result record."""
@@ -141,9 +145,11 @@ class JobRunner:
                     self._vidlab() + ["test", job.config, *over, "--checkpoint", ckpt, "--split", "test"], log
                 )
                 metrics = parse_result_line(out)
-                if job.metric not in metrics:
+                missing = [m for m in job.wanted_metrics() if m not in metrics]
+                if missing:
                     raise JobFailed(
-                        f"job {job.id}: `vidlab test` reported no {job.metric!r} (got {sorted(metrics)}); log: {log}"
+                        f"job {job.id}: `vidlab test` reported no {', '.join(map(repr, missing))} "
+                        f"(got {sorted(metrics)}); log: {log}"
                     )
             record = {
                 **job.to_dict(),
@@ -263,7 +269,8 @@ def run_suite(
             elif job.kind == "pretrain":
                 say(f"{head} done ({record['minutes']:.1f} min)")
             else:
-                say(f"{head} {job.metric}={record['value']:.4f} ({record['minutes']:.1f} min)")
+                values = " ".join(f"{m}={record['metrics'][m]:.4f}" for m in job.wanted_metrics())
+                say(f"{head} {values} ({record['minutes']:.1f} min)")
 
     def run_batch(batch: list[Job]) -> list[str]:
         if executor == "slurm":

@@ -16,6 +16,7 @@ The file (YAML; every key is described in docs/SUITES.md)::
       tclr: {checkpoint: ckpts/tclr_vidlab.pth}
     datasets:                          # the table's columns
       ucf: {config: configs/x.yaml, axis: domain, metric: top1, label: UCF, overrides: {...}}
+      ava: {config: configs/y.yaml, metrics: [mAP, f1_macro]}   # one job, a column per metric of its RESULT line
     protocols:                         # each dataset runs under each protocol (or its own `protocols: [...]` list)
       finetune: {}
       linear: {model.freeze: backbone}
@@ -48,7 +49,7 @@ _TOP_KEYS = {
     "suite", "layout", "work_dir", "prepare", "defaults", "pretrain", "methods", "datasets", "protocols", "seeds",
     "slurm", "checkpoint",
 }  # fmt: skip
-_DATASET_KEYS = {"config", "overrides", "axis", "metric", "label", "protocols", "lower_is_better"}
+_DATASET_KEYS = {"config", "overrides", "axis", "metric", "metrics", "label", "protocols", "lower_is_better"}
 _METHOD_KEYS = {"overrides", "pretrain", "checkpoint", "label"}
 _PRETRAIN_KEYS = {"config", "overrides"}
 #: metrics where lower is better (their rank in the table is inverted)
@@ -60,7 +61,9 @@ class Job:
     """One run: ``vidlab train CONFIG OVERRIDES`` (then ``vidlab test`` for the table's jobs).
 
     ``kind`` is ``eval`` (a cell of the table) or ``pretrain`` (an upstream run); ``needs`` names the pretrain
-    job whose ``best.pth`` this one starts from.
+    job whose ``best.pth`` this one starts from. ``metrics`` lists every metric the job's columns read when its
+    dataset gives several (``metric`` is the first); it is empty for a one-metric job and then left out of
+    :meth:`to_dict`, so the fingerprints of one-metric grids are what they were before the key existed.
     """
 
     id: str
@@ -73,9 +76,17 @@ class Job:
     seed: int = 0
     metric: str = ""
     needs: str | None = None
+    metrics: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not d["metrics"]:
+            del d["metrics"]
+        return d
+
+    def wanted_metrics(self) -> list[str]:
+        """The metrics the job's ``RESULT`` line must carry."""
+        return self.metrics or [self.metric]
 
 
 @dataclass
@@ -88,7 +99,9 @@ class Suite:
     prepare: list[list[str]]
     jobs: list[Job]
     pretrain: dict[str, Job]
-    columns: list[dict]  # per dataset x protocol: {key, dataset, protocol, axis, metric, label, lower_is_better}
+    # per dataset x protocol (x metric for a dataset with `metrics`): {key, dataset, protocol, axis, metric, label,
+    # lower_is_better}
+    columns: list[dict]
     rows: list[dict]  # per method: {method, label}
     slurm: dict = field(default_factory=dict)
     checkpoint: str = "best.pth"
@@ -127,9 +140,23 @@ def _check_keys(value: dict, allowed: set[str], where: str) -> None:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
 
 
+def _as_yaml(value: Any) -> str:
+    """``value`` as JSON text that YAML reads back as the same value: PyYAML (YAML 1.1) reads a float only with a
+    dot in its mantissa, so JSON's ``1e-05`` is written ``1.0e-05`` (else it would come back a string)."""
+    if isinstance(value, float):
+        text = json.dumps(value)
+        mantissa, e, exponent = text.partition("e")
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {_as_yaml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_as_yaml(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def _overrides(value: Any, where: str) -> list[str]:
     """``{key: value}`` -> ``["key=<value as JSON, which YAML reads back>"]``."""
-    return [f"{k}={json.dumps(v)}" for k, v in _mapping(value, where).items()]
+    return [f"{k}={_as_yaml(v)}" for k, v in _mapping(value, where).items()]
 
 
 def _config_path(value: Any, where: str) -> str:
@@ -183,22 +210,40 @@ def _method_overrides(name: str, spec: dict, where: str, pretrain: dict[str, Job
     return overrides, needs
 
 
+def _dataset_metrics(spec: dict, where: str) -> list[str] | None:
+    """A dataset's ``metrics`` list (several columns from one job), or None where it gives one ``metric``."""
+    if "metrics" not in spec:
+        return None
+    metrics = spec["metrics"]
+    if "metric" in spec:
+        raise ConfigError(f"{where}: give `metric` or `metrics`, not both")
+    if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) and m for m in metrics):
+        raise ConfigError(f"{where}.metrics must be a non-empty list of RESULT-line keys, got {metrics!r}")
+    if len(set(metrics)) != len(metrics):
+        raise ConfigError(f"{where}.metrics lists a metric twice: {metrics!r}")
+    return metrics
+
+
 def _columns(data: dict, where: str, protocols: dict) -> list[dict]:
+    """The table's columns: one per dataset x protocol, or per dataset x protocol x metric for a dataset with
+    ``metrics`` (its columns share one job; their keys end in ``__<metric>``)."""
     cols = []
     for name, spec in data["datasets"].items():
         spec = _mapping(spec, f"{where}: datasets.{name}")
         _check_keys(spec, _DATASET_KEYS, f"{where}: datasets.{name}")
         _config_path(spec.get("config"), f"{where}: datasets.{name}")
+        several = _dataset_metrics(spec, f"{where}: datasets.{name}")
         chosen = spec.get("protocols") or list(protocols)
         for proto in chosen:
             if proto not in protocols:
                 raise ConfigError(f"{where}: datasets.{name}.protocols: {proto!r} is not under `protocols`")
-            metric = str(spec.get("metric", "top1"))
             label = str(spec.get("label", name)) + (f" ({proto})" if len(protocols) > 1 else "")
-            lower = bool(spec.get("lower_is_better", metric in LOWER_IS_BETTER))
             axis = str(spec.get("axis", ""))
-            cols.append({"key": f"{name}__{proto}", "dataset": name, "protocol": proto, "axis": axis,
-                         "metric": metric, "label": label, "lower_is_better": lower})  # fmt: skip
+            for metric in several or [str(spec.get("metric", "top1"))]:
+                lower = bool(spec.get("lower_is_better", metric in LOWER_IS_BETTER))
+                key = f"{name}__{proto}" + (f"__{metric}" if several else "")
+                cols.append({"key": key, "dataset": name, "protocol": proto, "axis": axis,
+                             "metric": metric, "label": label, "lower_is_better": lower})  # fmt: skip
     return cols
 
 
@@ -222,14 +267,18 @@ def load_suite(path: str | Path, work_dir: str | Path | None = None) -> Suite:
         mspec = _mapping(mspec, f"{where}: methods.{method}")
         m_over, needs = _method_overrides(method, mspec, where, pretrain)
         rows.append({"method": method, "label": str(mspec.get("label", method))})
+        cells: dict[tuple[str, str], list[str]] = {}  # dataset x protocol -> the metrics of its columns
         for col in columns:
-            dspec = data["datasets"][col["dataset"]]
-            d_over = _overrides(dspec.get("overrides"), f"{where}: datasets.{col['dataset']}.overrides")
+            cells.setdefault((col["dataset"], col["protocol"]), []).append(col["metric"])
+        for (dataset, proto), metrics in cells.items():
+            dspec = data["datasets"][dataset]
+            d_over = _overrides(dspec.get("overrides"), f"{where}: datasets.{dataset}.overrides")
+            several = metrics if "metrics" in dspec else []
             for seed in seeds:
-                jid = f"{method}__{col['dataset']}__{col['protocol']}__s{seed}"
-                over = defaults + d_over + protocols[col["protocol"]] + m_over + [f"train.seed={seed}"]
-                jobs.append(Job(jid, "eval", dspec["config"], over, method, col["dataset"], col["protocol"], seed,
-                                col["metric"], needs))  # fmt: skip
+                jid = f"{method}__{dataset}__{proto}__s{seed}"
+                over = defaults + d_over + protocols[proto] + m_over + [f"train.seed={seed}"]
+                jobs.append(Job(jid, "eval", dspec["config"], over, method, dataset, proto, seed, metrics[0], needs,
+                                several))  # fmt: skip
     prepare = [shlex.split(c) if isinstance(c, str) else [str(x) for x in c] for c in data.get("prepare") or []]
     return Suite(
         name=str(data.get("suite", path.stem)),

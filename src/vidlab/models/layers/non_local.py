@@ -1,4 +1,5 @@
-"""Non-local block (Non-local Neural Networks, arXiv:1711.07971), in the variants MMAction2's TSM-NL uses."""
+"""Non-local block (Non-local Neural Networks, arXiv:1711.07971), in the variants MMAction2's TSM-NL uses and in
+PySlowFast's layout (``pool_input``, ``out_bias``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ class NonLocal3d(nn.Module):
 
     Parameter names and init follow mmcv's ``NonLocal3d`` as MMAction2 configures it: 1x1x1 convs with bias
     except ``conv_out``, which BN follows; normal std 0.01; the output BatchNorm starts at zero so the block
-    starts as the identity.
+    starts as the identity. PySlowFast's ``Nonlocal`` (its ``softmax`` instantiation is ``embedded_gaussian`` with
+    ``use_scale``) differs in two places: ``pool_input`` and ``out_bias``.
 
     Args:
         in_channels: C.
@@ -30,6 +32,9 @@ class NonLocal3d(nn.Module):
         reduction: ``inter_channels = max(C // reduction, 1)``.
         sub_sample: max-pool the keys and values spatially by 2.
         use_scale: divide the ``embedded_gaussian`` logits by ``sqrt(inter_channels)``.
+        pool_input: with ``sub_sample``, pool the block's input before ``phi`` and ``g`` (PySlowFast) instead of
+            their outputs (mmcv); a max pool does not commute with the convs' biases and mixing, so the two differ.
+        out_bias: give ``conv_out`` a bias although BN follows it (PySlowFast).
     """
 
     def __init__(
@@ -40,6 +45,8 @@ class NonLocal3d(nn.Module):
         reduction: int = 2,
         sub_sample: bool = False,
         use_scale: bool = True,
+        pool_input: bool = False,
+        out_bias: bool = False,
     ) -> None:
         super().__init__()
         if mode not in NON_LOCAL_MODES:
@@ -47,12 +54,13 @@ class NonLocal3d(nn.Module):
         self.mode = mode
         self.use_scale = use_scale
         self.sub_sample = sub_sample
+        self.pool_input = pool_input
         self.inter_channels = max(in_channels // reduction, 1)
         self.g = nn.Conv3d(in_channels, self.inter_channels, 1)
         if mode != "gaussian":
             self.theta = nn.Conv3d(in_channels, self.inter_channels, 1)
             self.phi = nn.Conv3d(in_channels, self.inter_channels, 1)
-        self.conv_out = nn.Conv3d(self.inter_channels, in_channels, 1, bias=False)  # BN follows
+        self.conv_out = nn.Conv3d(self.inter_channels, in_channels, 1, bias=out_bias)  # BN follows
         self.bn = nn.BatchNorm3d(in_channels)
         self.pool = nn.MaxPool3d((1, 2, 2)) if sub_sample else nn.Identity()
         self.reset_parameters()
@@ -70,13 +78,15 @@ class NonLocal3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, T, H, W)`` -> same shape."""
         n = x.shape[0]
-        value = self.pool(self.g(x)).flatten(2).transpose(1, 2)  # (N, M, C')
+        # keys and values: pooled after their convs (mmcv) or computed from the pooled input (PySlowFast)
+        kv = (lambda conv: conv(self.pool(x))) if self.pool_input else (lambda conv: self.pool(conv(x)))
+        value = kv(self.g).flatten(2).transpose(1, 2)  # (N, M, C')
         if self.mode == "gaussian":
             query = x.flatten(2).transpose(1, 2)  # (N, P, C)
             key = self.pool(x).flatten(2)  # (N, C, M)
         else:
             query = self.theta(x).flatten(2).transpose(1, 2)
-            key = self.pool(self.phi(x)).flatten(2)
+            key = kv(self.phi).flatten(2)
         weight = torch.matmul(query, key)  # (N, P, M)
         if self.mode == "dot_product":
             weight = weight / weight.shape[-1]
