@@ -390,8 +390,9 @@ def test_forward_views_averages_per_view_scores(name):
         torch.testing.assert_close(model.forward_views(x, "score"), logits.mean(1))
         torch.testing.assert_close(model.forward_views(x, None), logits.mean(1))
         torch.testing.assert_close(model.forward_views(x[:, :1], None), logits[:, 0])
+        torch.testing.assert_close(model.forward_views(x, "max"), logits.sigmoid().amax(1))  # Charades' fusion
     with pytest.raises(ValueError, match="average_clips"):
-        model.forward_views(x, "max")
+        model.forward_views(x, "median")
     with pytest.raises(ValueError, match=r"\(B, V, C, T, H, W\)"):
         model.forward_views(x[:, 0])
 

@@ -183,31 +183,27 @@ def _pipeline(cfg: Config, spec: list, key: str):
 def subsample(items: list, fraction: float, seed: int = 0) -> list:
     """``fraction`` of ``items`` per target (class, class set or value), at least one each, drawn with ``seed``;
     the kept items stay in list order (training on 10% of the labels)."""
+    return _draw_per_target(items, lambda n: max(1, round(fraction * n)), seed)
+
+
+def _draw_per_target(items: list, how_many, seed: int) -> list:
+    """``how_many(n)`` items of each target (a class, class set or value with n items), drawn with ``seed``, in
+    list order."""
     import numpy as np
 
     groups: dict[str, list[int]] = {}
     for i, it in enumerate(items):
         groups.setdefault(repr(it.label), []).append(i)
     rng = np.random.default_rng(seed)
-    keep = []
-    for key in sorted(groups):
-        idx = groups[key]
-        keep.extend(rng.permutation(idx)[: max(1, round(fraction * len(idx)))].tolist())
+    keep = [j for key in sorted(groups) for j in rng.permutation(groups[key])[: how_many(len(groups[key]))].tolist()]
     return [items[i] for i in sorted(keep)]
 
 
 def per_class_subset(items: list, total: int, seed: int = 0) -> list:
     """SEVERE's sample-size subsets: ``ceil(total / classes)`` items of each class (all of a smaller class), drawn
     with ``seed``; the kept items stay in list order."""
-    import numpy as np
-
-    groups: dict[str, list[int]] = {}
-    for i, it in enumerate(items):
-        groups.setdefault(repr(it.label), []).append(i)
-    per_class = -(-int(total) // len(groups))
-    rng = np.random.default_rng(seed)
-    keep = [j for key in sorted(groups) for j in rng.permutation(groups[key])[:per_class].tolist()]
-    return [items[i] for i in sorted(keep)]
+    per_class = -(-int(total) // len({repr(it.label) for it in items}))
+    return _draw_per_target(items, lambda n: per_class, seed)
 
 
 def keep_labels(items: list, labels: list[int], ann: str) -> list:
