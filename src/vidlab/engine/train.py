@@ -219,9 +219,11 @@ def _state(weights: tuple[dict, dict], scheduler, epoch: int, best: dict, histor
 
 
 def _save_epoch(state: dict, work_dir: Path, epoch: int, is_best: bool, keep: int) -> None:
-    ckpt.save_checkpoint(state, work_dir / f"epoch_{epoch}.pth")
+    # best.pth first: epoch_N.pth is what a resume starts from, so a run killed between the two writes redoes
+    # epoch N (and rewrites best.pth) instead of going on without the best checkpoint of epoch N
     if is_best:
         ckpt.save_checkpoint(state, work_dir / "best.pth")
+    ckpt.save_checkpoint(state, work_dir / f"epoch_{epoch}.pth")
     old = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
     for p in old[:-keep] if keep > 0 else []:
         p.unlink()
