@@ -272,7 +272,7 @@ def _cmd_eval_ava(args) -> None:
 
 
 def _cmd_suite(args) -> None:
-    from vidlab.suites import JobFailed, load_suite, parse_shard, run_suite, write_report
+    from vidlab.suites import JobFailed, load_suite, parse_shard, run_suite, shard_jobs, write_report
 
     if args.suite_command == "report":
         text, table = write_report(args.dirs, out=args.out)
@@ -281,8 +281,6 @@ def _cmd_suite(args) -> None:
         return
     suite = load_suite(args.suite, work_dir=args.work_dir)
     if args.dry_run:
-        from vidlab.suites import shard_jobs
-
         for job in shard_jobs(suite.jobs, parse_shard(args.shard)):
             print(job.id, job.config, " ".join(job.overrides))
         return

@@ -107,12 +107,6 @@ class Suite:
     checkpoint: str = "best.pth"
     source: str = ""
 
-    def job_dir(self, job: Job) -> Path:
-        return self.work_dir / "jobs" / job.id
-
-    def pretrain_checkpoint(self, name: str) -> Path:
-        return self.job_dir(self.pretrain[name]) / self.checkpoint
-
     def describe(self) -> dict:
         """What ``suite.json`` records: enough for ``vidlab suite report`` to build the table from result files."""
         grid = {
