@@ -173,6 +173,7 @@ def _cmd_convert(args) -> None:
         from vidlab.data.datasets import read_label_map
 
         classes = read_label_map(args.label_map)
+    inflate = {"style": args.inflate_style, "patch": args.patch_inflation} if args.inflate else None
     report = convert_checkpoint(
         args.src,
         args.dst,
@@ -185,7 +186,14 @@ def _cmd_convert(args) -> None:
         clip_spec=spec,
         classes=classes,
         model_kwargs=_mapping(args.kwargs, "--kwargs"),
+        inflate=inflate,
     )
+    if args.inflate:
+        from vidlab.models.convert.inflate import describe
+
+        print(f"inflated {args.src} -> {args.dst}: {args.model}, {report['num_classes']} classes")
+        print("\n".join(describe(report)))
+        return
     print(
         f"converted {args.src} ({report['source']}) -> {args.dst}: {args.model}, {report['num_classes']} classes"
         + "".join(f", {k}={v}" for k, v in report["kwargs"].items())
@@ -411,6 +419,24 @@ def _add_convert_parser(sub) -> None:
     conv.add_argument("--label-map", default=None, help="class names to record (one per line)")
     conv.add_argument(
         "--kwargs", default=None, help="builder arguments of a non-standard size, a YAML mapping: '{embed_dim: 192}'"
+    )
+    conv.add_argument(
+        "--inflate",
+        action="store_true",
+        help="SRC is an image checkpoint (2D ResNet, ViT, CLIP tower, image VideoMamba): inflate it into MODEL "
+        "as the references initialise video models from ImageNet weights",
+    )
+    conv.add_argument(
+        "--inflate-style",
+        default="mmaction2",
+        choices=["mmaction2", "timesformer"],
+        help="TimeSformer's temporal init and position-table resize: MMAction2's or facebookresearch/TimeSformer's",
+    )
+    conv.add_argument(
+        "--patch-inflation",
+        default="center",
+        choices=["center", "average"],
+        help="a ViT's 2D patch embedding over the tubelet: middle frame (UMT / VideoMamba) or averaged (I3D)",
     )
     conv.set_defaults(func=_cmd_convert)
 

@@ -91,6 +91,9 @@ class ModelConfig:
     num_classes: int = 12
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments of the model builder
     pretrained: str | None = None  # local checkpoint file
+    pretrained_2d: bool = False  # pretrained is an image checkpoint: inflate it (vidlab.models.convert.inflate)
+    inflate_style: str = "mmaction2"  # mmaction2 | timesformer (TimeSformer's temporal init, pos-table resize)
+    patch_inflation: str = "center"  # center | average: a ViT / VideoMamba 2D patch embedding over the tubelet
     freeze: str = "none"  # none | backbone | stages:K (stem and blocks 1..K; frozen BatchNorm stays in eval mode)
     average_clips: str | None = "prob"  # prob | score | None (MMAction2's test_cfg.average_clips)
     head_init_scale: float = 1.0  # multiply the fresh classifier's weight and bias (VideoMAE's init_scale: 0.001)
@@ -510,6 +513,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"data.label_subset keeps {len(subset)} classes but model.num_classes is {cfg.model.num_classes}"
         )
+    if cfg.model.inflate_style not in ("mmaction2", "timesformer"):
+        raise ConfigError(f"model.inflate_style must be mmaction2 or timesformer, got {cfg.model.inflate_style!r}")
+    if cfg.model.patch_inflation not in ("center", "average"):
+        raise ConfigError(f"model.patch_inflation must be center or average, got {cfg.model.patch_inflation!r}")
+    if cfg.model.pretrained_2d and not cfg.model.pretrained:
+        raise ConfigError("model.pretrained_2d: true needs model.pretrained (the image checkpoint to inflate)")
     if cfg.model.average_clips not in ("prob", "score", None, "max"):
         raise ConfigError(f"model.average_clips must be prob, score, max or null, got {cfg.model.average_clips!r}")
     _validate_distill(cfg)

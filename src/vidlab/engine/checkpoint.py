@@ -116,6 +116,7 @@ def convert_checkpoint(
     clip_spec: dict | None = None,
     classes: list[str] | None = None,
     model_kwargs: dict | None = None,
+    inflate: dict | None = None,
 ) -> dict:
     """Convert another toolbox's checkpoint into a vidlab checkpoint file for zoo model ``model``.
 
@@ -144,6 +145,10 @@ def convert_checkpoint(
         classes: class names to record (a label map), so ``vidlab predict`` prints names.
         model_kwargs: builder arguments of a non-standard size (``embed_dim``, ``depth`` ...), recorded in
             ``meta.kwargs`` with the source's own.
+        inflate: ``src`` is an image checkpoint to inflate into the model, with these options of
+            :func:`~vidlab.models.convert.inflate.inflate_state_dict` (``{}``: the defaults); the returned report
+            is the inflation report (``copied``, ``inflated``, ``resized``, ``initialised``, ``left_at_init``,
+            ``unused``). ``source``, ``drop_head`` and ``strict`` do not apply.
 
     Returns:
         The :func:`vidlab.load_checkpoint` report plus ``num_classes`` and ``kwargs`` (builder arguments used).
@@ -151,6 +156,38 @@ def convert_checkpoint(
     Raises:
         CheckpointError: unreadable file, unknown source, or (with ``strict``) keys that do not fit, listed.
     """
+    if inflate is not None:
+        from vidlab.models import create_model
+        from vidlab.models.convert.inflate import load_inflated
+
+        try:
+            net = create_model(model, num_classes=num_classes, **(model_kwargs or {}))
+            report = load_inflated(net, src, **inflate)
+        except (ValueError, FileNotFoundError, NotImplementedError) as e:
+            raise CheckpointError(str(e)) from e
+        source, kwargs = f"image:{report['source']}", dict(model_kwargs or {})
+    else:
+        report, source, kwargs, net = _convert(
+            src, model, source, num_classes, num_segments, drop_head, strict, model_kwargs
+        )
+    if classes is not None and len(classes) != net.num_classes:
+        raise CheckpointError(f"the label map names {len(classes)} classes but the model has {net.num_classes}")
+    meta = {
+        "model": model,
+        "num_classes": net.num_classes,
+        "kwargs": kwargs,
+        "source": source,
+        "converted_from": str(src),
+        "classes": classes,
+        "task": _task_meta(model),
+        "data": clip_spec or default_clip_spec(model, net),
+    }
+    save_checkpoint({"model": net.state_dict(), "meta": meta}, dst)
+    return {**report, "num_classes": net.num_classes, "kwargs": kwargs}
+
+
+def _convert(src, model, source, num_classes, num_segments, drop_head, strict, model_kwargs):
+    """``(report, source, builder kwargs, model)`` of a foreign checkpoint loaded into zoo model ``model``."""
     from vidlab.models import create_model
     from vidlab.models._registry import meta_device
     from vidlab.models.convert import builder_kwargs, convert_for, discarded_keys, load_converted, read_state_dict
@@ -179,20 +216,7 @@ def convert_checkpoint(
         )
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         raise CheckpointError(str(e)) from e
-    if classes is not None and len(classes) != net.num_classes:
-        raise CheckpointError(f"the label map names {len(classes)} classes but the model has {net.num_classes}")
-    meta = {
-        "model": model,
-        "num_classes": net.num_classes,
-        "kwargs": kwargs,
-        "source": source,
-        "converted_from": str(src),
-        "classes": classes,
-        "task": _task_meta(model),
-        "data": clip_spec or default_clip_spec(model, net),
-    }
-    save_checkpoint({"model": net.state_dict(), "meta": meta}, dst)
-    return {**report, "num_classes": net.num_classes, "kwargs": kwargs}
+    return report, source, kwargs, net
 
 
 EXPORTS = ("hf", "videomae")

@@ -250,7 +250,18 @@ def _loaders(cfg: Config, info: DistInfo):
 
 def _load_pretrained(model, cfg: Config) -> None:
     """Fine-tuning start: a head of another class count keeps its fresh init; a file that fits nothing is an
-    error."""
+    error. With ``model.pretrained_2d`` the file is an image checkpoint, inflated into the model."""
+    if cfg.model.pretrained_2d:
+        from vidlab.models.convert.inflate import describe, load_inflated
+
+        try:
+            report = load_inflated(
+                model, cfg.model.pretrained, style=cfg.model.inflate_style, patch=cfg.model.patch_inflation
+            )
+        except (ValueError, FileNotFoundError, NotImplementedError) as e:
+            raise ckpt.CheckpointError(f"model.pretrained={cfg.model.pretrained} (pretrained_2d): {e}") from e
+        logger.info("inflated %s into %s:\n%s", cfg.model.pretrained, cfg.model.name, "\n".join(describe(report)))
+        return
     try:
         r = load_checkpoint(model, cfg.model.pretrained, source="auto", strict=False, drop_head=True)
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
@@ -272,11 +283,16 @@ def _load_pretrained(model, cfg: Config) -> None:
     )
 
 
+def _weights_of(cfg: Config) -> str | None:
+    """The vidlab checkpoint whose recorded builder arguments count (not an image checkpoint to inflate)."""
+    return None if cfg.model.pretrained_2d else cfg.model.pretrained or None
+
+
 def _model_and_optimizer(cfg: Config, info: DistInfo, iters_per_epoch: int):
     """The model on its device, the module trained (a :class:`TrainForward`, DDP-wrapped or FSDP-sharded under
     torchrun as ``train.strategy`` says, see :func:`parallel.wrap`), its optimizer and per-step lr schedule, and
     the frozen parameter names."""
-    model = build_model(cfg, cfg.model.pretrained or None).to(info.device)
+    model = build_model(cfg, _weights_of(cfg)).to(info.device)
     if cfg.train.channels_last:
         model.to_channels_last()
     if cfg.model.pretrained:
@@ -355,9 +371,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     iters = min(iters, cfg.train.max_iters_per_epoch or iters)
     model, optimizer, scheduler, global_batch, frozen = _model_and_optimizer(cfg, info, iters)
     scaler = torch.amp.GradScaler(info.device.type) if precision == "fp16" else None
-    meta = checkpoint_meta(
-        cfg, task, unwrap(model), cfg.model.pretrained or None
-    )  # the kwargs the model was built with
+    meta = checkpoint_meta(cfg, task, unwrap(model), _weights_of(cfg))  # the kwargs the model was built with
     start_epoch, best, history = 0, {"metric": task.best_metric, "value": None, "epoch": 0}, []
     path = _resume_path(work_dir, resume) if resume else None
     if path is not None:
