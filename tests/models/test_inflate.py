@@ -187,6 +187,25 @@ def test_image_layouts_read(tmp_path):
     assert (layout, source) == ("vit", "vit_npz")
     for key, value in sd.items():
         torch.testing.assert_close(value, vit[key], rtol=0, atol=0, msg=key)
+    # an OpenAI CLIP tower: the same blocks, a bias-free patch embedding, ln_pre / proj without counterpart
+    rename = {"norm1": "ln_1", "norm2": "ln_2", "attn.qkv": "attn.in_proj", "attn.proj": "attn.out_proj",
+              "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}  # fmt: skip
+    openai = {"visual.conv1.weight": vit["patch_embed.proj.weight"], "visual.class_embedding": vit["cls_token"][0, 0],
+              "visual.positional_embedding": vit["pos_embed"][0], "visual.ln_pre.weight": torch.ones(d),
+              "visual.ln_pre.bias": torch.zeros(d), "visual.ln_post.weight": vit["norm.weight"],
+              "visual.ln_post.bias": vit["norm.bias"], "visual.proj": torch.zeros(d, 16)}  # fmt: skip
+    for key, value in vit.items():
+        if key.startswith("blocks."):
+            i, rest = key.split(".", 2)[1:]
+            part, param = rest.rsplit(".", 1)
+            param = param if part != "attn.qkv" else param.replace("weight", "_weight").replace("bias", "_bias")
+            sep = "" if part == "attn.qkv" else "."
+            openai[f"visual.transformer.resblocks.{i}.{rename[part]}{sep}{param}"] = value
+    layout, source, sd, unused = canonical_image_state_dict(openai)
+    assert (layout, source) == ("vit", "openai_clip") and set(unused) == {"ln_pre.weight", "ln_pre.bias", "proj"}
+    for key, value in sd.items():
+        want = torch.zeros(d) if key == "patch_embed.proj.bias" else vit[key]
+        torch.testing.assert_close(value, want, rtol=0, atol=0, msg=key)
     # MMAction2's ConvModule names (a TSN recognizer's checkpoint) and mmcls' backbone prefix
     tv = filled(MM["image_resnet"]["50"])
     mm = {"backbone." + k.replace("bn1.", "conv1.bn.") if k.startswith("bn1.") else "backbone." + k: v

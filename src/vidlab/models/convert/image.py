@@ -75,7 +75,8 @@ def canonical_image_state_dict(
     if any("/" in k for k in sd):
         return "vit", "vit_npz", _from_npz(sd, unused), unused
     if clip.looks_like_openai_clip(sd) or clip.looks_like_hf_clip(sd):
-        return "vit", *_from_clip(sd, unused)
+        source, tensors = _from_clip(sd, unused)
+        return "vit", source, tensors, unused
     source = "torchvision"
     if any(k.startswith("backbone.") for k in sd):  # MMAction2 / mmcls / mmpretrain / vidlab: the network's backbone
         source = "backbone"
