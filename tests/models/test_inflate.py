@@ -245,3 +245,9 @@ def test_convert_cli_and_recipe_start(tmp_path, resnet50_image, capsys):
     _load_pretrained(model, cfg)
     torch.testing.assert_close(model.state_dict()["backbone.conv1.weight"], ckpt["model"]["backbone.conv1.weight"])
     assert any("left at init" in line for line in describe(inflate_state_dict(model, resnet50_image)[1]))
+    # the same file without pretrained_2d: a clear error instead of a start with only the BatchNorms loaded
+    from vidlab.engine.checkpoint import CheckpointError
+
+    cfg = load_config(None, [f"model.pretrained={src}", "model.name=i3d_r50"])
+    with pytest.raises(CheckpointError, match="pretrained_2d: true"):
+        _load_pretrained(create_model("i3d_r50", num_classes=5), cfg)

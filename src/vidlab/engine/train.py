@@ -266,6 +266,12 @@ def _load_pretrained(model, cfg: Config) -> None:
         r = load_checkpoint(model, cfg.model.pretrained, source="auto", strict=False, drop_head=True)
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         raise ckpt.CheckpointError(f"model.pretrained: {e}") from e
+    flat = [k for k, have, want in r["mismatched"] if len(have) == 4 and len(want) == 5]
+    if flat:  # an image network's 2D kernels where the model has 3D ones: only its BatchNorms would load
+        raise ckpt.CheckpointError(
+            f"model.pretrained={cfg.model.pretrained} has 2D kernels where {cfg.model.name} has 3D ones ({len(flat)}, "
+            f"e.g. {flat[0]}): an image checkpoint. Set model.pretrained_2d: true to inflate it."
+        )
     if not r["loaded"]:
         raise ckpt.CheckpointError(
             f"model.pretrained={cfg.model.pretrained} ({r['source']} layout): none of its {len(r['unexpected'])} "
@@ -273,13 +279,14 @@ def _load_pretrained(model, cfg: Config) -> None:
             "from scratch. Convert it first (`vidlab convert ... --from SOURCE`) or check the model name."
         )
     logger.info(
-        "loaded %s (%s layout): %d tensors; missing %s, unexpected %s, head dropped %s",
+        "loaded %s (%s layout): %d tensors; missing %s, unexpected %s, head dropped %s, other shapes %s",
         cfg.model.pretrained,
         r["source"],
         len(r["loaded"]),
         r["missing"],
         r["unexpected"],
         r["dropped"],
+        [k for k, _, _ in r["mismatched"]],
     )
 
 
