@@ -52,7 +52,8 @@ def test_resnet_inflation_equals_mmaction2(name, resnet50_image):
     with meta_device():  # shapes only: every value compared comes from the image checkpoint
         model = create_model(name, num_classes=5)
     values, report = inflate_state_dict(model, resnet50_image)
-    expected = {vidlab_names(case["loaded"])[k]: e for k, e in case["loaded"].items()}
+    names = vidlab_names(case["loaded"])
+    expected = {names[k]: e for k, e in case["loaded"].items()}
     assert set(values) == set(expected), set(values) ^ set(expected)
     bad = [
         k
