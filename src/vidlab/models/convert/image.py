@@ -79,7 +79,7 @@ def canonical_image_state_dict(
         return "vit", source, tensors, unused
     source = "torchvision"
     if any(k.startswith("backbone.") for k in sd):  # MMAction2 / mmcls / mmpretrain / vidlab: the network's backbone
-        source = "backbone"
+        source = "backbone.*"
         for key in [k for k in sd if not k.startswith("backbone.")]:
             unused[key] = "not part of the image backbone (classifier or neck)"
             del sd[key]
