@@ -80,6 +80,21 @@ def _cmd_test(args) -> None:
     run_test(cfg, args.checkpoint, out=args.out, split=args.split)
 
 
+def _cmd_fuse(args) -> None:
+    from vidlab.engine.evaluate import result_table, write_results
+    from vidlab.engine.fuse import fuse_results
+
+    fused = fuse_results(args.scores, args.weights, apply_softmax=args.apply_softmax)
+    values = fused["metrics"]
+    if args.out:
+        write_results(args.out, fused["scores"], fused["labels"], fused["videos"], values, fused["meta"])
+        print(f"fused per-video scores: {args.out}")
+    weights = " ".join(f"{w:g}" for w in fused["meta"]["weights"])
+    title = f"fusion of {len(args.scores)} score files ({len(fused['videos'])} videos, weights {weights})"
+    print(result_table(values, 0.0, title=title, time_label=None))
+    print("RESULT " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+
+
 def _cmd_predict(args) -> None:
     from vidlab.engine.inference import predict_video, resolve_config
 
@@ -387,6 +402,20 @@ def _add_caption_eval_parser(sub) -> None:
     cap.set_defaults(func=_cmd_caption_eval)
 
 
+def _add_fuse_parser(sub) -> None:
+    fuse = sub.add_parser(
+        "fuse",
+        help="fuse the per-video scores of several `vidlab test --out` files (RGB, audio, flow ...)",
+        description="Weighted sum of the files' per-video scores (MMAction2's report_accuracy), videos matched by "
+        "id; prints the metrics of the sum and last a RESULT line.",
+    )
+    fuse.add_argument("--scores", nargs="+", required=True, help="score files written by `vidlab test --out`")
+    fuse.add_argument("--weights", nargs="+", type=float, default=None, help="one per file (default: all 1)")
+    fuse.add_argument("--apply-softmax", action="store_true", help="softmax each file's scores before weighting")
+    fuse.add_argument("--out", default=None, help="write the fused per-video scores (same JSON layout)")
+    fuse.set_defaults(func=_cmd_fuse)
+
+
 def _add_convert_parser(sub) -> None:
     conv = sub.add_parser("convert", help="convert another toolbox's checkpoint to a vidlab checkpoint")
     conv.add_argument("src", help="checkpoint file written by the source toolbox")
@@ -505,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=_cmd_models)
 
     _add_convert_parser(sub)
+    _add_fuse_parser(sub)
 
     _add_eval_ava_parser(sub)
     _add_caption_eval_parser(sub)
@@ -540,12 +570,13 @@ def main(argv: list[str] | None = None) -> None:
     from vidlab.config import ConfigError
     from vidlab.data.datasets import AnnotationError
     from vidlab.engine.checkpoint import CheckpointError
+    from vidlab.engine.fuse import FusionError
     from vidlab.engine.train import NonFiniteLossError
     from vidlab.models import UnknownModelError
 
     try:
         args.func(args)
-    except (ConfigError, AnnotationError, CheckpointError, UnknownModelError) as e:
+    except (ConfigError, AnnotationError, CheckpointError, UnknownModelError, FusionError) as e:
         print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
         sys.exit(2)
     except NonFiniteLossError as e:

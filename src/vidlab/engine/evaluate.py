@@ -166,10 +166,12 @@ _LABELS = {
 }
 
 
-def result_table(values: dict, minutes: float, title: str = "", time_label: str = "time (min)") -> str:
-    """A small markdown table of the metrics and the wall time of the command that made them."""
+def result_table(values: dict, minutes: float, title: str = "", time_label: str | None = "time (min)") -> str:
+    """A small markdown table of the metrics and the wall time of the command that made them (none without a
+    ``time_label``)."""
     rows = [(_LABELS.get(k, k), v) for k, v in values.items() if isinstance(v, float)]
-    rows.append((time_label, minutes))
+    if time_label is not None:
+        rows.append((time_label, minutes))
     width = max(len(r[0]) for r in rows)
     lines = [title] if title else []
     lines.append(f"| {'metric'.ljust(width)} | value  |")
