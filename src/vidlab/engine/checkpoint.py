@@ -157,33 +157,31 @@ def convert_checkpoint(
         CheckpointError: unreadable file, unknown source, or (with ``strict``) keys that do not fit, listed.
     """
     if inflate is not None:
-        from vidlab.models import create_model
-        from vidlab.models.convert.inflate import load_inflated
-
-        try:
-            net = create_model(model, num_classes=num_classes, **(model_kwargs or {}))
-            report = load_inflated(net, src, **inflate)
-        except (ValueError, FileNotFoundError, NotImplementedError) as e:
-            raise CheckpointError(str(e)) from e
-        source, kwargs = f"image:{report['source']}", dict(model_kwargs or {})
+        report, source, kwargs, net = _inflate(src, model, num_classes, model_kwargs, inflate)
     else:
         report, source, kwargs, net = _convert(
             src, model, source, num_classes, num_segments, drop_head, strict, model_kwargs
         )
     if classes is not None and len(classes) != net.num_classes:
         raise CheckpointError(f"the label map names {len(classes)} classes but the model has {net.num_classes}")
-    meta = {
-        "model": model,
-        "num_classes": net.num_classes,
-        "kwargs": kwargs,
-        "source": source,
-        "converted_from": str(src),
-        "classes": classes,
-        "task": _task_meta(model),
-        "data": clip_spec or default_clip_spec(model, net),
-    }
+    meta = {"model": model, "num_classes": net.num_classes, "kwargs": kwargs, "source": source}
+    meta.update(converted_from=str(src), classes=classes, task=_task_meta(model))
+    meta["data"] = clip_spec or default_clip_spec(model, net)
     save_checkpoint({"model": net.state_dict(), "meta": meta}, dst)
     return {**report, "num_classes": net.num_classes, "kwargs": kwargs}
+
+
+def _inflate(src, model, num_classes, model_kwargs, options):
+    """``(report, source, builder kwargs, model)`` of an image checkpoint inflated into zoo model ``model``."""
+    from vidlab.models import create_model
+    from vidlab.models.convert.inflate import load_inflated
+
+    try:
+        net = create_model(model, num_classes=num_classes, **(model_kwargs or {}))
+        report = load_inflated(net, src, **options)
+    except (ValueError, FileNotFoundError, NotImplementedError) as e:
+        raise CheckpointError(str(e)) from e
+    return report, f"image:{report['source']}", dict(model_kwargs or {}), net
 
 
 def _convert(src, model, source, num_classes, num_segments, drop_head, strict, model_kwargs):

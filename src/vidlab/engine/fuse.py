@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vidlab import metrics
 from vidlab.engine.evaluate import read_results
@@ -23,12 +24,6 @@ __all__ = ["FusionError", "fuse_results", "fused_metrics"]
 
 class FusionError(ValueError):
     """Score files that cannot be fused: other videos, labels or class counts, or a wrong number of weights."""
-
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    z = scores - scores.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _listing(ids: Sequence[str], limit: int = 5) -> str:
@@ -88,7 +83,7 @@ def fuse_results(paths: Sequence[str | Path], weights: Sequence[float] | None = 
         if scores.shape[1] != docs[0]["scores"].shape[1]:
             raise FusionError(f"{path}: {scores.shape[1]} classes, {paths[0]} has {docs[0]['scores'].shape[1]}")
         if apply_softmax:
-            scores = _softmax(scores)
+            scores = torch.softmax(torch.from_numpy(scores), dim=1).numpy()
         fused = weight * scores if fused is None else fused + weight * scores
     return {
         "videos": order,

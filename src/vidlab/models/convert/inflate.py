@@ -106,7 +106,7 @@ def inflate_state_dict(
     layout, source, image, unused = canonical_image_state_dict(image_state_dict)
     plan = _Plan(model.state_dict(), image)
     name = type(model).__name__
-    family = _family(model)
+    family = _family(model, plan.own)
     if (layout, family) == ("resnet", "resnet"):
         _resnet(plan, model)
     elif layout == "vit" and family in ("timesformer", "videomae"):
@@ -167,8 +167,7 @@ def describe(report: dict, limit: int = 6) -> list[str]:
     return lines
 
 
-def _family(model: nn.Module) -> str:
-    own = model.state_dict()
+def _family(model: nn.Module, own: dict[str, torch.Tensor]) -> str:
     name = type(model).__name__
     if name in ("TimeSformer", "VideoMamba"):
         return name.lower()
