@@ -22,6 +22,9 @@ def _cmd_data_synth(args) -> None:
         )
         print(f"SynthActions-Det in {out}: {info}")
         return
+    if args.task == "long":
+        _synth_long(args)
+        return
     from vidlab.data.synthetic import DURATION_RANGE, Variant, generate_synth_actions
 
     args.out, args.num_videos = args.out or "data/synth", args.num_videos or 1000
@@ -41,6 +44,39 @@ def _cmd_data_synth(args) -> None:
         variant=variant,
     )
     print(f"SynthActions in {args.out}: {info}")
+
+
+def _synth_long(args) -> None:
+    from vidlab.data.synthetic_long import generate_synth_long
+
+    out = args.out or "data/synth_long"
+    size = tuple(int(v) for v in args.sizes[0].lower().split("x")) if args.sizes else (64, 48)
+    try:
+        info = generate_synth_long(
+            out, num_videos=args.num_videos or 480, seed=args.seed, workers=args.workers, size=size,
+            duration=tuple(args.duration or (60.0, 150.0)), overwrite=args.overwrite,
+        )  # fmt: skip
+    except ValueError as e:
+        raise SystemExit(f"vidlab data synth: error: {e}") from None
+    print(f"SynthActions-Long in {out}: {info}")
+
+
+def _cmd_data_longterm_list(args) -> None:
+    from vidlab.data import longterm as lt
+    from vidlab.data.datasets import AnnotationError
+
+    tmpl = {"video_tmpl": args.video_tmpl} if args.video_tmpl else {}
+    try:
+        if args.dataset == "breakfast":
+            rows = lt.breakfast_rows(args.src, **tmpl)
+        elif args.dataset == "coin":
+            rows = lt.coin_rows(args.src, args.subset, **tmpl)
+        else:
+            rows = lt.lvu_rows(args.src, args.task or Path(args.src).parent.name, args.durations, **tmpl)
+    except (AnnotationError, ValueError) as e:
+        print(f"vidlab data longterm-list: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"wrote {lt.write_videomamba_csv(rows, args.out)} videos to {args.out}")
 
 
 def _cmd_data_ucfrep(args) -> None:
@@ -236,11 +272,12 @@ def _add_data_parser(sub) -> None:
     synth.add_argument(
         "--task",
         default="recognition",
-        choices=["recognition", "detection"],
-        help="recognition: SynthActions; detection: SynthActions-Det (AVA-format CSVs, label map, proposals)",
+        choices=["recognition", "detection", "long"],
+        help="recognition: SynthActions; detection: SynthActions-Det (AVA-format CSVs, label map, proposals); "
+        "long: SynthActions-Long (minutes-long videos, an activity given by the order of their steps)",
     )
-    synth.add_argument("--out", default=None, help="default: data/synth (detection: data/synth_det)")
-    synth.add_argument("--num-videos", type=int, default=None, help="default: 1000 (detection: 400)")
+    synth.add_argument("--out", default=None, help="default: data/synth (detection: data/synth_det, long: data/synth_long)")
+    synth.add_argument("--num-videos", type=int, default=None, help="default: 1000 (detection: 400, long: 480)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--workers", type=int, default=2)
     synth.add_argument("--rawframes", action="store_true", help="also write JPEG frames (and rawframes lists)")
@@ -256,6 +293,18 @@ def _add_data_parser(sub) -> None:
     synth.add_argument("--duration", nargs=2, type=float, default=None, metavar=("MIN", "MAX"), help="seconds")
     synth.add_argument("--max-count", type=int, default=5, help="repetition variant: the largest count")
     synth.set_defaults(func=_cmd_data_synth)
+    lt = data.add_parser(
+        "longterm-list", help="Breakfast / COIN / LVU annotation files -> VideoMamba's 'path,label,duration' CSV"
+    )
+    lt.add_argument("dataset", choices=["breakfast", "coin", "lvu"])
+    lt.add_argument("src", help="breakfast: ViS4mer's train/test.csv; coin: COIN.json; lvu: lvu_1.0/<task>/<split>.csv")
+    lt.add_argument("out", help="the CSV to write (data.format: videomamba_csv)")
+    lt.add_argument("--subset", default="training", help="coin: training | testing")
+    lt.add_argument("--task", default=None, help="lvu: relationship, way_speaking, scene, director, genre, writer, "
+                    "year, like_ratio or view_count (default: the name of SRC's folder)")  # fmt: skip
+    lt.add_argument("--durations", default=None, help="lvu: lvu_durations.csv (videoid,duration), for windows")
+    lt.add_argument("--video-tmpl", default=None, help="path of a video under the data root (default per dataset)")
+    lt.set_defaults(func=_cmd_data_longterm_list)
     rep = data.add_parser("ucfrep-list", help="UCFRep .mat annotations -> 'path count' list (task: counting)")
     rep.add_argument("ann_dir", help="UCFRep annotations/train or annotations/val (.mat files; needs scipy)")
     rep.add_argument("out", help="the 'path count' list to write")

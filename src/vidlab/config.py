@@ -39,7 +39,9 @@ class DataConfig:
     """Where the data is and how clips are sampled and transformed."""
 
     root: str = "data/synth"
-    format: str = "video"  # video | rawframes | kinetics_csv | features (extracted by `vidlab extract`)
+    format: str = "video"  # video | rawframes | kinetics_csv | videomamba_csv | charades_csv | ava | features
+    csv_delimiter: str = ","  # videomamba_csv: the field separator (VideoMamba's --split)
+    windows: dict | None = None  # long videos as trimmed windows: {trimmed: s, time_stride: s, test: all | first}
     features_dir: str | None = None  # format=features: the `vidlab extract --out` folder
     train_list: str = "train.txt"
     train_fraction: float = 1.0  # use this fraction of the training list: stratified by class, drawn with train.seed
@@ -91,6 +93,8 @@ class ModelConfig:
     num_classes: int = 12
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments of the model builder
     pretrained: str | None = None  # local checkpoint file
+    pretrained_frames: int | None = None  # clip length of model.pretrained (VideoMamba's --orig_t_size): how a
+    # space-time position table is resized into a model of another length; None: the checkpoint's record, or inferred
     pretrained_2d: bool = False  # pretrained is an image checkpoint: inflate it (vidlab.models.convert.inflate)
     inflate_style: str = "mmaction2"  # mmaction2 | timesformer (TimeSformer's temporal init, pos-table resize)
     patch_inflation: str = "center"  # center | average: a ViT / VideoMamba 2D patch embedding over the tubelet
@@ -161,6 +165,7 @@ class TestConfig:
     batch_size: int | None = None  # None: data.val_batch_size
     topk: list = field(default_factory=lambda: [1, 5])
     amp: str = "auto"  # inference precision: auto | none | bf16 (as train.amp)
+    view_chunk: int | None = None  # clips per forward at test (chunked inference of long inputs); None: all at once
 
 
 @dataclass
@@ -397,7 +402,7 @@ def load_config(
 
 
 _CHOICES = {
-    "data.format": ("video", "rawframes", "kinetics_csv", "features", "ava", "charades_csv"),
+    "data.format": ("video", "rawframes", "kinetics_csv", "videomamba_csv", "features", "ava", "charades_csv"),
     "data.backend": ("pyav", "decord"),
     "data.input_format": ("NCTHW", "NCHW"),
     "data.on_error": ("raise", "skip"),
@@ -529,6 +534,29 @@ def validate(cfg: Config) -> None:
             "data.multi_label: true"
         )
     _validate_recipe_augmentation(cfg)
+    _validate_windows(cfg.data.windows)
+    frames = cfg.model.pretrained_frames
+    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+        raise ConfigError(f"model.pretrained_frames must be a positive number of frames or null, got {frames!r}")
+    if cfg.test.view_chunk is not None and (isinstance(cfg.test.view_chunk, bool) or cfg.test.view_chunk < 1):
+        raise ConfigError(f"test.view_chunk must be a positive number of clips or null, got {cfg.test.view_chunk!r}")
+
+
+def _validate_windows(windows: dict | None) -> None:
+    """``data.windows``: positive ``trimmed`` and ``time_stride`` seconds, ``test`` all | first, nothing else."""
+    if windows is None:
+        return
+    if not isinstance(windows, dict):
+        raise ConfigError(f"data.windows must be a mapping {{trimmed, time_stride, test}}, got {windows!r}")
+    unknown = sorted(set(windows) - {"trimmed", "time_stride", "test"})
+    if unknown:
+        raise ConfigError(f"data.windows: unknown key(s) {unknown}; allowed: trimmed, time_stride, test")
+    for key in ("trimmed", "time_stride"):
+        value = windows.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"data.windows.{key} must be a positive number of seconds, got {value!r}")
+    if windows.get("test", "all") not in ("all", "first"):
+        raise ConfigError(f"data.windows.test must be all or first, got {windows['test']!r}")
 
 
 def _validate_recipe_augmentation(cfg: Config) -> None:

@@ -1,5 +1,6 @@
 from vidlab.data.decode import VideoDecodeError, VideoReader  # noqa: F401
-from vidlab.data.sampling import DenseSampleFrames, SampleFrames, UniformSample  # noqa: F401
+from vidlab.data.longterm import sliding_windows  # noqa: F401
+from vidlab.data.sampling import DenseSampleFrames, SampleFrames, SparseSample, UniformSample  # noqa: F401
 from vidlab.data.transforms import (  # noqa: F401
     CenterCrop,
     ColorJitter,

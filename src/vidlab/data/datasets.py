@@ -371,7 +371,7 @@ class VideoDataset(torch.utils.data.Dataset):
         item = self.items[idx]
         source = _FrameSource(item, self.fmt, self.short_side, self.backend, self.filename_tmpl, self.start_index)
         try:
-            indices = self.sampler(source.num_frames, rng, fps=source.fps)
+            indices = self._sample(item, source, rng)
             frames = source.read(indices + self.start_index)
         finally:
             source.close()
@@ -418,6 +418,25 @@ class VideoDataset(torch.utils.data.Dataset):
             targets = [_make_target(run["label"], self.target_type, self.num_classes) for run in runs]
             out["view_label"] = torch.stack([t for t in targets for _ in range(per_run)])
         return out
+
+    def _sample(self, item: VideoItem, source: _FrameSource, rng: np.random.Generator) -> np.ndarray:
+        """The sampler's indices over the whole video, or inside the item's ``meta["window"]`` (seconds)."""
+        window = item.meta.get("window")
+        if window is None:
+            return self.sampler(source.num_frames, rng, fps=source.fps)
+        if source.fps is None:
+            raise ValueError(f"{item.path}: a window in seconds needs the frame rate (meta 'fps' of a frame folder)")
+        from vidlab.data.longterm import window_frames
+
+        first, last = window_frames(window, source.num_frames, source.fps)
+        return self.sampler(last - first + 1, rng, fps=source.fps) + first
+
+    @property
+    def video_groups(self) -> list[int] | None:
+        """The video of each item when items are windows of videos (``meta["video"]``), else None."""
+        if not self.items or "video" not in self.items[0].meta:
+            return None
+        return [it.meta["video"] for it in self.items]
 
     def __getitem__(self, idx: int) -> dict:
         skipped: list[str] = []

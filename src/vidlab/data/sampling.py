@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SampleFrames", "UniformSample", "DenseSampleFrames"]
+__all__ = ["SampleFrames", "UniformSample", "DenseSampleFrames", "SparseSample"]
 
 _OUT_OF_BOUND_OPTS = ("loop", "repeat_last")
 
@@ -300,6 +300,26 @@ class UniformSample:
             f"{type(self).__name__}(clip_len={self.clip_len}, num_clips={self.num_clips}, "
             f"test_mode={self.test_mode}, start_index={self.start_index})"
         )
+
+
+class SparseSample(UniformSample):
+    """Whole-video sparse sampling as VideoMamba's ``Kinetics_sparse`` and ``LVU`` datasets do it (long-term video).
+
+    The video is split into ``clip_len`` segments of ``seg = (total_frames - 1) / clip_len`` frames. Training takes
+    a random frame in ``[round(seg * i), round(seg * (i + 1))]`` of each segment; test clip ``k`` of ``num_clips``
+    takes ``round(seg * i) + int(seg / (num_clips + 1) * (k + 1))`` (VideoMamba's ``test_num_segment`` is
+    ``num_clips``; its validation pass is ``num_clips=1``). Every index is clamped to the last frame, as
+    VideoMamba's ``min(idx, max_frame)``. Indices are those of :class:`UniformSample` (MMAction2's) with that clamp;
+    a window of a long video (``data.windows``) is sampled the same way inside the window's frames.
+
+    Args: as :class:`UniformSample`; ``clip_len`` is VideoMamba's ``num_frames`` (32 or 64 for long videos).
+    """
+
+    def __call__(
+        self, total_frames: int, rng: np.random.Generator | None = None, fps: float | None = None
+    ) -> np.ndarray:
+        inds = super().__call__(total_frames, rng, fps) - self.start_index
+        return (np.minimum(inds, int(total_frames) - 1) + self.start_index).astype(np.int64)
 
 
 class DenseSampleFrames:

@@ -26,6 +26,7 @@ SAMPLERS = {
     "SampleFrames": sampling.SampleFrames,
     "UniformSample": sampling.UniformSample,
     "DenseSampleFrames": sampling.DenseSampleFrames,
+    "SparseSample": sampling.SparseSample,
 }
 
 
@@ -230,6 +231,32 @@ def target_type(cfg: Config) -> str:
     return "multi_label" if cfg.data.multi_label else "class"
 
 
+def _parse_items(cfg: Config, ann: Path, kind: str, num_classes: int | None) -> list:
+    d = cfg.data
+    if d.format in ("video", "features"):
+        return parse_video_list(ann, d.root, num_classes=num_classes, target_type=kind)
+    if d.format == "rawframes":
+        return parse_rawframe_list(ann, d.root, num_classes=num_classes, target_type=kind)
+    if d.format == "videomamba_csv":
+        from vidlab.data.longterm import parse_videomamba_csv
+
+        return parse_videomamba_csv(ann, d.root, delimiter=d.csv_delimiter, num_classes=num_classes, target_type=kind)
+    if d.format == "charades_csv":
+        from vidlab.data.charades import parse_charades_csv
+
+        return parse_charades_csv(ann, d.root, num_classes=cfg.model.num_classes)
+    return parse_kinetics_csv(ann, d.root, load_class_names(cfg))
+
+
+def _windowed(cfg: Config, items: list, split: str) -> list:
+    """``data.windows``: each video becomes its trimmed windows (test: all of them, or VideoMamba's first)."""
+    from vidlab.data.longterm import expand_windows
+
+    w = cfg.data.windows
+    keep = "all" if split == "train" else w.get("test", "all")
+    return expand_windows(items, float(w["trimmed"]), float(w["time_stride"]), keep=keep, backend=cfg.data.backend)
+
+
 def build_dataset(cfg: Config, split: str, items: list | None = None):
     """The dataset of ``split`` (train | val | test) as the config describes it.
 
@@ -245,18 +272,8 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
     kind = target_type(cfg)
     num_classes = None if d.label_subset is not None else cfg.model.num_classes  # labels checked after the subset
     explicit = items is not None
-    if explicit:
-        pass
-    elif d.format in ("video", "features"):
-        items = parse_video_list(ann, d.root, num_classes=num_classes, target_type=kind)
-    elif d.format == "rawframes":
-        items = parse_rawframe_list(ann, d.root, num_classes=num_classes, target_type=kind)
-    elif d.format == "charades_csv":
-        from vidlab.data.charades import parse_charades_csv
-
-        items = parse_charades_csv(ann, d.root, num_classes=cfg.model.num_classes)
-    else:
-        items = parse_kinetics_csv(ann, d.root, load_class_names(cfg))
+    if not explicit:
+        items = _parse_items(cfg, ann, kind, num_classes)
     if d.label_subset is not None and not explicit and kind != "regression":
         items = keep_labels(items, list(d.label_subset), str(ann))
     if split == "train" and not explicit and d.train_fraction < 1:
@@ -270,6 +287,8 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
             return FeatureDataset(items, d.features_dir, cfg.model.num_classes, target_type=kind)
         except FileNotFoundError as e:
             raise ConfigError(str(e)) from e
+    if d.windows is not None and not explicit:
+        items = _windowed(cfg, items, split)
     if split == "train":
         sampler = build_sampler(d.train_sampler, "data.train_sampler")
         pipeline = _pipeline(cfg, d.train_pipeline, "data.train_pipeline")
@@ -376,6 +395,8 @@ def build_model(cfg: Config, checkpoint: str | Path | None = None) -> torch.nn.M
         model = create_model(cfg.model.name, num_classes=head_outputs(cfg), **model_kwargs(cfg, checkpoint))
     except TypeError as e:  # an argument the builder does not take
         raise ConfigError(f"model.kwargs: {e}") from e
+    if cfg.test.view_chunk is not None:
+        model.view_chunk = int(cfg.test.view_chunk)
     if cfg.task == "pretrain" and cfg.distill.teacher:  # the model is the student of masked teacher distillation
         from vidlab.engine.distill_builder import build_distiller
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidlab.data.longterm import aggregate_by_video
 from vidlab.data.transforms import normalize_batch
 from vidlab.engine.distributed import DistInfo, all_gather_objects
 from vidlab.engine.precision import autocast_context
@@ -27,6 +28,7 @@ __all__ = [
     "result_table",
     "to_input",
     "unwrap",
+    "video_paths",
     "write_results",
 ]
 
@@ -152,7 +154,20 @@ def evaluate_split(
     scores, labels, skipped = predict(
         model, loader, info, task, mean=mean, std=std, precision=precision, progress=progress
     )
+    groups = getattr(loader.dataset, "video_groups", None)
+    if groups is not None:  # windows of long videos: one score per video, the mean over its windows
+        scores, labels, _ = aggregate_by_video(scores, labels, groups)
     return task.evaluate(scores, labels), scores, labels, skipped
+
+
+def video_paths(dataset) -> list[str]:
+    """The path of each row :func:`evaluate_split` returns: one per video (windows of a video are one row)."""
+    if getattr(dataset, "video_groups", None) is None:
+        return [it.path for it in dataset.items]
+    seen: dict[int, str] = {}
+    for it in dataset.items:
+        seen.setdefault(it.meta["video"], it.path)
+    return list(seen.values())
 
 
 _LABELS = {

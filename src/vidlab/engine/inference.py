@@ -14,7 +14,7 @@ from vidlab.data.loader import build_loader
 from vidlab.engine.builders import build_dataset, build_model, build_task, config_from_checkpoint, load_class_names
 from vidlab.engine.checkpoint import CheckpointError, load_file
 from vidlab.engine.distributed import cleanup, init_distributed
-from vidlab.engine.evaluate import evaluate_split, result_table, to_input, write_results
+from vidlab.engine.evaluate import evaluate_split, result_table, to_input, video_paths, write_results
 from vidlab.engine.precision import autocast_context, resolve_precision
 from vidlab.models.convert import load_checkpoint
 
@@ -105,7 +105,7 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
                 print(f"AVA-format predictions: {task.write_predictions(out, scores)}")
                 print(f"per-class AP: {task.write_per_class(Path(out).with_suffix('.per_class.csv'), values)}")
             else:
-                write_results(out, scores, labels, [it.path for it in dataset.items], values, meta)
+                write_results(out, scores, labels, video_paths(dataset), values, meta)
                 print(f"per-video scores and metrics: {out}")
         if task.name == "recognition" and not cfg.data.multi_label:
             from vidlab.engine.plots import plot_confusion
@@ -114,7 +114,8 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
             png.parent.mkdir(parents=True, exist_ok=True)
             print(f"confusion matrix: {plot_confusion(scores, labels, png, class_names(cfg, checkpoint))}")
         unit = "keyframes" if task.name == "detection" else "videos"
-        title = f"{cfg.model.name} on {split} ({len(dataset)} {unit}, {'fp32' if precision == 'none' else precision})"
+        count = len(dataset) if unit == "keyframes" else len(labels)
+        title = f"{cfg.model.name} on {split} ({count} {unit}, {'fp32' if precision == 'none' else precision})"
         print(result_table(values, minutes, title=title, time_label="test time (min)"))
         print(task.result_line(values, minutes), flush=True)
     cleanup(info)

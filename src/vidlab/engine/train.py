@@ -23,6 +23,7 @@ from vidlab.engine.builders import (
     build_model,
     build_optimizer_from_config,
     build_task,
+    checkpoint_kwargs,
     checkpoint_meta,
     load_class_names,
 )
@@ -263,7 +264,10 @@ def _load_pretrained(model, cfg: Config) -> None:
         logger.info("inflated %s into %s:\n%s", cfg.model.pretrained, cfg.model.name, "\n".join(describe(report)))
         return
     try:
-        r = load_checkpoint(model, cfg.model.pretrained, source="auto", strict=False, drop_head=True)
+        frames = cfg.model.pretrained_frames or checkpoint_kwargs(cfg.model.pretrained).get("num_frames")
+        r = load_checkpoint(
+            model, cfg.model.pretrained, source="auto", strict=False, drop_head=True, source_frames=frames
+        )
     except (ValueError, FileNotFoundError, NotImplementedError) as e:
         raise ckpt.CheckpointError(f"model.pretrained: {e}") from e
     flat = [k for k, have, want in r["mismatched"] if len(have) == 4 and len(want) == 5]

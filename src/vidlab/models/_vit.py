@@ -81,10 +81,14 @@ class TokenClassifier(VideoClassifier):
             )
         return cls
 
-    def adapt_state_dict(self, state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    def adapt_state_dict(
+        self, state_dict: dict[str, torch.Tensor], source_frames: int | None = None
+    ) -> tuple[dict[str, torch.Tensor], list[str]]:
         """``(state dict, notes)``: tables of other grid sizes resampled with
 
         :func:`~vidlab.models.layers.transformer.grid_table`, fixed tables dropped; one note per change.
+        ``source_frames``: the frames of the clips the checkpoint was built for (VideoMamba's ``--orig_t_size``),
+        which says how a space-time table is laid out; without it the layout is inferred (:func:`_infer_grid`).
 
         Raises:
             ValueError: for a table whose size fits no token grid of the model's shape.
@@ -101,19 +105,28 @@ class TokenClassifier(VideoClassifier):
                 continue
             if table.dim() != 3 or table.shape[-1] != own[key].shape[-1]:
                 continue  # left for the key report as a shape mismatch
-            old = _infer_grid(key, table.shape[1] - prefix, grid)
+            tubelet = getattr(getattr(self, "backbone", None), "patch", (1,))[0]
+            tokens_t = source_frames // tubelet if source_frames else None
+            old = _infer_grid(key, table.shape[1] - prefix, grid, tokens_t)
             out[key] = grid_table(table, old, grid, prefix)
             notes.append(f"{key}: resized from grid {'x'.join(map(str, old))} to grid {'x'.join(map(str, grid))}")
         return out, notes
 
 
-def _infer_grid(key: str, n: int, grid: tuple[int, int, int]) -> tuple[int, int, int]:
+def _infer_grid(key: str, n: int, grid: tuple[int, int, int], tokens_t: int | None = None) -> tuple[int, int, int]:
     """The ``(T, S, S)`` grid of a checkpoint table of ``n`` positions for a model table on ``grid``: temporal tables
-    are ``(n, 1, 1)``, spatial ones square; a space-time table's factorisation ``T * S * S = n`` is the one whose
-    ``T / S`` is closest to the model's (16x224 -> 8x14x14 for a model on 4x10x10)."""
+    are ``(n, 1, 1)``, spatial ones square. A space-time table has ``tokens_t`` time steps when that is known (the
+    checkpoint's frames / tubelet); otherwise its factorisation ``T * S * S = n`` is the one whose ``T / S`` is
+    closest to the model's (16x224 -> 8x14x14 for a model on 4x10x10). That guess fails for a table of another
+    length at the same size (8x224 into a 32-frame model reads as 16x7x7): give the checkpoint's frames then."""
     t, h, w = grid
     if h == w == 1:
         return (n, 1, 1)
+    if tokens_t is not None and t > 1:
+        side = math.isqrt(n // tokens_t) if n % tokens_t == 0 else 0
+        if side * side * tokens_t != n:
+            raise ValueError(f"{key}: a table of {n} positions is no {tokens_t} x S x S token grid")
+        return (tokens_t, side, side)
     candidates = [(n // (s * s), s, s) for s in range(1, math.isqrt(n) + 1) if n % (s * s) == 0]
     if t == 1:
         candidates = [c for c in candidates if c[0] == 1]

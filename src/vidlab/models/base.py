@@ -166,6 +166,9 @@ class VideoClassifier(nn.Module):
 
     backbone: nn.Module
     head: nn.Module
+    #: clips per forward in :meth:`forward_views` (``test.view_chunk``): bounds the memory of long inputs with many
+    #: views or windows; None: all ``B * V`` clips in one forward. The scores are the same either way.
+    view_chunk: int | None = None
 
     #: parameter-name prefixes (module or parameter paths) of the stem: layer id 0
     stem_prefixes: tuple[str, ...] = ("backbone.conv1", "backbone.bn1")
@@ -286,12 +289,16 @@ class VideoClassifier(nn.Module):
             average_clips: ``"prob"`` (mean of softmax), ``"score"`` (mean of logits) or ``None`` (mean of
                 logits, see :func:`~vidlab.models.heads.average_view_scores`).
 
+        Clips go through the model ``view_chunk`` at a time when that is set (chunked inference).
+
         Returns:
             ``(B, num_classes)`` float32 scores: probabilities for ``"prob"``, logits otherwise.
         """
         check_clip(x, ndim=6)
         b, v = x.shape[:2]
-        logits = self(x.flatten(0, 1))  # (B*V, K)
+        clips = x.flatten(0, 1)
+        chunk = self.view_chunk or len(clips)
+        logits = torch.cat([self(part) for part in clips.split(chunk)])  # (B*V, K), view_chunk clips per forward
         return average_view_scores(logits.view(b, v, -1), average_clips)
 
 

@@ -386,13 +386,15 @@ class MaskedDistiller(nn.Module):
     def no_weight_decay(self) -> set[str]:
         return {"student." + n for n in self.student.no_weight_decay()}
 
-    def adapt_state_dict(self, state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    def adapt_state_dict(
+        self, state_dict: dict[str, torch.Tensor], source_frames: int | None = None
+    ) -> tuple[dict[str, torch.Tensor], list[str]]:
         """A state dict in the student's own names (a student's checkpoint, or a distiller's as the loader renames
         it) or in the distiller's, in the distiller's names, with the student's :meth:`adapt_state_dict` applied
         (position tables resized): what ``vidlab.load_checkpoint(distiller, path)`` loads."""
         inner = {k.removeprefix("student."): v for k, v in state_dict.items() if not k.startswith("align.")}
         adapt = getattr(self.student, "adapt_state_dict", None)
-        inner, notes = adapt(inner) if adapt is not None else (inner, [])
+        inner, notes = adapt(inner, source_frames) if adapt is not None else (inner, [])
         align = {k: v for k, v in state_dict.items() if k.startswith("align.")}
         return {**{"student." + k: v for k, v in inner.items()}, **align}, notes
 

@@ -247,7 +247,12 @@ def _model_name(model: nn.Module) -> str | None:
 
 
 def load_checkpoint(
-    model: nn.Module, path: str | Path, source: str = "auto", strict: bool = True, drop_head: bool = False
+    model: nn.Module,
+    path: str | Path,
+    source: str = "auto",
+    strict: bool = True,
+    drop_head: bool = False,
+    source_frames: int | None = None,
 ) -> dict:
     """Load weights from a file into ``model``, converting them from another toolbox's layout if needed.
 
@@ -259,6 +264,8 @@ def load_checkpoint(
         strict: raise if any key is missing, unexpected or of another shape (after ``drop_head``).
         drop_head: leave ``head.*`` weights whose shape differs from the model's at their initial values
             (fine-tuning with another number of classes).
+        source_frames: clip length the checkpoint was trained on, for token models whose space-time position
+            table is resized (a short-clip checkpoint in a long-video model); None: inferred.
 
     Returns:
         A report: ``source``, ``loaded`` (keys copied), ``missing`` (model keys the file lacks), ``unexpected``
@@ -285,6 +292,7 @@ def load_checkpoint(
         drop_head=drop_head,
         origin=str(path),
         discarded=discarded_keys(state_dict, source),
+        source_frames=source_frames,
     )
 
 
@@ -321,11 +329,12 @@ def load_converted(
     drop_head: bool = False,
     origin: str = "state dict",
     discarded: dict[str, str] | None = None,
+    source_frames: int | None = None,
 ) -> dict:
     """Copy an already converted state dict into ``model``; arguments and report as :func:`load_checkpoint`
     (``discarded``: :func:`discarded_keys` of the file, reported as dropped)."""
     adapt = getattr(model, "adapt_state_dict", None)
-    converted, adapted = adapt(converted) if adapt is not None else (converted, [])
+    converted, adapted = adapt(converted, source_frames) if adapt is not None else (converted, [])
     own = model.state_dict()
     classifier = tuple(getattr(model, "classifier_prefixes", ("head.",)))
     missing = sorted(k for k in own if k not in converted)
