@@ -53,7 +53,11 @@ def measure(model: str, frames: int, mode: str, checkpoint: bool, repeats: int) 
         run()
         times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"s_per_video": statistics.median(times), "peak_mib": (peak - base) / 1024, "threads": torch.get_num_threads()}
+    return {
+        "s_per_video": statistics.median(times),
+        "peak_mib": (peak - base) / 1024,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def _rss_kib() -> int:
@@ -75,7 +79,9 @@ def main() -> None:
     runs = [(m, f, "infer", False) for m in args.models for f in args.frames]
     runs += [(args.train_model, args.frames[0], "train", ck) for ck in (False, True)]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
-    print("| model | frames | pass | activation checkpointing | s / video (median) | peak memory above the model (MiB) |")
+    print(
+        "| model | frames | pass | activation checkpointing | s / video (median) | peak memory above the model (MiB) |"
+    )
     print("|---|---|---|---|---|---|")
     for model, frames, mode, ck in runs:
         spec = dict(model=model, frames=frames, mode=mode, checkpoint=ck, repeats=args.repeats)
@@ -83,7 +89,9 @@ def main() -> None:
         if out.returncode:
             raise SystemExit(out.stderr)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {model} | {frames} | {mode} | {'yes' if ck else 'no'} | {r['s_per_video']:.2f} | {r['peak_mib']:.0f} |")
+        print(
+            f"| {model} | {frames} | {mode} | {'yes' if ck else 'no'} | {r['s_per_video']:.2f} | {r['peak_mib']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

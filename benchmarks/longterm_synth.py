@@ -3,8 +3,9 @@
 Trains each recipe with `vidlab train` (same data, schedule and seed), tests its best checkpoint on the test split,
 and prints one table. The activity of a SynthActions-Long video is the order of three steps that every video shows
 once each, so a single 8-frame clip sees mostly one step; the whole-video model (32 frames over the video) and the
-window model (16 frames in each 40 s window, one every 40 s, window probabilities averaged per video) can see the order. The
-regression recipe predicts when the fading_in step starts; its MSE is compared with predicting the training mean.
+window model (16 frames in each 40 s window, one every 40 s, window probabilities averaged per video) can see the
+order. The regression recipe predicts when the fading_in step starts; its MSE is compared with predicting the
+training mean.
 
 Usage:
     vidlab data synth --task long --out data/synth_long
@@ -23,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth_temporal import run  # noqa: E402  (train, then test best.pth)
 
 RECIPES = {
-    "clip8": "configs/longterm/tsm_r18_clip8_synth_long.yaml",
-    "whole32": "configs/longterm/tsm_r18_whole32_synth_long.yaml",
-    "windows16": "configs/longterm/tsm_r18_windows_synth_long.yaml",
-    "fade_start": "configs/longterm/tsm_r18_whole32_fade_start.yaml",
+    "clip8": "configs/longterm/trn_r18_clip8_synth_long.yaml",
+    "whole32": "configs/longterm/trn_r18_whole32_synth_long.yaml",
+    "windows16": "configs/longterm/trn_r18_windows_synth_long.yaml",
+    "fade_start": "configs/longterm/trn_r18_whole32_fade_start.yaml",
 }
 
 
@@ -34,7 +35,9 @@ def mean_baseline_mse(root: Path) -> float:
     """The test MSE of predicting the training list's mean fade_start."""
 
     def values(split: str) -> np.ndarray:
-        return np.array([float(line.split()[1]) for line in (root / f"{split}_fade_start.txt").read_text().splitlines()])
+        return np.array(
+            [float(line.split()[1]) for line in (root / f"{split}_fade_start.txt").read_text().splitlines()]
+        )
 
     return float(((values("test") - values("train").mean()) ** 2).mean())
 

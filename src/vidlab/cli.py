@@ -30,7 +30,9 @@ def _cmd_data_synth(args) -> None:
     args.out, args.num_videos = args.out or "data/synth", args.num_videos or 1000
     try:
         sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes] if args.sizes else None
-        variant = Variant(args.variant, args.style, tuple(args.duration or DURATION_RANGE), args.max_count)
+        variant = Variant(
+            args.variant, args.style, tuple(args.duration or DURATION_RANGE), args.max_count, audio=args.audio
+        )
     except ValueError as e:
         raise SystemExit(f"vidlab data synth: error: {e} (sizes are WIDTHxHEIGHT, e.g. 64x48)") from None
     info = generate_synth_actions(
@@ -87,6 +89,20 @@ def _cmd_data_ucfrep(args) -> None:
     main(argv + (["--segments", args.segments] if args.segments else []))
 
 
+def _cmd_data_flow(args) -> None:
+    from vidlab.data.flow import extract_flow_list
+
+    try:
+        out = extract_flow_list(
+            args.list, args.root, args.out, out_list=args.out_list, method=args.method, bound=args.bound,
+            short_side=args.short_side, filename_tmpl=args.filename_tmpl, workers=args.workers,
+        )  # fmt: skip
+    except (ImportError, ValueError, FileExistsError) as e:  # AnnotationError is a ValueError
+        print(f"vidlab data flow: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"flow folders in {args.out}; rawframe list {out} (data.format: rawframes, data.modality: Flow)")
+
+
 def _cmd_train(args) -> None:
     from vidlab.config import load_config
     from vidlab.engine.train import train
@@ -135,6 +151,11 @@ def _cmd_predict(args) -> None:
     from vidlab.engine.inference import predict_video, resolve_config
 
     cfg = resolve_config(args.checkpoint, args.config, args.overrides)
+    if cfg.data.modality == "Flow":
+        raise SystemExit(
+            "vidlab predict: this checkpoint takes optical flow (data.modality: Flow), not a video; evaluate flow "
+            "folders with `vidlab test --checkpoint CKPT --list LIST_flow.txt --root FLOW_ROOT`"
+        )
     if cfg.task == "detection":
         from vidlab.engine.inference import predict_video_boxes
 
@@ -276,7 +297,9 @@ def _add_data_parser(sub) -> None:
         help="recognition: SynthActions; detection: SynthActions-Det (AVA-format CSVs, label map, proposals); "
         "long: SynthActions-Long (minutes-long videos, an activity given by the order of their steps)",
     )
-    synth.add_argument("--out", default=None, help="default: data/synth (detection: data/synth_det, long: data/synth_long)")
+    synth.add_argument(
+        "--out", default=None, help="default: data/synth (detection: data/synth_det, long: data/synth_long)"
+    )
     synth.add_argument("--num-videos", type=int, default=None, help="default: 1000 (detection: 400, long: 480)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--workers", type=int, default=2)
@@ -292,6 +315,9 @@ def _add_data_parser(sub) -> None:
     synth.add_argument("--sizes", nargs="+", default=None, metavar="WxH", help="frame sizes drawn from (even values)")
     synth.add_argument("--duration", nargs=2, type=float, default=None, metavar=("MIN", "MAX"), help="seconds")
     synth.add_argument("--max-count", type=int, default=5, help="repetition variant: the largest count")
+    synth.add_argument(
+        "--audio", action="store_true", help="recognition: also a sound track that depends on the class (AAC, 16 kHz)"
+    )
     synth.set_defaults(func=_cmd_data_synth)
     lt = data.add_parser(
         "longterm-list", help="Breakfast / COIN / LVU annotation files -> VideoMamba's 'path,label,duration' CSV"
@@ -312,6 +338,17 @@ def _add_data_parser(sub) -> None:
     rep.add_argument("--video-tmpl", default="{cls}/{video}.avi", help="path under the video root")
     rep.add_argument("--segments", default=None, help="also write path,start_frame,end_frame,count to this CSV")
     rep.set_defaults(func=_cmd_data_ucfrep)
+    flow = data.add_parser("flow", help="optical flow of a video list -> x/y JPEG folders + rawframe list (OpenCV)")
+    flow.add_argument("list", help="video list ('path label ...' lines), e.g. data/synth/train.txt")
+    flow.add_argument("root", help="data root of the list's paths")
+    flow.add_argument("out", help="root of the flow folders: OUT/<path without suffix>/x_00001.jpg ...")
+    flow.add_argument("--method", default="farneback", choices=["farneback", "tvl1"], help="tvl1 needs opencv-contrib")
+    flow.add_argument("--bound", type=float, default=20.0, help="clip flow to +-BOUND pixels before quantizing")
+    flow.add_argument("--short-side", type=int, default=None, help="resize frames first (default: as stored)")
+    flow.add_argument("--filename-tmpl", default="{}_{:05d}.jpg", help="flow file names (direction, index)")
+    flow.add_argument("--out-list", default=None, help="rawframe list to write (default: OUT/<list name>_flow.txt)")
+    flow.add_argument("--workers", type=int, default=1)
+    flow.set_defaults(func=_cmd_data_flow)
 
 
 def _add_predict_parser(sub) -> None:

@@ -39,7 +39,10 @@ class DataConfig:
     """Where the data is and how clips are sampled and transformed."""
 
     root: str = "data/synth"
-    format: str = "video"  # video | rawframes | kinetics_csv | videomamba_csv | charades_csv | ava | features
+    modality: str = "RGB"  # RGB | Flow (format: rawframes folders of x/y flow images from `vidlab data flow`)
+    format: str = "video"  # video | rawframes | kinetics_csv | videomamba_csv | charades_csv | ava | features | audio
+    # (the videos' sound as log-mel features) | audio_feature (MMAction2's .npy feature lists)
+    audio_fixed_length: int = 128  # audio formats: feature rows per clip (MMAction2's AudioFeatureSelector)
     csv_delimiter: str = ","  # videomamba_csv: the field separator (VideoMamba's --split)
     windows: dict | None = None  # long videos as trimmed windows: {trimmed: s, time_stride: s, test: all | first}
     features_dir: str | None = None  # format=features: the `vidlab extract --out` folder
@@ -58,7 +61,8 @@ class DataConfig:
     start_index: int | None = None  # None: 0 for videos, 1 for rawframes (MMAction2's defaults)
     backend: str = "pyav"  # pyav | decord
     short_side: int | None = 128  # resize in the decoder (one swscale pass); None keeps the size
-    input_format: str = "NCTHW"  # NCTHW: a view is one clip; NCHW (2D models): a view is num_segments frames
+    input_format: str = "NCTHW"  # NCTHW: a view is one clip; NCHW (2D models): a view is num_segments frames;
+    # NCHW_Flow (flow, 2D models): each clip's clip_len flow frames as 2 * clip_len channels, num_segments per view
     num_segments: int = 8  # frames per view for NCHW
     train_sampler: dict = field(
         default_factory=lambda: {"type": "SampleFrames", "clip_len": 1, "frame_interval": 1, "num_clips": 8}
@@ -402,9 +406,20 @@ def load_config(
 
 
 _CHOICES = {
-    "data.format": ("video", "rawframes", "kinetics_csv", "videomamba_csv", "features", "ava", "charades_csv"),
+    "data.format": (
+        "video",
+        "rawframes",
+        "kinetics_csv",
+        "videomamba_csv",
+        "features",
+        "ava",
+        "charades_csv",
+        "audio",
+        "audio_feature",
+    ),
     "data.backend": ("pyav", "decord"),
-    "data.input_format": ("NCTHW", "NCHW"),
+    "data.input_format": ("NCTHW", "NCHW", "NCHW_Flow"),
+    "data.modality": ("RGB", "Flow"),
     "data.on_error": ("raise", "skip"),
     "optim.name": ("sgd", "adamw"),
     "optim.scheduler": ("cosine", "step", "constant"),
@@ -426,6 +441,43 @@ _CHOICES = {
     "distill.guide": ("auto", "attention", "norm", "uniform"),
     "device": ("auto", "cpu", "cuda"),
 }
+
+
+def _validate_flow(cfg: Config) -> None:
+    """``data.modality: Flow``: flow folders, a flow file template, and a model taking as many input channels as
+    ``data.mean`` has values (the sampler's clip length is checked by :func:`check_flow_channels`)."""
+    d = cfg.data
+    if d.input_format == "NCHW_Flow" and d.modality != "Flow":
+        raise ConfigError("data.input_format=NCHW_Flow stacks flow frames: set data.modality=Flow")
+    if d.modality != "Flow":
+        return
+    if d.format != "rawframes":
+        raise ConfigError(
+            f"data.modality=Flow reads folders of x/y flow images: set data.format=rawframes (got {d.format}); "
+            "`vidlab data flow LIST ROOT OUT` extracts them and writes the lists"
+        )
+    if d.filename_tmpl == "img_{:05}.jpg":
+        raise ConfigError(
+            "data.filename_tmpl names RGB frames; flow files need the direction and the index: '{}_{:05d}.jpg' "
+            "(vidlab data flow, MMAction2) or 'flow_{}_{:05d}.jpg' (denseflow)"
+        )
+    if cfg.model.kwargs.get("in_channels") != len(d.mean):
+        raise ConfigError(
+            f"model.kwargs.in_channels is {cfg.model.kwargs.get('in_channels')} but the flow input has {len(d.mean)} "
+            f"channels: set model.kwargs.in_channels: {len(d.mean)}"
+        )
+
+
+def check_flow_channels(data: DataConfig, clip_len: int, split: str) -> None:
+    """The flow clips of ``split`` have 2 channels, or ``2 * clip_len`` with ``input_format: NCHW_Flow``: as many as
+    ``data.mean`` / ``data.std`` have values (checked when the split's sampler is built)."""
+    channels = 2 * clip_len if data.input_format == "NCHW_Flow" else 2
+    for name in ("mean", "std"):
+        if len(getattr(data, name)) != channels:
+            raise ConfigError(
+                f"data.{name} has {len(getattr(data, name))} values but the {split} flow clips have {channels} "
+                f"channels (clip_len {clip_len}, input_format {data.input_format}): use [128, 128] * {channels // 2}"
+            )
 
 
 def _validate_counting(cfg: Config) -> None:
@@ -535,6 +587,7 @@ def validate(cfg: Config) -> None:
         )
     _validate_recipe_augmentation(cfg)
     _validate_windows(cfg.data.windows)
+    _validate_flow(cfg)
     frames = cfg.model.pretrained_frames
     if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
         raise ConfigError(f"model.pretrained_frames must be a positive number of frames or null, got {frames!r}")

@@ -55,14 +55,20 @@ def _sparse_cases(path: str) -> list[dict]:
             case = {"total_frames": total, "num_frames": frames, "test_num_segment": tests, "test": []}
             for k in range(tests):
                 ns = {"np": np, "random": _Random("low")}
-                case["test"].append(_method(path, "VideoClsDataset_sparse", "_get_seq_frames", ns)(self, total, frames, k))
+                case["test"].append(
+                    _method(path, "VideoClsDataset_sparse", "_get_seq_frames", ns)(self, total, frames, k)
+                )
             for end in ("low", "high"):
                 ns = {"np": np, "random": _Random(end)}
                 self = types.SimpleNamespace(mode="train", test_num_segment=tests)
-                case[f"train_{end}"] = _method(path, "VideoClsDataset_sparse", "_get_seq_frames", ns)(self, total, frames)
+                case[f"train_{end}"] = _method(path, "VideoClsDataset_sparse", "_get_seq_frames", ns)(
+                    self, total, frames
+                )
             val_self = types.SimpleNamespace(mode="validation", test_num_segment=tests)
             ns = {"np": np, "random": _Random("low")}
-            case["validation"] = _method(path, "VideoClsDataset_sparse", "_get_seq_frames", ns)(val_self, total, frames, 0)
+            case["validation"] = _method(path, "VideoClsDataset_sparse", "_get_seq_frames", ns)(
+                val_self, total, frames, 0
+            )
             cases.append(case)
     return cases
 
@@ -94,7 +100,9 @@ def _window_index_cases(path: str) -> list[dict]:
         case = {"total_frames": total, "start": start, "end": end, "num_frames": frames, "test_num_segment": tests}
         self = types.SimpleNamespace(mode="test", test_num_segment=tests)
         case["test"] = [
-            _method(path, "LVU", "_get_seq_frames", {"np": np, "random": _Random("low")})(self, total, start, end, frames, k)
+            _method(path, "LVU", "_get_seq_frames", {"np": np, "random": _Random("low")})(
+                self, total, start, end, frames, k
+            )
             for k in range(tests)
         ]
         for which in ("low", "high"):

@@ -28,7 +28,9 @@ from vidlab.data.longterm import (
 FIXTURE = json.loads((Path(__file__).parents[1] / "assets" / "sampling_videomamba.json").read_text())
 
 
-@pytest.mark.parametrize("case", FIXTURE["sparse"], ids=lambda c: f"{c['total_frames']}f{c['num_frames']}x{c['test_num_segment']}")
+@pytest.mark.parametrize(
+    "case", FIXTURE["sparse"], ids=lambda c: f"{c['total_frames']}f{c['num_frames']}x{c['test_num_segment']}"
+)
 def test_sparse_sample_equals_videomamba(case):
     n, frames, clips = case["total_frames"], case["num_frames"], case["test_num_segment"]
     test = SparseSample(frames, clips, test_mode=True)(n)
@@ -41,9 +43,13 @@ def test_sparse_sample_equals_videomamba(case):
     assert (draws.min(0) == low).all() and (draws.max(0) == high).all()  # both ends of every range are drawn
 
 
-@pytest.mark.parametrize("case", FIXTURE["windows"], ids=lambda c: f"{c['duration']}s-{c['trimmed']}-{c['time_stride']}")
+@pytest.mark.parametrize(
+    "case", FIXTURE["windows"], ids=lambda c: f"{c['duration']}s-{c['trimmed']}-{c['time_stride']}"
+)
 def test_sliding_windows_equal_videomamba(case):
-    assert sliding_windows(case["duration"], case["trimmed"], case["time_stride"]) == [tuple(w) for w in case["windows"]]
+    assert sliding_windows(case["duration"], case["trimmed"], case["time_stride"]) == [
+        tuple(w) for w in case["windows"]
+    ]
 
 
 @pytest.mark.parametrize("case", FIXTURE["window_indices"], ids=lambda c: f"{c['start']}-{c['end']}")
@@ -80,7 +86,10 @@ def test_videomamba_csv_and_its_errors(tmp_path):
     write_videomamba_csv([("a.mp4", 3, 75.5), ("b.mp4", 0, None)], ann)
     assert ann.read_text() == "a.mp4,3,75.5\nb.mp4,0\n"
     items = parse_videomamba_csv(ann, tmp_path, num_classes=4)
-    assert [(it.rel_path, it.label, it.meta) for it in items] == [("a.mp4", [3], {"duration": 75.5}), ("b.mp4", [0], {})]
+    assert [(it.rel_path, it.label, it.meta) for it in items] == [
+        ("a.mp4", [3], {"duration": 75.5}),
+        ("b.mp4", [0], {}),
+    ]
     reg = tmp_path / "reg.csv"
     write_videomamba_csv([("a.mp4", 0.25, 10)], reg)
     assert parse_videomamba_csv(reg, tmp_path, target_type="regression")[0].label == [0.25]
@@ -93,7 +102,9 @@ def test_videomamba_csv_and_its_errors(tmp_path):
 
 def test_breakfast_coin_lvu_files(tmp_path):
     bf = tmp_path / "breakfast.csv"
-    bf.write_text("file_name,duration,action,class_id\nP07-webcam01-P07_cereals,63,cereals,0\nP48-cam01-P48_tea,120,tea,2\n")
+    bf.write_text(
+        "file_name,duration,action,class_id\nP07-webcam01-P07_cereals,63,cereals,0\nP48-cam01-P48_tea,120,tea,2\n"
+    )
     assert breakfast_rows(bf) == [("P07-webcam01-P07_cereals.mp4", 0, 63.0), ("P48-cam01-P48_tea.mp4", 2, 120.0)]
     bf.write_text("file_name,duration,action,class_id\nP07-webcam01-P07_cereals,63,tea,0\n")
     with pytest.raises(AnnotationError, match="breakfast.csv:2: class_id 0 does not name action 'tea'"):
@@ -149,10 +160,10 @@ def _config(root, test="all", pipeline="[{type: Resize, scale: [32, 32], keep_ra
 
 
 def test_windows_read_their_frames_and_aggregate_per_video(long_videos):
+    from vidlab.data.loader import build_loader
     from vidlab.engine.builders import build_dataset, build_model, build_task
     from vidlab.engine.distributed import DistInfo
     from vidlab.engine.evaluate import evaluate_split, video_paths
-    from vidlab.data.loader import build_loader
 
     cfg = _config(long_videos)
     ds = build_dataset(cfg, "test")

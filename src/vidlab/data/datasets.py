@@ -5,7 +5,8 @@ Supported annotation files (the formats MMAction2 users already have):
 - video list: ``path label`` per line, multi-label ``path l1 l2 ...``, regression ``path v1 [v2 ...]`` (float
   targets); paths relative to the data root;
 - rawframes list: ``frame_dir total_frames label [label ...]`` (or float targets), frames named by a template
-  (``img_{:05}.jpg``) starting at ``start_index`` (1 by default, as MMAction2);
+  (``img_{:05}.jpg``) starting at ``start_index`` (1 by default, as MMAction2); with ``modality="Flow"`` the folders
+  hold optical flow as x/y image pairs (``{}_{:05d}.jpg``, :mod:`vidlab.data.flow`) and ``total_frames`` counts them;
 - Kinetics-style CSV with a header: ``label,youtube_id,time_start,time_end,split[,is_cc]``; the clip is
   ``<label with underscores>/<youtube_id>_<start:06d>_<end:06d>.mp4`` under the root and the class index
   comes from the label map (or the sorted class names of the file when no label map is given).
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from vidlab.data.decode import VideoDecodeError, VideoReader
+from vidlab.data.flow import check_flow_tmpl, read_flow_frames, stack_flow
 
 logger = logging.getLogger(__name__)
 
@@ -235,8 +237,10 @@ class _FrameSource:
     where it is unknown.
     """
 
-    def __init__(self, item: VideoItem, fmt: str, short_side: int | None, backend: str, tmpl: str, start: int):
-        self.item, self.fmt, self.tmpl, self.start = item, fmt, tmpl, start
+    def __init__(
+        self, item: VideoItem, fmt: str, short_side: int | None, backend: str, tmpl: str, start: int, modality: str
+    ):
+        self.item, self.fmt, self.tmpl, self.start, self.modality = item, fmt, tmpl, start, modality
         self.reader = None
         if fmt == "rawframes":
             self.num_frames = item.total_frames
@@ -251,6 +255,8 @@ class _FrameSource:
     def read(self, indices: np.ndarray) -> np.ndarray:
         if self.reader is not None:
             return self.reader.read(indices)
+        if self.modality == "Flow":
+            return read_flow_frames(self.item.path, indices, self.tmpl, self.short_side)  # (N, H, W, 2)
         return _read_rawframes(self.item.path, indices, self.tmpl, self.short_side)
 
     def close(self) -> None:
@@ -278,6 +284,26 @@ def _read_rawframes(frame_dir: str, indices: np.ndarray, tmpl: str, short_side: 
                 raise VideoDecodeError(str(path), f"cannot read frame: {e}") from e
         out.append(cache[idx])
     return np.stack(out)
+
+
+def item_label(item: VideoItem, target_type: str):
+    """What a sample's target is made from: the class (``class``), the list of classes or of regression values."""
+    return item.label[0] if target_type == "class" else list(item.label)
+
+
+def _check_modality(modality: str, fmt: str, input_format: str, filename_tmpl: str) -> None:
+    """Raise a clear error for a modality the other arguments cannot serve."""
+    if modality not in ("RGB", "Flow"):
+        raise ValueError(f"modality must be 'RGB' or 'Flow', got {modality!r}")
+    if modality == "Flow" and fmt != "rawframes":
+        raise ValueError(
+            f"modality='Flow' reads folders of x/y flow images (fmt='rawframes'), not fmt={fmt!r}; extract them "
+            "first with `vidlab data flow`"
+        )
+    if input_format == "NCHW_Flow" and modality != "Flow":
+        raise ValueError("input_format='NCHW_Flow' stacks flow frames: it needs modality='Flow'")
+    if modality == "Flow":
+        check_flow_tmpl(filename_tmpl)
 
 
 def _make_target(label, target_type: str, num_classes: int | None) -> torch.Tensor:
@@ -310,12 +336,16 @@ class VideoDataset(torch.utils.data.Dataset):
         pipeline: transform callable on the MMAction2-style results dict.
         num_classes: used to build multi-hot targets for ``multi_label``; ignored otherwise.
         fmt: ``video`` or ``rawframes`` (how to read an item).
+        modality: ``RGB``, or ``Flow`` for folders of x/y flow images (``fmt="rawframes"``): frames are uint8
+            ``(H, W, 2)``, and the pipeline's results carry ``"modality": "Flow"`` so that ``Flip`` inverts x.
         target_type: ``class`` (int64 scalar ``label``), ``multi_label`` (multi-hot float ``(num_classes,)``) or
             ``regression`` (float32 ``(num_targets,)``; the values bypass the pipeline, so a flip's label map
             cannot touch them). None: from ``multi_label``.
         multi_label: older spelling of ``target_type="multi_label"``.
-        input_format: ``NCTHW`` (a view is one clip of ``clip_len`` frames) or ``NCHW`` (a view is
-            ``num_segments`` frames, for 2D models).
+        input_format: ``NCTHW`` (a view is one clip of ``clip_len`` frames), ``NCHW`` (a view is
+            ``num_segments`` frames, for 2D models) or ``NCHW_Flow`` (flow for 2D models: each clip's ``clip_len``
+            flow frames stacked into ``2 * clip_len`` channels by :func:`~vidlab.data.flow.stack_flow`, a view being
+            ``num_segments`` such stacks: MMAction2's TSN flow input).
         on_error: ``raise`` (undecodable video -> error naming the file) or ``skip`` (another sample is
             substituted and the path is reported in the item's ``skipped`` list).
         seed: base of the per-sample random generator ``(seed, epoch, index)``, so a sample's random
@@ -336,6 +366,7 @@ class VideoDataset(torch.utils.data.Dataset):
         num_classes: int,
         *,
         fmt: str = "video",
+        modality: str = "RGB",
         multi_label: bool = False,
         target_type: str | None = None,
         input_format: str = "NCTHW",
@@ -353,6 +384,8 @@ class VideoDataset(torch.utils.data.Dataset):
         if isinstance(repeated_aug, bool) or not isinstance(repeated_aug, int) or repeated_aug < 1:
             raise ValueError(f"repeated_aug must be a positive int, got {repeated_aug!r}")
         self.repeated_aug = repeated_aug
+        _check_modality(modality, fmt, input_format, filename_tmpl)
+        self.modality = modality
         self.items, self.sampler, self.pipeline = items, sampler, pipeline
         self.target_type = resolve_target_type(target_type, multi_label)
         self.num_classes, self.fmt, self.multi_label = num_classes, fmt, self.target_type == "multi_label"
@@ -369,7 +402,9 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def _load(self, idx: int, rng: np.random.Generator) -> dict:
         item = self.items[idx]
-        source = _FrameSource(item, self.fmt, self.short_side, self.backend, self.filename_tmpl, self.start_index)
+        source = _FrameSource(
+            item, self.fmt, self.short_side, self.backend, self.filename_tmpl, self.start_index, self.modality
+        )
         try:
             indices = self._sample(item, source, rng)
             frames = source.read(indices + self.start_index)
@@ -380,14 +415,17 @@ class VideoDataset(torch.utils.data.Dataset):
             "rng": rng,
             "num_clips": self.sampler.num_clips,
             "clip_len": self.sampler.clip_len,
+            "modality": self.modality,
         }
         if self.target_type != "regression":
-            results["label"] = item.label[0] if self.target_type == "class" else list(item.label)
+            results["label"] = item_label(item, self.target_type)
         runs = [self.pipeline(dict(results)) for _ in range(self.repeated_aug)]  # the same frames, fresh draws
         per_view = self.sampler.clip_len if self.input_format == "NCTHW" else self.num_segments
         views = []
         for run in runs:
             imgs = run["imgs"]  # (N, H, W, C) with N = num_crops * num_clips * clip_len
+            if self.input_format == "NCHW_Flow":
+                imgs = stack_flow(imgs, self.sampler.clip_len)  # (N / clip_len, H, W, 2 * clip_len)
             if imgs.shape[0] % per_view:
                 raise ValueError(
                     f"{item.path}: {imgs.shape[0]} frames do not split into views of {per_view} frames "

@@ -167,7 +167,9 @@ def parse_videomamba_csv(
     for lineno, line in _lines(ann_file):
         fields = [f.strip() for f in line.split(delimiter)]
         if len(fields) not in (2, 3) or not fields[0]:
-            raise AnnotationError(f"{ann_file}:{lineno}: expected 'path{delimiter}label[{delimiter}duration]', got {line!r}")
+            raise AnnotationError(
+                f"{ann_file}:{lineno}: expected 'path{delimiter}label[{delimiter}duration]', got {line!r}"
+            )
         meta = {}
         if len(fields) == 3:
             try:

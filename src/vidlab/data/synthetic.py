@@ -452,12 +452,14 @@ class Variant:
             texture, no distractor) or ``clutter`` (texture twice as strong, 4-6 distractors): domain shifts.
         duration: range of the video length in seconds.
         max_count: the largest repetition count.
+        audio: also write a sound track that depends on the class (:mod:`vidlab.data.synthetic_audio`).
     """
 
     kind: str = "actions"
     style: str = "textured"
     duration: tuple[float, float] = DURATION_RANGE
     max_count: int = 5
+    audio: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in VARIANTS:
@@ -479,6 +481,8 @@ class Variant:
             out["style"] = self.style
         if self.kind == "repetition":
             out["max_count"] = self.max_count
+        if self.audio:
+            out["audio"] = True
         return out
 
 
@@ -660,9 +664,11 @@ def _x264_params() -> str:
     return "asm=" + ",".join(names) if names else ""
 
 
-def _write_video(path: Path, frames: Iterator[np.ndarray], fps: int, width: int, height: int, frame_dir=None) -> None:
+def _write_video(
+    path: Path, frames: Iterator[np.ndarray], fps: int, width: int, height: int, frame_dir=None, audio=None
+) -> None:
     """Encode float RGB frames in [0, 1] to an H.264 MP4 (reproducible x264 settings); with ``frame_dir``, also
-    as JPEG files ``img_00001.jpg`` ... there."""
+    as JPEG files ``img_00001.jpg`` ... there; with ``audio`` (float32 16 kHz mono), an AAC sound track."""
     if frame_dir is not None:
         from PIL import Image  # lazy: only frame folders need Pillow
 
@@ -675,6 +681,7 @@ def _write_video(path: Path, frames: Iterator[np.ndarray], fps: int, width: int,
         stream = container.add_stream("libx264", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.thread_count = 1  # multi-threaded x264 output depends on thread timing
+        sound = _audio_stream(container) if audio is not None else None  # every stream before the first packet
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(_to_yuv420p(rgb), format="yuv420p")
             frame.pts = i
@@ -682,6 +689,22 @@ def _write_video(path: Path, frames: Iterator[np.ndarray], fps: int, width: int,
             if frame_dir is not None:
                 Image.fromarray(_to_uint8(rgb)).save(Path(frame_dir) / f"img_{i + 1:05d}.jpg", quality=_JPEG_QUALITY)
         container.mux(stream.encode(None))
+        if sound is not None:
+            _mux_audio(container, sound, audio)
+
+
+def _audio_stream(container, rate: int = 16000):
+    stream = container.add_stream("aac", rate=rate)
+    stream.layout = "mono"
+    return stream
+
+
+def _mux_audio(container, stream, wave: np.ndarray, rate: int = 16000) -> None:
+    for start in range(0, len(wave), 1024):
+        frame = av.AudioFrame.from_ndarray(wave[None, start : start + 1024], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, start
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
 
 
 def _render_job(job: tuple[str, int, int, tuple[tuple[int, int], ...], bool, Variant]) -> tuple[dict[str, Any], float]:
@@ -694,7 +717,14 @@ def _render_job(job: tuple[str, int, int, tuple[tuple[int, int], ...], bool, Var
     if rawframes:
         info["rawframes"] = info["video"].replace("videos/", "rawframes/", 1)[: -len(".mp4")]
         frame_dir = root / info["rawframes"]
-    _write_video(root / info["video"], _iter_frames(scene), info["fps"], info["width"], info["height"], frame_dir)
+    sound = None
+    if variant.audio:
+        from vidlab.data.synthetic_audio import class_sound
+
+        sound = class_sound(info["label"], info["num_frames"], info["fps"], seed, index)
+    _write_video(
+        root / info["video"], _iter_frames(scene), info["fps"], info["width"], info["height"], frame_dir, sound
+    )
     return info, scene.speed
 
 

@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 
 from vidlab.data.synthetic import (
+    _CLASS_MOTION,
     _JITTER,
     _SPLITS,
     _actor_track,
     _camera_jitter,
-    _CLASS_MOTION,
     _distractor_track,
     _iter_frames,
     _prepare_dir,

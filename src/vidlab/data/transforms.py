@@ -10,6 +10,9 @@ Transforms act on a ``results`` dict, the layout MMAction2 users know:
   generator makes a pipeline reproducible. If it is missing, a fresh unseeded one is created
   and stored in ``results``.
 
+* ``"modality"``: ``"Flow"`` when the frames are optical flow, uint8 ``(N, H, W, 2)`` (x, y components; absent or
+  ``"RGB"`` otherwise). ``Flip`` then also inverts the x component (:func:`vidlab.data.flow.flip_flow`).
+
 Transforms may add ``"img_shape"`` ``(H, W)``, ``"crop_bbox"`` ``(x1, y1, x2, y2)`` relative to
 the image they cropped, ``"flip"``, ``"flip_direction"`` and ``"num_crops"``.
 
@@ -39,6 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from vidlab.data.flow import flip_flow
 
 Box = tuple[int, int, int, int]  # (x1, y1, x2, y2), right/bottom exclusive
 
@@ -273,6 +278,11 @@ def _move_boxes(
 
 def _has_boxes(results: dict) -> bool:
     return any(results.get(k) is not None for k in BOX_KEYS)
+
+
+def _check_rgb(results: dict, name: str) -> None:
+    if results.get("modality") == "Flow":
+        raise ValueError(f"{name} changes colours of RGB frames; remove it from the pipeline of flow frames")
 
 
 def _set_imgs(results: dict, imgs: torch.Tensor, **extra: Any) -> dict:
@@ -626,6 +636,10 @@ class Flip(_Transform):
         flip_label_map: Label of the flipped clip for classes whose meaning flips (e.g. "swiping
             left" <-> "swiping right"); labels not in the map are kept. Applied to every entry
             of a list label.
+
+    Flow frames (``results["modality"] == "Flow"``) are flipped by :func:`~vidlab.data.flow.flip_flow` (mirror and
+    ``x -> 255 - x``), horizontally only, as MMAction2 intends (its 1.2.0 ``Flip`` inverts whole frames of the stacked
+    layout instead; see :mod:`vidlab.data.flow`).
     """
 
     def __init__(
@@ -645,6 +659,9 @@ class Flip(_Transform):
     def __call__(self, results: dict) -> dict:
         if _has_boxes(results) and self.direction != "horizontal":
             raise ValueError("Flip: vertical flips of samples with boxes are not supported")
+        flow = results.get("modality") == "Flow"
+        if flow and self.direction != "horizontal":
+            raise ValueError("Flip: flow frames (results['modality'] == 'Flow') are flipped horizontally only")
         flip = bool(_rng(results).random() < self.flip_ratio)
         results["flip"] = flip
         results["flip_direction"] = self.direction
@@ -661,6 +678,8 @@ class Flip(_Transform):
         imgs = _imgs(results)
         if _has_boxes(results):
             _move_boxes(results, hflip_width=imgs.shape[2])
+        if flow:
+            return _set_imgs(results, flip_flow(imgs))
         return _set_imgs(results, hflip(imgs) if self.direction == "horizontal" else vflip(imgs))
 
 
@@ -716,6 +735,7 @@ class ColorJitter(_Transform):
         self.order = tuple(order) if order is not None else None
 
     def __call__(self, results: dict) -> dict:
+        _check_rgb(results, "ColorJitter")
         rng = _rng(results)
         factors = {
             "brightness": rng.uniform(*self.brightness),
@@ -1092,6 +1112,7 @@ class RandAugment(_Transform):
         return out
 
     def __call__(self, results: dict) -> dict:
+        _check_rgb(results, "RandAugment")
         if _has_boxes(results):
             raise ValueError(
                 "RandAugment: samples with boxes are not supported (its rotations, shears and translations would not "

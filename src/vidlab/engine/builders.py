@@ -233,9 +233,9 @@ def target_type(cfg: Config) -> str:
 
 def _parse_items(cfg: Config, ann: Path, kind: str, num_classes: int | None) -> list:
     d = cfg.data
-    if d.format in ("video", "features"):
+    if d.format in ("video", "features", "audio"):
         return parse_video_list(ann, d.root, num_classes=num_classes, target_type=kind)
-    if d.format == "rawframes":
+    if d.format in ("rawframes", "audio_feature"):  # MMAction2's audio lists: path total_frames label
         return parse_rawframe_list(ann, d.root, num_classes=num_classes, target_type=kind)
     if d.format == "videomamba_csv":
         from vidlab.data.longterm import parse_videomamba_csv
@@ -255,6 +255,27 @@ def _windowed(cfg: Config, items: list, split: str) -> list:
     w = cfg.data.windows
     keep = "all" if split == "train" else w.get("test", "all")
     return expand_windows(items, float(w["trimmed"]), float(w["time_stride"]), keep=keep, backend=cfg.data.backend)
+
+
+def _split_sampler(cfg: Config, split: str):
+    """The sampler of ``split``: ``train_sampler``, ``val_sampler``, or ``test_sampler`` (``val_sampler`` if unset)."""
+    d = cfg.data
+    if split == "train":
+        return build_sampler(d.train_sampler, "data.train_sampler")
+    if split == "val" or d.test_sampler is None:
+        return build_sampler(d.val_sampler, "data.val_sampler")
+    return build_sampler(d.test_sampler, "data.test_sampler")
+
+
+def _audio_dataset(cfg: Config, items: list, split: str, kind: str, from_video: bool):
+    """``data.format: audio`` (the videos' sound) or ``audio_feature`` (MMAction2's ``.npy`` lists)."""
+    from vidlab.data.audio_dataset import AudioDataset
+
+    d = cfg.data
+    source = "video" if from_video else "features"
+    return AudioDataset(items, _split_sampler(cfg, split), cfg.model.num_classes, source=source,
+                        fixed_length=d.audio_fixed_length, target_type=kind, on_error=d.on_error,
+                        seed=cfg.train.seed)  # fmt: skip
 
 
 def build_dataset(cfg: Config, split: str, items: list | None = None):
@@ -289,21 +310,26 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
             raise ConfigError(str(e)) from e
     if d.windows is not None and not explicit:
         items = _windowed(cfg, items, split)
+    if d.format in ("audio", "audio_feature"):  # a video given by path (predict): its own sound
+        return _audio_dataset(cfg, items, split, kind, from_video=explicit or d.format == "audio")
     if split == "train":
-        sampler = build_sampler(d.train_sampler, "data.train_sampler")
         pipeline = _pipeline(cfg, d.train_pipeline, "data.train_pipeline")
-    elif split == "val" or d.test_sampler is None and d.test_pipeline is None:
-        sampler = build_sampler(d.val_sampler, "data.val_sampler")
+    elif split == "val" or d.test_pipeline is None:
         pipeline = _pipeline(cfg, d.val_pipeline, "data.val_pipeline")
     else:
-        sampler = build_sampler(d.test_sampler or d.val_sampler, "data.test_sampler")
-        pipeline = _pipeline(cfg, d.test_pipeline or d.val_pipeline, "data.test_pipeline")
+        pipeline = _pipeline(cfg, d.test_pipeline, "data.test_pipeline")
+    sampler = _split_sampler(cfg, split)
+    if d.modality == "Flow":
+        from vidlab.config import check_flow_channels
+
+        check_flow_channels(d, sampler.clip_len, split)
     return VideoDataset(
         items,
         sampler,
         pipeline,
         cfg.model.num_classes,
         fmt="rawframes" if d.format == "rawframes" and not explicit else "video",
+        modality=d.modality,
         target_type=kind,
         input_format=d.input_format,
         num_segments=d.num_segments,
@@ -584,12 +610,16 @@ def test_clip_spec(cfg: Config) -> dict:
         "mean": list(d.mean),
         "std": list(d.std),
         "input_format": d.input_format,
+        "modality": d.modality,
+        "filename_tmpl": d.filename_tmpl,
         "num_segments": d.num_segments,
         "short_side": d.short_side,
         "backend": d.backend,
         "sampler": dict(d.test_sampler or d.val_sampler),
         "pipeline": [dict(t) for t in (d.test_pipeline or d.val_pipeline)],
         "average_clips": cfg.model.average_clips,
+        **({"windows": dict(d.windows)} if d.windows is not None else {}),
+        **({"audio_fixed_length": d.audio_fixed_length} if d.format in ("audio", "audio_feature") else {}),
     }
 
 
@@ -654,10 +684,13 @@ def config_from_checkpoint(meta: dict, source: str = "checkpoint") -> Config:
         d.format = spec.get("format", "video")
         d.mean, d.std = list(spec["mean"]), list(spec["std"])
         d.input_format, d.num_segments = spec["input_format"], int(spec["num_segments"])
+        d.modality, d.filename_tmpl = spec.get("modality", "RGB"), spec.get("filename_tmpl", d.filename_tmpl)
         d.short_side, d.backend = spec.get("short_side"), spec.get("backend", "pyav")
         d.val_sampler = dict(spec["sampler"])
         d.test_sampler = None
         d.val_pipeline = [dict(t) for t in spec["pipeline"]]
         d.test_pipeline = None
         cfg.model.average_clips = spec.get("average_clips", "prob")
+        d.windows = dict(spec["windows"]) if spec.get("windows") else None
+        d.audio_fixed_length = int(spec.get("audio_fixed_length", d.audio_fixed_length))
     return cfg

@@ -261,11 +261,20 @@ def _task_meta(model: str) -> dict:
 def default_clip_spec(name: str, model: torch.nn.Module) -> dict:
     """A test-time clip spec for a converted checkpoint without a recipe: MMAction2's ImageNet mean/std (0-255),
     short side resized to ``H * 256 / 224`` in the decoder, one centre crop of the registered input size, and one
-    clip of the registered length (2D families: that many segments, one frame each) at frame interval 1."""
+    clip of the registered length (2D families: that many segments, one frame each) at frame interval 1. An audio
+    model reads the videos' sound as MMAction2's audio test pipeline does (10 clips of 64 frames, 128 rows each)."""
     from vidlab.models import get_model_info
     from vidlab.models.base import FrameClassifier
 
-    _, t, h, _ = get_model_info(name).input_shape
+    info = get_model_info(name)
+    if info.task == "audio":  # MMAction2's audio recipes: 64-frame clips as 128 feature rows, 10 clips, no mean/std
+        return {
+            "format": "audio", "mean": [0.0], "std": [1.0], "input_format": "NCTHW", "num_segments": 1,
+            "short_side": None, "backend": "pyav", "pipeline": [], "average_clips": "prob",
+            "sampler": {"type": "SampleFrames", "clip_len": 64, "num_clips": 10, "test_mode": True},
+            "audio_fixed_length": info.input_shape[2],
+        }  # fmt: skip
+    _, t, h, _ = info.input_shape
     frames = isinstance(model, FrameClassifier)
     sampler = {"type": "SampleFrames", "clip_len": 1 if frames else t, "frame_interval": 1, "test_mode": True}
     sampler["num_clips"] = t if frames else 1

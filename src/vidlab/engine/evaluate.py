@@ -61,7 +61,10 @@ def to_input(imgs: torch.Tensor, mean, std, device: torch.device) -> torch.Tenso
 
 def batch_inputs(batch: dict, mean, std, device: torch.device) -> torch.Tensor:
     """The model input of a collated batch with its views: normalized clips ``(B, V, C, T, H, W)`` from ``imgs``,
-    or extracted features ``(B, 1, ...)`` from ``feats`` (linear probing on features)."""
+    spectrogram clips ``(B, V, 1, T, F)`` from ``audio`` (as they are), or extracted features ``(B, 1, ...)`` from
+    ``feats`` (linear probing on features)."""
+    if "audio" in batch:
+        return batch["audio"].to(device, non_blocking=True).float()
     if "feats" in batch:
         return batch["feats"].to(device, non_blocking=True).float().unsqueeze(1)
     return to_input(batch["imgs"], mean, std, device)

@@ -14,7 +14,7 @@ from vidlab.data.loader import build_loader
 from vidlab.engine.builders import build_dataset, build_model, build_task, config_from_checkpoint, load_class_names
 from vidlab.engine.checkpoint import CheckpointError, load_file
 from vidlab.engine.distributed import cleanup, init_distributed
-from vidlab.engine.evaluate import evaluate_split, result_table, to_input, video_paths, write_results
+from vidlab.engine.evaluate import batch_inputs, evaluate_split, result_table, video_paths, write_results
 from vidlab.engine.precision import autocast_context, resolve_precision
 from vidlab.models.convert import load_checkpoint
 
@@ -135,7 +135,7 @@ def predict_video(
     model = build_and_load(cfg, checkpoint, device)
     task = build_task(cfg)
     item = dataset[0]
-    x = to_input(item["imgs"][None], cfg.data.mean, cfg.data.std, device)  # (1, V, C, T, H, W)
+    x = batch_inputs({k: item[k][None] for k in ("imgs", "audio") if k in item}, cfg.data.mean, cfg.data.std, device)
     names = class_names(cfg, checkpoint) or []
     with autocast_context(precision, device):
         if task.name in ("regression", "counting"):

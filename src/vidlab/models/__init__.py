@@ -10,6 +10,7 @@ from vidlab.models import (  # noqa: F401
     i3d,
     mvit,
     r2plus1d,
+    resnet_audio,
     slowfast,
     slowonly,
     tanet,

@@ -48,8 +48,9 @@ class ModelInfo:
         input_shape: default input of one clip, ``(C, T, H, W)`` (the batch dimension is not included).
         module: the module that defines the builder (``vidlab.models.tsn`` ...).
         task: ``recognition`` (a video classifier), ``detection`` (an AVA action detector taking boxes too),
-            ``pretrain`` (a self-supervised model returning its loss: VideoMAE's autoencoder) or ``encoder`` (a
-            feature tower without a video classifier: CLIP).
+            ``pretrain`` (a self-supervised model returning its loss: VideoMAE's autoencoder), ``encoder`` (a
+            feature tower without a video classifier: CLIP) or ``audio`` (a spectrogram classifier, MMAction2's audio
+            recognizers; its ``input_shape`` is ``(1, 1, T, F)``: one single-channel "frame" of T rows by F bins).
     """
 
     name: str

@@ -277,6 +277,10 @@ class VideoClassifier(nn.Module):
                 p.data = p.data.contiguous(memory_format=formats[p.dim()])
         return self
 
+    def check_views(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is a batch of views ``(B, V, C, T, H, W)``."""
+        check_clip(x, ndim=6)
+
     def forward_views(self, x: torch.Tensor, average_clips: str | None = "prob") -> torch.Tensor:
         """Multi-view testing: one score per sample from V views of it.
 
@@ -294,7 +298,7 @@ class VideoClassifier(nn.Module):
         Returns:
             ``(B, num_classes)`` float32 scores: probabilities for ``"prob"``, logits otherwise.
         """
-        check_clip(x, ndim=6)
+        self.check_views(x)
         b, v = x.shape[:2]
         clips = x.flatten(0, 1)
         chunk = self.view_chunk or len(clips)

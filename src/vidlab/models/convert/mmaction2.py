@@ -19,6 +19,9 @@ two layers ``convK`` and ``bnK`` as torchvision does. The rules, applied in orde
   too); in a factorised (2+1)D conv ``bn_s`` -> ``bn_mid`` (R(2+1)D)
 - ``conv1_s.conv`` / ``conv1_t.conv`` / ``conv1_t.bn`` -> ``conv1_s`` / ``conv1_t`` / ``bn1`` (X3D stem)
 - ``se_module`` -> ``se`` (X3D)
+- ResNetAudio's factorised convs (``ConvAudio``, after the ``convK.conv`` rule has removed the outer
+  ``ConvModule``): ``conv_1.conv`` / ``conv_1.bn`` (the ``(k, 1)`` kernel over time) -> ``conv_t`` / ``bn_t``,
+  ``conv_2.conv`` / ``conv_2.bn`` (``(1, k)`` over frequency) -> ``conv_f`` / ``bn_f`` (audio recognizers)
 - ``downsample.conv`` / ``downsample.bn`` -> ``downsample.0`` / ``downsample.1`` (all)
 - ``cls_head.fc_cls`` -> ``head.fc`` (TSN, TSM, TIN, TANet, TRN; TRN's ``consensus`` keeps its names)
 - ``cls_head.fc1`` / ``cls_head.fc2`` -> ``head.fc1`` / ``head.fc2`` (X3D)
@@ -73,6 +76,7 @@ FAMILIES = (
     "timesformer",
     "videomae",
     "mvit",
+    "audioonly",
 )
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
@@ -97,6 +101,10 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\.bn_s\."), ".bn_mid."),
     (re.compile(r"\.conv(\dp?)\.bn\."), r".bn\1."),
     (re.compile(r"\.se_module\."), ".se."),
+    (re.compile(r"\.conv_1\.conv\."), ".conv_t."),  # ResNetAudio's ConvAudio: time branch
+    (re.compile(r"\.conv_1\.bn\."), ".bn_t."),
+    (re.compile(r"\.conv_2\.conv\."), ".conv_f."),  # frequency branch
+    (re.compile(r"\.conv_2\.bn\."), ".bn_f."),
     (re.compile(r"\.downsample\.conv\."), ".downsample.0."),
     (re.compile(r"\.downsample\.bn\."), ".downsample.1."),
     (re.compile(r"^cls_head\.fc_cls\."), "head.fc."),
