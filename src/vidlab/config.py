@@ -43,6 +43,10 @@ class DataConfig:
     format: str = "video"  # video | rawframes | kinetics_csv | videomamba_csv | charades_csv | ava | features | audio
     # (the videos' sound as log-mel features) | audio_feature (MMAction2's .npy feature lists)
     audio_fixed_length: int = 128  # audio formats: feature rows per clip (MMAction2's AudioFeatureSelector)
+    sources: list | None = None  # more training sources (OmniSource): [{name, train_list, root, format: video |
+    # rawframes | image, train_sampler, train_pipeline, batch_size, loss_weight}]; one batch of each per step
+    source_name: str = "videos"  # the name of this (main) source in the per-source training log
+    loss_weight: float = 1.0  # the weight of this (main) source's loss when data.sources adds others
     csv_delimiter: str = ","  # videomamba_csv: the field separator (VideoMamba's --split)
     windows: dict | None = None  # long videos as trimmed windows: {trimmed: s, time_stride: s, test: all | first}
     features_dir: str | None = None  # format=features: the `vidlab extract --out` folder
@@ -587,12 +591,44 @@ def validate(cfg: Config) -> None:
         )
     _validate_recipe_augmentation(cfg)
     _validate_windows(cfg.data.windows)
+    _validate_sources(cfg)
     _validate_flow(cfg)
     frames = cfg.model.pretrained_frames
     if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
         raise ConfigError(f"model.pretrained_frames must be a positive number of frames or null, got {frames!r}")
     if cfg.test.view_chunk is not None and (isinstance(cfg.test.view_chunk, bool) or cfg.test.view_chunk < 1):
         raise ConfigError(f"test.view_chunk must be a positive number of clips or null, got {cfg.test.view_chunk!r}")
+
+
+def _validate_sources(cfg: Config) -> None:
+    """``data.sources``: mappings with a unique ``name`` and a ``train_list``, known keys, video-like formats,
+    positive batch sizes, non-negative loss weights; recognition or regression of decoded clips only."""
+    sources = cfg.data.sources
+    if sources is None:
+        return
+    allowed = ("name", "root", "format", "train_list", "train_sampler", "train_pipeline", "batch_size", "loss_weight")
+    if not isinstance(sources, list) or not sources:
+        raise ConfigError(f"data.sources must be a non-empty list of mappings (or null), got {sources!r}")
+    names = [cfg.data.source_name]
+    for i, src in enumerate(sources):
+        where = f"data.sources[{i}]"
+        if not isinstance(src, dict) or "name" not in src or "train_list" not in src:
+            raise ConfigError(f"{where} must be a mapping with at least name and train_list, got {src!r}")
+        unknown = sorted(set(src) - set(allowed))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(allowed)}")
+        if src.get("format", "video") not in ("video", "rawframes", "image"):
+            raise ConfigError(f"{where}.format must be video, rawframes or image, got {src['format']!r}")
+        if int(src.get("batch_size", 1)) < 1 or float(src.get("loss_weight", 1.0)) < 0:
+            raise ConfigError(f"{where}: batch_size must be >= 1 and loss_weight >= 0")
+        names.append(str(src["name"]))
+    if len(set(names)) != len(names):
+        raise ConfigError(f"data.sources: source names must differ (data.source_name included), got {names}")
+    if cfg.task not in ("recognition", "regression") or cfg.data.format not in ("video", "rawframes", "image"):
+        raise ConfigError(
+            f"data.sources (joint training) needs task recognition or regression on decoded clips, "
+            f"not task {cfg.task} with data.format {cfg.data.format}"
+        )
 
 
 def _validate_windows(windows: dict | None) -> None:

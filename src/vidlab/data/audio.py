@@ -60,7 +60,7 @@ import av
 import numpy as np
 import torch
 
-from vidlab.data.decode import VideoDecodeError
+from vidlab.data.decode import VideoDecodeError, check_media_file
 
 __all__ = [
     "MMACTION2_AUDIO",
@@ -103,15 +103,6 @@ class AudioDecodeError(VideoDecodeError):
 # waveforms
 
 
-def _check_media_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise AudioDecodeError(path, "no such file")
-    if os.path.isdir(path):
-        raise AudioDecodeError(path, "is a directory, not a media file")
-    if os.path.getsize(path) == 0:
-        raise AudioDecodeError(path, "file is empty (0 bytes)")
-
-
 def _decode_resampled(container, stream, sample_rate: int) -> list[np.ndarray]:
     """The stream's samples as planar float32 chunks ``(channels, n)`` at ``sample_rate``."""
     resampler = av.AudioResampler(format="fltp", rate=sample_rate)
@@ -141,7 +132,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, mono: bool = T
     path = os.fspath(path)
     if not isinstance(sample_rate, int) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
-    _check_media_file(path)
+    check_media_file(path, AudioDecodeError, "a media file")
     try:
         container = av.open(path)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:

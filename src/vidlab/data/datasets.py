@@ -245,6 +245,8 @@ class _FrameSource:
         if fmt == "rawframes":
             self.num_frames = item.total_frames
             fps = item.meta.get("fps")
+        elif fmt == "image":  # a still image is a one-frame video: the sampler repeats it to fill the clip
+            self.num_frames, fps = 1, None
         else:
             self.reader = VideoReader(item.path, backend=backend, short_side=short_side)
             self.num_frames = self.reader.num_frames
@@ -257,6 +259,10 @@ class _FrameSource:
             return self.reader.read(indices)
         if self.modality == "Flow":
             return read_flow_frames(self.item.path, indices, self.tmpl, self.short_side)  # (N, H, W, 2)
+        if self.fmt == "image":
+            path = Path(self.item.path)
+            name = path.name.replace("{", "{{").replace("}", "}}")  # a file name, not a template
+            return _read_rawframes(str(path.parent), np.zeros_like(indices), name, self.short_side)
         return _read_rawframes(self.item.path, indices, self.tmpl, self.short_side)
 
     def close(self) -> None:

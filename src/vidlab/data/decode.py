@@ -82,6 +82,16 @@ class _UntrustedTimestamps(Exception):
     """Decoded frames carry timestamps that do not match the packet table."""
 
 
+def check_media_file(path: str, error: type[VideoDecodeError] = VideoDecodeError, what: str = "a video file") -> None:
+    """Raise ``error`` naming ``path`` if it is missing, a directory or empty (before FFmpeg is asked to open it)."""
+    if not os.path.exists(path):
+        raise error(path, "no such file")
+    if os.path.isdir(path):
+        raise error(path, f"is a directory, not {what}")
+    if os.path.getsize(path) == 0:
+        raise error(path, "file is empty (0 bytes)")
+
+
 def _output_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
     """Size (width, height) after resizing the shorter side to ``short_side``, keeping the aspect."""
     if short_side is None:
@@ -218,12 +228,7 @@ class _PyAVReader:
 
     def __init__(self, path: str, short_side: int | None, interpolation: Interpolation) -> None:
         self.path = path
-        if not os.path.exists(path):
-            raise VideoDecodeError(path, "no such file")
-        if os.path.isdir(path):
-            raise VideoDecodeError(path, "is a directory, not a video file")
-        if os.path.getsize(path) == 0:
-            raise VideoDecodeError(path, "file is empty (0 bytes)")
+        check_media_file(path)
         self._container: Any = None
         self._open()
         try:

@@ -233,7 +233,7 @@ def target_type(cfg: Config) -> str:
 
 def _parse_items(cfg: Config, ann: Path, kind: str, num_classes: int | None) -> list:
     d = cfg.data
-    if d.format in ("video", "features", "audio"):
+    if d.format in ("video", "features", "audio", "image"):
         return parse_video_list(ann, d.root, num_classes=num_classes, target_type=kind)
     if d.format in ("rawframes", "audio_feature"):  # MMAction2's audio lists: path total_frames label
         return parse_rawframe_list(ann, d.root, num_classes=num_classes, target_type=kind)
@@ -255,6 +255,36 @@ def _windowed(cfg: Config, items: list, split: str) -> list:
     w = cfg.data.windows
     keep = "all" if split == "train" else w.get("test", "all")
     return expand_windows(items, float(w["trimmed"]), float(w["time_stride"]), keep=keep, backend=cfg.data.backend)
+
+
+def source_configs(cfg: Config) -> list[Config]:
+    """A config per extra training source of ``data.sources`` (OmniSource-style joint training): the main config
+    with that source's list, root, format, sampler, pipeline, batch size and loss weight (unset keys: the main
+    source's). See :mod:`vidlab.engine.sources`."""
+    out = []
+    shared = {  # the main source's label files, wherever the source's own root is
+        key: None if getattr(cfg.data, key) is None else str(data_path(cfg, getattr(cfg.data, key)))
+        for key in ("label_map", "flip_label_map", "pairs")
+    }
+    for src in cfg.data.sources or []:
+        data = dataclasses.replace(
+            cfg.data,
+            **shared,
+            sources=None,
+            windows=None,
+            source_name=src["name"],
+            root=src.get("root", cfg.data.root),
+            format=src.get("format", "video"),
+            train_list=src["train_list"],
+            train_sampler=dict(src.get("train_sampler", cfg.data.train_sampler)),
+            train_pipeline=list(src.get("train_pipeline", cfg.data.train_pipeline)),
+            batch_size=int(src.get("batch_size", cfg.data.batch_size)),
+            loss_weight=float(src.get("loss_weight", 1.0)),
+            train_fraction=1.0,
+            train_samples=None,
+        )
+        out.append(dataclasses.replace(cfg, data=data))
+    return out
 
 
 def _split_sampler(cfg: Config, split: str):
@@ -328,7 +358,7 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
         sampler,
         pipeline,
         cfg.model.num_classes,
-        fmt="rawframes" if d.format == "rawframes" and not explicit else "video",
+        fmt=d.format if d.format in ("rawframes", "image") and not explicit else "video",
         modality=d.modality,
         target_type=kind,
         input_format=d.input_format,

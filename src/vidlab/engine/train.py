@@ -26,6 +26,7 @@ from vidlab.engine.builders import (
     checkpoint_kwargs,
     checkpoint_meta,
     load_class_names,
+    source_configs,
 )
 from vidlab.engine.distributed import (
     DistInfo,
@@ -38,6 +39,7 @@ from vidlab.engine.distributed import (
 from vidlab.engine.evaluate import TrainForward, batch_inputs, evaluate_split, result_table, unwrap
 from vidlab.engine.optim import apply_freeze, build_scheduler
 from vidlab.engine.precision import autocast_context, describe, resolve_precision
+from vidlab.engine.sources import MultiSourceLoader, source_loss
 from vidlab.models.convert import load_checkpoint
 from vidlab.tasks import Task
 
@@ -99,7 +101,10 @@ def train_step(
         with autocast_context(precision, info.device):
             out = model(x, **task.model_inputs(batch, info.device))
         outputs, aux = out if isinstance(out, tuple) else (out, [])
-        loss = task.loss(outputs, y, aux)
+        if "source" in batch:  # several training sources: weighted sum of their losses, each logged
+            loss, batch["source_stats"] = source_loss(task, outputs, y, aux, batch, v)
+        else:
+            loss = task.loss(outputs, y, aux)
         scaled = loss / accum
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
     return loss.item()
@@ -160,7 +165,7 @@ def train_one_epoch(
     n_micro = len(loader) - len(loader) % accum
     if max_iters:
         n_micro = min(n_micro, max_iters * accum)
-    losses, skipped = [], []
+    losses, skipped, per_source = [], [], {}
     bar = None
     if info.is_main and sys.stderr.isatty():  # no carriage-return bars in logs and CI output
         from tqdm import tqdm
@@ -173,6 +178,8 @@ def train_one_epoch(
             break
         losses.append(train_step(model, batch, task, info, micro_step=i, scaler=scaler, **step))
         skipped.extend(batch["skipped"])
+        for name, values in batch.get("source_stats", {}).items():
+            per_source.setdefault(name, []).append(values)
         if (i + 1) % accum == 0:
             where = f" at epoch {epoch + 1}, iteration {i + 1}"
             optimizer_step(model, optimizer, scheduler, grad_clip, scaler, where)
@@ -187,13 +194,26 @@ def train_one_epoch(
     if bar is not None:
         bar.close()
     loss = float(np.mean(losses)) if losses else float("nan")
-    gathered = all_gather_objects((loss, skipped), info)
+    gathered = all_gather_objects((loss, skipped, per_source), info)
     return {
         "loss": float(np.nanmean([g[0] for g in gathered])),
         "skipped": sorted({p for g in gathered for p in g[1]}),
         "time_s": time.time() - t0,
         "lr": optimizer.param_groups[0]["lr"],
+        "sources": _source_means([g[2] for g in gathered]),
     }
+
+
+def _source_means(per_rank: list[dict]) -> dict[str, float]:
+    """``train_<source>_loss`` / ``train_<source>_top1``: each source's mean over the epoch's steps and ranks."""
+    out = {}
+    for name in per_rank[0]:
+        steps = [v for rank in per_rank for v in rank.get(name, [])]
+        out[f"train_{name}_loss"] = float(np.mean([loss for loss, _ in steps]))
+        hits = [h for _, h in steps if h is not None]
+        if hits:
+            out[f"train_{name}_top1"] = float(np.mean(hits))
+    return out
 
 
 def _resume_path(work_dir: Path, resume: str) -> Path | None:
@@ -243,6 +263,14 @@ def _loaders(cfg: Config, info: DistInfo):
     train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
     common = {"num_workers": cfg.data.num_workers, "rank": info.rank, "world_size": info.world_size}
     train_loader = build_loader(train_set, cfg.data.batch_size, train=True, seed=cfg.train.seed, **common)
+    if cfg.data.sources:
+        loaders, names, weights = [train_loader], [cfg.data.source_name], [cfg.data.loss_weight]
+        for sub in source_configs(cfg):
+            loaders.append(build_loader(build_dataset(sub, "train"), sub.data.batch_size, train=True,
+                                        seed=cfg.train.seed, **common))  # fmt: skip
+            names.append(sub.data.source_name)
+            weights.append(sub.data.loss_weight)
+        train_loader = MultiSourceLoader(loaders, names, weights)
     val_loader = build_loader(val_set, cfg.data.val_batch_size or cfg.data.batch_size, train=False, **common)
     if len(train_loader) < cfg.train.accum_steps:
         raise ValueError(f"{len(train_set)} training videos make no full batch of {cfg.data.batch_size} per process")
@@ -308,7 +336,8 @@ def _model_and_optimizer(cfg: Config, info: DistInfo, iters_per_epoch: int):
         model.to_channels_last()
     if cfg.model.pretrained:
         _load_pretrained(model, cfg)
-    global_batch = cfg.data.batch_size * info.world_size * cfg.train.accum_steps
+    per_step = cfg.data.batch_size + sum(sub.data.batch_size for sub in source_configs(cfg))  # every source's share
+    global_batch = per_step * info.world_size * cfg.train.accum_steps
     optimizer, frozen = build_optimizer_from_config(model, cfg, global_batch)  # freezes before DDP / FSDP wrap
     trained = parallel.wrap(TrainForward(model), cfg.train, info)
     if parallel.is_sharded(trained):  # sharding replaced the parameters: the optimizer takes the sharded ones
@@ -404,10 +433,14 @@ def train(cfg: Config, resume: str | None = None) -> dict:
 
     values, last_eval = {}, None
     for epoch in range(start_epoch, cfg.train.epochs):
-        train_loader.dataset.set_epoch(epoch)
-        train_loader.sampler.set_epoch(epoch)
+        if isinstance(train_loader, MultiSourceLoader):
+            train_loader.set_epoch(epoch)
+        else:
+            train_loader.dataset.set_epoch(epoch)
+            train_loader.sampler.set_epoch(epoch)
         stats = train_one_epoch(model, train_loader, optimizer, scheduler, task, info, epoch=epoch, **epoch_args)
         record = {"epoch": epoch + 1, "loss": stats["loss"], "lr": stats["lr"], "train_time_s": stats["time_s"]}
+        record.update(stats["sources"])
         record["precision"] = "fp32" if precision == "none" else precision
         vskipped = []
         if (epoch + 1) % cfg.train.val_interval == 0 or epoch + 1 == cfg.train.epochs:
