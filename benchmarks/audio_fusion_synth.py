@@ -8,6 +8,7 @@ the two score files with `vidlab fuse` (equal weights, MMAction2's `report_accur
 Usage:
     vidlab data synth --audio --out data/synth_audio
     python benchmarks/audio_fusion_synth.py [--root data/synth_audio] [--video-config CONFIG] [--work-root DIR]
+        [--video-overrides key=value ...] [--reuse]
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ def main() -> None:
     ap.add_argument("--root", default="data/synth_audio")
     ap.add_argument("--video-config", default="configs/recognition/tsn_r18_synth.yaml")
     ap.add_argument("--work-root", default="work_dirs/audio_fusion")
+    ap.add_argument("--video-overrides", nargs="*", default=[], help="key=value for the video recipe only")
+    ap.add_argument("--reuse", action="store_true", help="read runs whose test results are already there")
     args = ap.parse_args()
-    work = Path(args.work_root)
+    work, root = Path(args.work_root), [f"data.root={args.root}"]
     rows = {
-        name: run(cfg, [f"data.root={args.root}"], work)
-        for name, cfg in (("audio", AUDIO), ("video", args.video_config))
+        "audio": run(AUDIO, root, work, reuse=args.reuse),
+        "video": run(args.video_config, root + args.video_overrides, work, reuse=args.reuse),
     }
     files = [str(work / Path(cfg).stem / "test_results.json") for cfg in (AUDIO, args.video_config)]
     fused_out = work / "fused.json"

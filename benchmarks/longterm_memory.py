@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 
-def measure(model: str, frames: int, mode: str, checkpoint: bool, repeats: int) -> dict:
+def measure(model: str, frames: int, mode: str, checkpoint: bool, repeats: int, warmup: int = 1) -> dict:
     import resource
     import statistics
     import time
@@ -46,15 +46,18 @@ def measure(model: str, frames: int, mode: str, checkpoint: bool, repeats: int) 
             net.zero_grad(set_to_none=True)
             net(x).logsumexp(-1).sum().backward()
 
-    run()  # warm-up
-    times = []
+    for _ in range(warmup):
+        run()
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {
         "s_per_video": statistics.median(times),
+        "cpu_s_per_video": statistics.median(cpu),
         "peak_mib": (peak - base) / 1024,
         "threads": torch.get_num_threads(),
     }
@@ -70,6 +73,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["videomamba_ti", "videomamba_s"])
     ap.add_argument("--frames", nargs="+", type=int, default=[32, 64])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1, help="passes before the timed ones")
     ap.add_argument("--train-model", default="videomamba_ti", help="model of the activation-checkpointing rows")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a single measurement, in this process
     args = ap.parse_args()
@@ -79,19 +83,16 @@ def main() -> None:
     runs = [(m, f, "infer", False) for m in args.models for f in args.frames]
     runs += [(args.train_model, args.frames[0], "train", ck) for ck in (False, True)]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
-    print(
-        "| model | frames | pass | activation checkpointing | s / video (median) | peak memory above the model (MiB) |"
-    )
-    print("|---|---|---|---|---|---|")
+    print("| model | frames | pass | activation checkpointing | s / video | CPU s / video | peak MiB above the model |")
+    print("|---|---|---|---|---|---|---|")
     for model, frames, mode, ck in runs:
-        spec = dict(model=model, frames=frames, mode=mode, checkpoint=ck, repeats=args.repeats)
+        spec = dict(model=model, frames=frames, mode=mode, checkpoint=ck, repeats=args.repeats, warmup=args.warmup)
         out = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True)
         if out.returncode:
             raise SystemExit(out.stderr)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(
-            f"| {model} | {frames} | {mode} | {'yes' if ck else 'no'} | {r['s_per_video']:.2f} | {r['peak_mib']:.0f} |"
-        )
+        cells = f"{r['s_per_video']:.2f} | {r['cpu_s_per_video']:.2f} | {r['peak_mib']:.0f}"
+        print(f"| {model} | {frames} | {mode} | {'yes' if ck else 'no'} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

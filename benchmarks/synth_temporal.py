@@ -25,11 +25,15 @@ from pathlib import Path
 DEFAULT = ["configs/recognition/tsn_r18_synth.yaml", "configs/recognition/tsm_r18_synth.yaml"]
 
 
-def run(config: str, overrides: list[str], work_root: Path) -> dict:
+def run(config: str, overrides: list[str], work_root: Path, reuse: bool = False) -> dict:
+    """Train ``config`` in ``work_root/<config stem>``, test its best checkpoint; ``reuse``: a run whose test results
+    are already there is read, not redone."""
     work = work_root / Path(config).stem
+    out = work / "test_results.json"
+    if reuse and out.is_file():
+        return _result(work, out)
     cmd = [sys.executable, "-m", "vidlab", "train", config, f"work_dir={work}", *overrides]
     subprocess.run(cmd, check=True)
-    out = work / "test_results.json"
     cmd = [
         sys.executable,
         "-m",
@@ -44,6 +48,10 @@ def run(config: str, overrides: list[str], work_root: Path) -> dict:
         str(out),
     ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return _result(work, out)
+
+
+def _result(work: Path, out: Path) -> dict:
     doc = json.loads(out.read_text())
     history = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     return {"test": doc["metrics"], "train_minutes": sum(h["train_time_s"] for h in history) / 60}

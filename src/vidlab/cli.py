@@ -319,6 +319,11 @@ def _add_data_parser(sub) -> None:
         "--audio", action="store_true", help="recognition: also a sound track that depends on the class (AAC, 16 kHz)"
     )
     synth.set_defaults(func=_cmd_data_synth)
+    _add_list_parsers(data)
+
+
+def _add_list_parsers(data) -> None:
+    """`vidlab data longterm-list`, `ucfrep-list` and `flow`: annotation and flow tools."""
     lt = data.add_parser(
         "longterm-list", help="Breakfast / COIN / LVU annotation files -> VideoMamba's 'path,label,duration' CSV"
     )

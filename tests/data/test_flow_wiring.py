@@ -114,3 +114,21 @@ def test_colour_transforms_refuse_flow():
     for t in (ColorJitter(0.4, 0.4, 0.4, 0.1), RandAugment()):
         with pytest.raises(ValueError, match="remove it from the pipeline of flow frames"):
             t(dict(results))
+
+
+def test_3d_flow_clips_feed_a_two_channel_3d_network(tmp_path):
+    """MMAction2's 3D flow recipe (SlowOnly, in_channels=2): NCTHW clips of (x, y) flow frames, mean/std of 2."""
+    from vidlab.data.transforms import normalize_batch
+    from vidlab.models import create_model
+
+    frames = write_flow_folder(tmp_path / "v0", n=8, h=32, w=32)
+    sampler = SampleFrames(clip_len=4, frame_interval=2, num_clips=1, test_mode=True)
+    ds = VideoDataset([VideoItem(str(tmp_path / "v0"), [0], total_frames=8)], sampler, Compose([]), 3,
+                      fmt="rawframes", modality="Flow", filename_tmpl="{}_{:05d}.png")  # fmt: skip
+    out = ds[0]
+    assert tuple(out["imgs"].shape) == (1, 4, 32, 32, 2)
+    np.testing.assert_array_equal(out["imgs"][0].numpy(), frames[np.array(out["meta"]["frame_inds"])])
+    x = normalize_batch(out["imgs"][None], [128, 128], [128, 128])  # (1, V, 2, T, H, W)
+    model = create_model("slowonly_r50_8x8", num_classes=3, in_channels=2, depth=18).eval()
+    with torch.no_grad():
+        assert model.forward_views(x).shape == (1, 3)
