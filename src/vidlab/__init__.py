@@ -2,7 +2,15 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["convert_state_dict", "create_model", "list_models", "load_checkpoint", "load_model", "__version__"]
+__all__ = [
+    "VidlabError",
+    "convert_state_dict",
+    "create_model",
+    "list_models",
+    "load_checkpoint",
+    "load_model",
+    "__version__",
+]
 
 
 def __getattr__(name: str):
@@ -15,6 +23,10 @@ def __getattr__(name: str):
         from vidlab.models import convert
 
         return getattr(convert, name)
+    if name == "VidlabError":
+        from vidlab.errors import VidlabError
+
+        return VidlabError
     if name == "load_model":
         from vidlab.engine.inference import load_model
 

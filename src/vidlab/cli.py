@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from vidlab.errors import InputError, VidlabError, one_line
 
 
 def _cmd_data_synth(args) -> None:
@@ -28,13 +31,10 @@ def _cmd_data_synth(args) -> None:
     from vidlab.data.synthetic import DURATION_RANGE, Variant, generate_synth_actions
 
     args.out, args.num_videos = args.out or "data/synth", args.num_videos or 1000
-    try:
-        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes] if args.sizes else None
-        variant = Variant(
-            args.variant, args.style, tuple(args.duration or DURATION_RANGE), args.max_count, audio=args.audio
-        )
-    except ValueError as e:
-        raise SystemExit(f"vidlab data synth: error: {e} (sizes are WIDTHxHEIGHT, e.g. 64x48)") from None
+    sizes = _sizes(args.sizes)
+    variant = Variant(
+        args.variant, args.style, tuple(args.duration or DURATION_RANGE), args.max_count, audio=args.audio
+    )
     info = generate_synth_actions(
         args.out,
         num_videos=args.num_videos,
@@ -48,58 +48,62 @@ def _cmd_data_synth(args) -> None:
     print(f"SynthActions in {args.out}: {info}")
 
 
+def _sizes(items: list[str] | None) -> list[tuple[int, ...]] | None:
+    """``--sizes 64x48 ...`` as ``[(64, 48), ...]``."""
+    if not items:
+        return None
+    try:
+        return [tuple(int(v) for v in item.lower().split("x")) for item in items]
+    except ValueError:
+        raise InputError(f"--sizes takes WIDTHxHEIGHT values such as 64x48, got {' '.join(items)}") from None
+
+
 def _synth_long(args) -> None:
     from vidlab.data.synthetic_long import generate_synth_long
 
     out = args.out or "data/synth_long"
-    size = tuple(int(v) for v in args.sizes[0].lower().split("x")) if args.sizes else (64, 48)
-    try:
-        info = generate_synth_long(
-            out, num_videos=args.num_videos or 480, seed=args.seed, workers=args.workers, size=size,
-            duration=tuple(args.duration or (60.0, 150.0)), overwrite=args.overwrite,
-        )  # fmt: skip
-    except ValueError as e:
-        raise SystemExit(f"vidlab data synth: error: {e}") from None
+    size = _sizes(args.sizes)[0] if args.sizes else (64, 48)
+    info = generate_synth_long(
+        out, num_videos=args.num_videos or 480, seed=args.seed, workers=args.workers, size=size,
+        duration=tuple(args.duration or (60.0, 150.0)), overwrite=args.overwrite,
+    )  # fmt: skip
     print(f"SynthActions-Long in {out}: {info}")
 
 
 def _cmd_data_longterm_list(args) -> None:
     from vidlab.data import longterm as lt
-    from vidlab.data.datasets import AnnotationError
 
     tmpl = {"video_tmpl": args.video_tmpl} if args.video_tmpl else {}
-    try:
-        if args.dataset == "breakfast":
-            rows = lt.breakfast_rows(args.src, **tmpl)
-        elif args.dataset == "coin":
-            rows = lt.coin_rows(args.src, args.subset, **tmpl)
-        else:
-            rows = lt.lvu_rows(args.src, args.task or Path(args.src).parent.name, args.durations, **tmpl)
-    except (AnnotationError, ValueError) as e:
-        print(f"vidlab data longterm-list: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    if args.dataset == "breakfast":
+        rows = lt.breakfast_rows(args.src, **tmpl)
+    elif args.dataset == "coin":
+        rows = lt.coin_rows(args.src, args.subset, **tmpl)
+    else:
+        rows = lt.lvu_rows(args.src, args.task or Path(args.src).parent.name, args.durations, **tmpl)
     print(f"wrote {lt.write_videomamba_csv(rows, args.out)} videos to {args.out}")
 
 
 def _cmd_data_ucfrep(args) -> None:
-    from vidlab.data.ucfrep import main
+    from vidlab.data.ucfrep import write_ucfrep_list
 
-    argv = [args.ann_dir, args.out, "--video-tmpl", args.video_tmpl]
-    argv += ["--video-root", args.video_root] if args.video_root else []
-    main(argv + (["--segments", args.segments] if args.segments else []))
+    report = write_ucfrep_list(
+        args.ann_dir, args.out, video_tmpl=args.video_tmpl, video_root=args.video_root, segments=args.segments
+    )
+    print(f"{args.out}: {report['written']} videos", end="")
+    if report["missing"]:
+        print(f"; {len(report['missing'])} missing under {args.video_root} (e.g. {report['missing'][0]})", end="")
+    if report["skipped_few_cycles"]:
+        print(f"; {len(report['skipped_few_cycles'])} with fewer than 2 repetitions skipped", end="")
+    print()
 
 
 def _cmd_data_flow(args) -> None:
     from vidlab.data.flow import extract_flow_list
 
-    try:
-        out = extract_flow_list(
-            args.list, args.root, args.out, out_list=args.out_list, method=args.method, bound=args.bound,
-            short_side=args.short_side, filename_tmpl=args.filename_tmpl, workers=args.workers,
-        )  # fmt: skip
-    except (ImportError, ValueError, FileExistsError) as e:  # AnnotationError is a ValueError
-        print(f"vidlab data flow: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    out = extract_flow_list(
+        args.list, args.root, args.out, out_list=args.out_list, method=args.method, bound=args.bound,
+        short_side=args.short_side, filename_tmpl=args.filename_tmpl, workers=args.workers,
+    )  # fmt: skip
     print(f"flow folders in {args.out}; rawframe list {out} (data.format: rawframes, data.modality: Flow)")
 
 
@@ -152,15 +156,15 @@ def _cmd_predict(args) -> None:
 
     cfg = resolve_config(args.checkpoint, args.config, args.overrides)
     if cfg.data.modality == "Flow":
-        raise SystemExit(
-            "vidlab predict: this checkpoint takes optical flow (data.modality: Flow), not a video; evaluate flow "
+        raise InputError(
+            "this checkpoint takes optical flow (data.modality: Flow), not a video; evaluate flow "
             "folders with `vidlab test --checkpoint CKPT --list LIST_flow.txt --root FLOW_ROOT`"
         )
     if cfg.task == "detection":
         from vidlab.engine.inference import predict_video_boxes
 
         if not (args.boxes or args.gt_boxes):
-            raise SystemExit("vidlab predict: a detector needs person boxes: --boxes PROPOSALS or --gt-boxes GT.csv")
+            raise InputError("a detector needs person boxes: --boxes PROPOSALS or --gt-boxes GT.csv")
         out = args.out or str(Path(args.video).with_suffix("")) + "_det.mp4"
         rows = predict_video_boxes(
             cfg,
@@ -221,7 +225,7 @@ def _mapping(text: str | None, option: str) -> dict | None:
 
     value = yaml.safe_load(text)
     if not isinstance(value, dict):
-        raise SystemExit(f"{option} must be a YAML mapping such as '{{embed_dim: 192}}', got {text!r}")
+        raise InputError(f"{option} must be a YAML mapping such as '{{embed_dim: 192}}', got {text!r}")
     return value
 
 
@@ -233,7 +237,7 @@ def _cmd_convert(args) -> None:
         print(f"exported {args.src} ({report['model']}, {report['keys']} tensors) -> {args.dst} ({args.to} layout)")
         return
     if not args.model:
-        raise SystemExit("vidlab convert: --model is required (unless --to exports a vidlab checkpoint)")
+        raise InputError("--model is required (unless --to exports a vidlab checkpoint)")
 
     spec, classes = None, None
     if args.config:
@@ -377,16 +381,12 @@ def _add_predict_parser(sub) -> None:
 def _cmd_eval_ava(args) -> None:
     from vidlab.metrics.ava import run_eval_ava
 
-    try:
-        run_eval_ava(args.gt, args.pred, args.labelmap, args.exclude, args.protocol, args.microg,
-                     args.threshold_on, args.keyframe_unit, args.out)  # fmt: skip
-    except (OSError, ValueError) as e:
-        print(f"vidlab eval-ava: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_eval_ava(args.gt, args.pred, args.labelmap, args.exclude, args.protocol, args.microg,
+                 args.threshold_on, args.keyframe_unit, args.out)  # fmt: skip
 
 
 def _cmd_suite(args) -> None:
-    from vidlab.suites import JobFailed, load_suite, parse_shard, run_suite, shard_jobs, write_report
+    from vidlab.suites import load_suite, parse_shard, run_suite, shard_jobs, write_report
 
     if args.suite_command == "report":
         text, table = write_report(args.dirs, out=args.out)
@@ -398,10 +398,7 @@ def _cmd_suite(args) -> None:
         for job in shard_jobs(suite.jobs, parse_shard(args.shard)):
             print(job.id, job.config, " ".join(job.overrides))
         return
-    try:
-        outcome = run_suite(suite, parse_shard(args.shard), executor=args.executor, parallel=args.jobs)
-    except JobFailed as e:
-        raise SystemExit(f"vidlab suite run: error: {e}") from None
+    outcome = run_suite(suite, parse_shard(args.shard), executor=args.executor, parallel=args.jobs)
     text, table = write_report([suite.work_dir])
     print(text)
     if outcome["failed"]:
@@ -455,13 +452,9 @@ def _cmd_caption_eval(args) -> None:
     metrics = [m for item in args.metrics for m in item.split(",") if m]
     if "all" in metrics:
         metrics = list(METRIC_KEYS)
-    try:
-        run_caption_eval(args.gt, args.pred, args.task, metrics, args.tokenize, name=args.name, strict=args.strict,
-                         list_all=args.list_all, sbert_model=args.sbert_model, bertscore_model=args.bertscore_model,
-                         bertscore_layers=args.bertscore_layers, device=args.device)  # fmt: skip
-    except (OSError, ValueError, RuntimeError) as e:
-        print(f"vidlab caption-eval: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_caption_eval(args.gt, args.pred, args.task, metrics, args.tokenize, name=args.name, strict=args.strict,
+                     list_all=args.list_all, sbert_model=args.sbert_model, bertscore_model=args.bertscore_model,
+                     bertscore_layers=args.bertscore_layers, device=args.device)  # fmt: skip
 
 
 def _add_caption_eval_parser(sub) -> None:
@@ -637,10 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_viz_mae(args) -> None:
     from vidlab.engine.viz_mae import viz_mae
 
-    try:
-        out = viz_mae(args.checkpoint, args.video, args.out, seed=args.seed, mask_ratio=args.mask_ratio)
-    except ValueError as e:
-        raise SystemExit(f"vidlab viz-mae: error: {e}") from None
+    out = viz_mae(args.checkpoint, args.video, args.out, seed=args.seed, mask_ratio=args.mask_ratio)
     print(f"original / masked / reconstructed frames: {out}")
 
 
@@ -656,23 +646,32 @@ def _add_viz_mae_parser(sub) -> None:
     viz.set_defaults(func=_cmd_viz_mae)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    from vidlab.config import ConfigError
-    from vidlab.data.datasets import AnnotationError
-    from vidlab.engine.checkpoint import CheckpointError
-    from vidlab.engine.fuse import FusionError
-    from vidlab.engine.train import NonFiniteLossError
-    from vidlab.models import UnknownModelError
+# OS errors about a path the user gave (exit 2, like every VidlabError); other OS errors (a full disk) exit 1
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 
+
+def _command_name(args) -> str:
+    """``vidlab data synth``, ``vidlab suite run``, ``vidlab train`` ..."""
+    words = [args.command] + [getattr(args, f"{args.command}_command", None) or ""]
+    return " ".join(["vidlab"] + [w for w in words if w])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one command. Errors the user can cause (:class:`vidlab.errors.VidlabError`) and OS errors print one line,
+    ``vidlab <command>: error: <message>``, and exit with the error's code (2; 1 for a diverged training, a failed
+    suite job or a full disk); ``VIDLAB_DEBUG=1`` shows the traceback instead."""
+    args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, AnnotationError, CheckpointError, UnknownModelError, FusionError) as e:
-        print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except NonFiniteLossError as e:
-        print(f"vidlab {args.command}: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    except (VidlabError, OSError) as e:
+        if os.environ.get("VIDLAB_DEBUG"):
+            raise
+        print(f"{_command_name(args)}: error: {one_line(e)}", file=sys.stderr)
+        code = e.exit_code if isinstance(e, VidlabError) else 2 if isinstance(e, _PATH_ERRORS) else 1
+        sys.exit(code)
+    except KeyboardInterrupt:
+        print(f"{_command_name(args)}: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from vidlab.errors import InputError
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError):
     """A configuration file or override is invalid."""
 
 
@@ -89,7 +91,9 @@ class DataConfig:
     batch_size: int = 8  # per process
     val_batch_size: int | None = None  # None: batch_size
     num_workers: int = 2
+    timeout: float = 600.0  # seconds a data-loader worker may take for one batch (0: no limit); then a clear error
     on_error: str = "raise"  # raise | skip (undecodable videos)
+    allow_outside_root: bool = False  # annotation paths may be absolute or lead out of root with ".."
     repeated_aug: int = 1  # training clips per decoded video, each through the train pipeline (VideoMAE's num_sample)
     random_erasing: dict | None = None  # {prob, mode, count, min_area, max_area, min_aspect, max_aspect}: erase a box
     # of every normalized training clip (the same box on all its frames) with probability prob; None: off
@@ -351,7 +355,11 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override '{item}' is not of the form key=value")
     key, raw = item.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw) if raw != "" else ""
+    try:
+        return key.strip().split("."), yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        reason = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise ConfigError(f"override '{item}': the value is not plain YAML ({reason})") from e
 
 
 def apply_override(cfg: Config, item: str) -> None:
@@ -563,6 +571,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.freeze must be none, backbone or stages:K (e.g. stages:2), got {freeze!r}")
     if cfg.optim.layer_decay is not None and not 0 < cfg.optim.layer_decay <= 1:
         raise ConfigError(f"optim.layer_decay must be in (0, 1], got {cfg.optim.layer_decay}")
+    if not cfg.data.timeout >= 0:
+        raise ConfigError(f"data.timeout must be >= 0 seconds (0: no limit), got {cfg.data.timeout}")
     if not 0 < cfg.data.train_fraction <= 1:
         raise ConfigError(f"data.train_fraction must be in (0, 1], got {cfg.data.train_fraction}")
     if cfg.data.train_samples is not None and cfg.data.train_samples < 1:

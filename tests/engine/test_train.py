@@ -135,6 +135,7 @@ def test_corrupt_videos_skip_and_report(tiny_recipe, synth_tiny, tmp_path, cli_i
         "train",
         str(tiny_recipe),
         f"data.train_list={train_list}",
+        "data.allow_outside_root=true",  # the list names its videos by absolute paths
         "data.on_error=skip",
         "train.epochs=1",
         "train.max_iters_per_epoch=null",
@@ -152,6 +153,7 @@ def test_corrupt_video_raise_names_file(tiny_recipe, synth_tiny, tmp_path):
         "train",
         str(tiny_recipe),
         f"data.train_list={train_list}",
+        "data.allow_outside_root=true",
         "train.epochs=1",
         "train.max_iters_per_epoch=null",
         f"work_dir={tmp_path / 'run'}",

@@ -61,6 +61,7 @@ import numpy as np
 import torch
 
 from vidlab.data.decode import VideoDecodeError, check_media_file
+from vidlab.errors import InputError, MissingFileError
 
 __all__ = [
     "MMACTION2_AUDIO",
@@ -131,7 +132,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, mono: bool = T
     """
     path = os.fspath(path)
     if not isinstance(sample_rate, int) or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+        raise InputError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
     check_media_file(path, AudioDecodeError, "a media file")
     try:
         container = av.open(path)
@@ -206,9 +207,9 @@ def mel_filterbank(
     """
     fmax = sample_rate / 2.0 if fmax is None else float(fmax)
     if not 0 <= fmin < fmax:
-        raise ValueError(f"need 0 <= fmin < fmax, got fmin={fmin}, fmax={fmax}")
+        raise InputError(f"need 0 <= fmin < fmax, got fmin={fmin}, fmax={fmax}")
     if norm not in ("slaney", None):
-        raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
+        raise InputError(f"norm must be 'slaney' or None, got {norm!r}")
     bins = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (sample_rate / n_fft)  # bin centre frequencies
     lo, hi = hz_to_mel(fmin, htk).item(), hz_to_mel(fmax, htk).item()
     edges = mel_to_hz(torch.linspace(lo, hi, n_mels + 2, dtype=torch.float64), htk)  # filter edges and peaks (Hz)
@@ -231,7 +232,7 @@ def _as_wave(wave) -> torch.Tensor:
     if not x.is_floating_point():
         raise TypeError(f"expected a float waveform, got {x.dtype}")
     if x.dim() == 0 or x.shape[-1] == 0:
-        raise ValueError(f"expected a waveform (..., num_samples) with samples, got shape {tuple(x.shape)}")
+        raise InputError(f"expected a waveform (..., num_samples) with samples, got shape {tuple(x.shape)}")
     return x
 
 
@@ -334,7 +335,7 @@ def log_mel_spectrogram(
         return torch.log(mel.clamp_min(amin))
     if log is None:
         return mel
-    raise ValueError(f"log must be 'db', 'ln' or None, got {log!r}")
+    raise InputError(f"log must be 'db', 'ln' or None, got {log!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -381,13 +382,13 @@ def mmaction2_audio_features(wave, sample_rate: int = 16000) -> np.ndarray:
     """
     cfg = MMACTION2_AUDIO
     if sample_rate != cfg["sample_rate"]:
-        raise ValueError(
+        raise InputError(
             f"MMAction2's audio features are computed at {cfg['sample_rate']} Hz, got sample_rate={sample_rate}: "
             f"resample first (read_audio(path, {cfg['sample_rate']}))"
         )
     x = _as_wave(wave).detach().cpu().to(torch.float32)
     if x.dim() != 1:
-        raise ValueError(f"expected a mono waveform (num_samples,), got shape {tuple(x.shape)}")
+        raise InputError(f"expected a mono waveform (num_samples,), got shape {tuple(x.shape)}")
     rms = torch.sqrt(torch.mean(x * x)).clamp_min(cfg["rms_eps"])  # float32 as the script's numpy
     x = (x * (cfg["desired_rms"] / rms)).double()
     mag = _lws_stft_magnitude(x, cfg["n_fft"], cfg["hop_length"])  # (T, 257)
@@ -417,18 +418,18 @@ def load_audio_features(path: str | os.PathLike, missing: str = "error") -> np.n
         ValueError: the file is not a 2-D numeric array, or ``missing`` is unknown.
     """
     if missing not in ("error", "zeros"):
-        raise ValueError(f"missing must be 'error' or 'zeros', got {missing!r}")
+        raise InputError(f"missing must be 'error' or 'zeros', got {missing!r}")
     path = Path(path)
     if not path.is_file():
         if missing == "zeros":
             return np.zeros(MISSING_FEATURES_SHAPE, dtype=np.float32)
-        raise FileNotFoundError(f"audio feature file not found: {path} (missing='zeros' substitutes silence)")
+        raise MissingFileError(f"audio feature file not found: {path} (missing='zeros' substitutes silence)")
     try:
         features = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
-        raise ValueError(f"{path}: not a .npy audio-feature array ({err})") from err
+        raise InputError(f"{path}: not a .npy audio-feature array ({err})") from err
     if features.ndim != 2 or not np.issubdtype(features.dtype, np.number):
-        raise ValueError(f"{path}: expected a numeric (T, F) feature array, got {features.dtype} {features.shape}")
+        raise InputError(f"{path}: expected a numeric (T, F) feature array, got {features.dtype} {features.shape}")
     return features.astype(np.float32, copy=False)
 
 
@@ -467,12 +468,12 @@ def select_audio_clips(
     """
     features = np.asarray(features)
     if features.ndim != 2:
-        raise ValueError(f"features must be (T, F), got shape {features.shape}")
+        raise InputError(f"features must be (T, F), got shape {features.shape}")
     if total_frames <= 0 or fixed_length <= 0:
-        raise ValueError(f"total_frames and fixed_length must be positive, got {total_frames}, {fixed_length}")
+        raise InputError(f"total_frames and fixed_length must be positive, got {total_frames}, {fixed_length}")
     inds = np.asarray(frame_inds, dtype=np.int64).reshape(-1)
     if num_clips <= 0 or inds.size == 0 or inds.size % num_clips:
-        raise ValueError(f"{inds.size} frame indices do not split into num_clips={num_clips} clips")
+        raise InputError(f"{inds.size} frame indices do not split into num_clips={num_clips} clips")
     length, total_frames = features.shape[0], int(total_frames)
     out = np.zeros((num_clips, fixed_length, features.shape[1]), dtype=features.dtype)
     for k, clip in enumerate(inds.reshape(num_clips, -1)):
@@ -487,7 +488,7 @@ class AudioFeatureSelector:
 
     def __init__(self, fixed_length: int = 128) -> None:
         if fixed_length <= 0:
-            raise ValueError(f"fixed_length must be positive, got {fixed_length}")
+            raise InputError(f"fixed_length must be positive, got {fixed_length}")
         self.fixed_length = fixed_length
 
     def __call__(

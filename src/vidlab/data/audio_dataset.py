@@ -22,6 +22,7 @@ import torch
 from vidlab.data.audio import extract_mmaction2_audio_features, load_audio_features, select_audio_clips
 from vidlab.data.datasets import VideoDataset, VideoItem, _make_target, item_label
 from vidlab.data.decode import VideoReader
+from vidlab.errors import InputError
 
 __all__ = ["AUDIO_FORMATS", "AudioDataset"]
 
@@ -56,7 +57,7 @@ class AudioDataset(VideoDataset):
         seed: int = 0,
     ) -> None:
         if source not in ("features", "video"):
-            raise ValueError(f"source must be 'features' or 'video', got {source!r}")
+            raise InputError(f"source must be 'features' or 'video', got {source!r}")
         super().__init__(items, sampler, None, num_classes, target_type=target_type, on_error=on_error, seed=seed)
         self.source, self.fixed_length, self.missing = source, int(fixed_length), missing
 
@@ -64,7 +65,7 @@ class AudioDataset(VideoDataset):
         """The whole file's features ``(T, F)`` and the video's frame count."""
         if self.source == "features":
             if not item.total_frames:
-                raise ValueError(f"{item.path}: an audio-feature list gives 'path total_frames label' per line")
+                raise InputError(f"{item.path}: an audio-feature list gives 'path total_frames label' per line")
             return load_audio_features(item.path, self.missing), int(item.total_frames)
         with VideoReader(item.path, backend=self.backend) as reader:
             total = reader.num_frames

@@ -48,6 +48,7 @@ import torch
 
 from vidlab.data.datasets import AnnotationError, _read_rawframes
 from vidlab.data.decode import VideoDecodeError, VideoReader
+from vidlab.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ def clip_indices(
     elif convention == "pyslowfast":
         start = center - (clip_len * frame_interval) // 2
     else:
-        raise ValueError(f"clip center convention must be 'mmaction2' or 'pyslowfast', got {convention!r}")
+        raise InputError(f"clip center convention must be 'mmaction2' or 'pyslowfast', got {convention!r}")
     inds = start + frame_interval * np.arange(clip_len)
     if rng is not None and convention == "mmaction2":
         # as SampleAVAFrames' randint(-frame_interval // 2, ...): Python reads it as (-frame_interval) // 2
@@ -288,11 +289,11 @@ class AVADataset(torch.utils.data.Dataset):
         seed: int = 0,
     ) -> None:
         if keyframe_unit not in ("second", "frame"):
-            raise ValueError(f"keyframe_unit must be 'second' or 'frame', got {keyframe_unit!r}")
+            raise InputError(f"keyframe_unit must be 'second' or 'frame', got {keyframe_unit!r}")
         if test_boxes not in ("proposals", "gt"):
-            raise ValueError(f"test_boxes must be 'proposals' or 'gt', got {test_boxes!r}")
+            raise InputError(f"test_boxes must be 'proposals' or 'gt', got {test_boxes!r}")
         if not train and test_boxes == "proposals" and proposals is None:
-            raise ValueError("testing on proposals needs a proposals file (or test_boxes='gt')")
+            raise InputError("testing on proposals needs a proposals file (or test_boxes='gt')")
         self.keyframes, self.num_classes, self.pipeline, self.path_of = keyframes, num_classes, pipeline, path_of
         self.clip_len, self.frame_interval, self.convention, self.train = clip_len, frame_interval, convention, train
         self.proposals, self.test_boxes, self.train_proposals = proposals, test_boxes, train_proposals
@@ -390,7 +391,7 @@ class AVADataset(torch.utils.data.Dataset):
         }
         results = self.pipeline(results)
         if not self.train and (results.get("flip") or results.get("crop_bbox") is not None):
-            raise ValueError(
+            raise InputError(
                 "a detection test pipeline must not crop or flip: predictions are written in the coordinates of the "
                 "whole, unflipped frame (use Resize only)"
             )

@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import logging
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import torch
 
 from vidlab.data.decode import VideoDecodeError, VideoReader
 from vidlab.data.flow import check_flow_tmpl, read_flow_frames, stack_flow
+from vidlab.errors import InputError, MissingFileError
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ logger = logging.getLogger(__name__)
 TARGET_TYPES = ("class", "multi_label", "regression")
 
 
-class AnnotationError(ValueError):
+class AnnotationError(InputError):
     """An annotation file cannot be parsed; the message names the file and line."""
 
 
@@ -77,9 +79,9 @@ def resolve_target_type(target_type: str | None, multi_label: bool = False) -> s
     if target_type is None:
         return "multi_label" if multi_label else "class"
     if target_type not in TARGET_TYPES:
-        raise ValueError(f"target_type must be one of {', '.join(TARGET_TYPES)}; got {target_type!r}")
+        raise InputError(f"target_type must be one of {', '.join(TARGET_TYPES)}; got {target_type!r}")
     if multi_label and target_type != "multi_label":
-        raise ValueError(f"multi_label=True contradicts target_type={target_type!r}; pass only target_type")
+        raise InputError(f"multi_label=True contradicts target_type={target_type!r}; pass only target_type")
     return target_type
 
 
@@ -300,14 +302,14 @@ def item_label(item: VideoItem, target_type: str):
 def _check_modality(modality: str, fmt: str, input_format: str, filename_tmpl: str) -> None:
     """Raise a clear error for a modality the other arguments cannot serve."""
     if modality not in ("RGB", "Flow"):
-        raise ValueError(f"modality must be 'RGB' or 'Flow', got {modality!r}")
+        raise InputError(f"modality must be 'RGB' or 'Flow', got {modality!r}")
     if modality == "Flow" and fmt != "rawframes":
-        raise ValueError(
+        raise InputError(
             f"modality='Flow' reads folders of x/y flow images (fmt='rawframes'), not fmt={fmt!r}; extract them "
             "first with `vidlab data flow`"
         )
     if input_format == "NCHW_Flow" and modality != "Flow":
-        raise ValueError("input_format='NCHW_Flow' stacks flow frames: it needs modality='Flow'")
+        raise InputError("input_format='NCHW_Flow' stacks flow frames: it needs modality='Flow'")
     if modality == "Flow":
         check_flow_tmpl(filename_tmpl)
 
@@ -386,9 +388,9 @@ class VideoDataset(torch.utils.data.Dataset):
         repeated_aug: int = 1,
     ):
         if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+            raise InputError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if isinstance(repeated_aug, bool) or not isinstance(repeated_aug, int) or repeated_aug < 1:
-            raise ValueError(f"repeated_aug must be a positive int, got {repeated_aug!r}")
+            raise InputError(f"repeated_aug must be a positive int, got {repeated_aug!r}")
         self.repeated_aug = repeated_aug
         _check_modality(modality, fmt, input_format, filename_tmpl)
         self.modality = modality
@@ -433,13 +435,13 @@ class VideoDataset(torch.utils.data.Dataset):
             if self.input_format == "NCHW_Flow":
                 imgs = stack_flow(imgs, self.sampler.clip_len)  # (N / clip_len, H, W, 2 * clip_len)
             if imgs.shape[0] % per_view:
-                raise ValueError(
+                raise InputError(
                     f"{item.path}: {imgs.shape[0]} frames do not split into views of {per_view} frames "
                     f"(input_format={self.input_format}, num_segments={self.num_segments})"
                 )
             views.append(imgs.reshape(-1, per_view, *imgs.shape[1:]))
         if any(v.shape != views[0].shape for v in views):
-            raise ValueError(
+            raise InputError(
                 f"{item.path}: the {self.repeated_aug} repeated augmentations gave views of different shapes "
                 f"{sorted({tuple(v.shape) for v in views})}; end the training pipeline with a fixed-size Resize"
             )
@@ -469,7 +471,7 @@ class VideoDataset(torch.utils.data.Dataset):
         if window is None:
             return self.sampler(source.num_frames, rng, fps=source.fps)
         if source.fps is None:
-            raise ValueError(f"{item.path}: a window in seconds needs the frame rate (meta 'fps' of a frame folder)")
+            raise InputError(f"{item.path}: a window in seconds needs the frame rate (meta 'fps' of a frame folder)")
         from vidlab.data.longterm import window_frames
 
         first, last = window_frames(window, source.num_frames, source.fps)
@@ -550,9 +552,32 @@ def feature_path(feature_dir: str | Path, rel_path: str | Path) -> Path:
         ValueError: ``rel_path`` is absolute or empty.
     """
     rel = Path(rel_path)
-    if rel.is_absolute() or rel.name in ("", ".", ".."):
-        raise ValueError(f"rel_path must be a file path relative to the data root, got {str(rel_path)!r}")
+    if not inside_root(rel_path) or rel.name in ("", ".", ".."):
+        raise InputError(f"rel_path must be a file path inside the data root, got {str(rel_path)!r}")
     return Path(feature_dir) / rel.with_suffix(".npy")
+
+
+def inside_root(rel_path: str | Path) -> bool:
+    """Whether ``rel_path``, as written in an annotation file, stays inside the data root: not absolute and no
+    ``..`` leading out of it (``a/../b.mp4`` is inside). Symbolic links inside the root are not followed."""
+    norm = os.path.normpath(os.fspath(rel_path))
+    return not (os.path.isabs(norm) or norm == ".." or norm.startswith(".." + os.sep))
+
+
+def check_inside_root(items: list[VideoItem], root: str | Path, ann_file: str | Path) -> None:
+    """Refuse annotation entries whose path leaves the data root (``data.allow_outside_root: true`` skips this).
+
+    Raises:
+        AnnotationError: naming the annotation file, the entry's number and its path.
+    """
+    bad = [(i, it.rel_path) for i, it in enumerate(items, 1) if not inside_root(it.rel_path)]
+    if bad:
+        i, rel = bad[0]
+        more = f" ({len(bad) - 1} more such entries)" if len(bad) > 1 else ""
+        raise AnnotationError(
+            f"{ann_file}: entry {i}: path {rel!r} leaves the data root {root}{more}; paths in annotation files are "
+            "relative to data.root (set data.allow_outside_root: true to read files elsewhere)"
+        )
 
 
 class FeatureDataset(torch.utils.data.Dataset):
@@ -588,17 +613,17 @@ class FeatureDataset(torch.utils.data.Dataset):
         self.items, self.feature_dir, self.num_classes = items, Path(feature_dir), num_classes
         self.target_type = resolve_target_type(target_type, multi_label)
         if self.target_type == "multi_label" and num_classes is None:
-            raise ValueError("multi_label targets need num_classes")
+            raise InputError("multi_label targets need num_classes")
         for item in items:
             if item.rel_path is None:
-                raise ValueError(
+                raise InputError(
                     f"{item.path}: the item has no path relative to the data root (rel_path), so its features "
                     "file is unknown; build items with parse_video_list / parse_rawframe_list / parse_kinetics_csv"
                 )
         self.files = [feature_path(self.feature_dir, item.rel_path) for item in items]
         missing = [i for i, f in enumerate(self.files) if not f.is_file()]
         if missing:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"features of {len(missing)} of {len(items)} videos are missing: {self._missing(missing[0])}"
             )
 
@@ -616,11 +641,11 @@ class FeatureDataset(torch.utils.data.Dataset):
         try:
             feats = np.load(file, allow_pickle=False)
         except FileNotFoundError:
-            raise FileNotFoundError(self._missing(i)) from None
+            raise MissingFileError(self._missing(i)) from None
         except (OSError, ValueError) as e:
-            raise ValueError(f"{file}: cannot read the features of {item.path} ({e}); re-run `vidlab extract`") from e
+            raise InputError(f"{file}: cannot read the features of {item.path} ({e}); re-run `vidlab extract`") from e
         if not np.issubdtype(feats.dtype, np.number):
-            raise ValueError(f"{file}: features of {item.path} must be numbers, got dtype {feats.dtype}")
+            raise InputError(f"{file}: features of {item.path} must be numbers, got dtype {feats.dtype}")
         label = item.label[0] if self.target_type == "class" else item.label
         meta = {**copy.deepcopy(item.meta), "path": item.path, "rel_path": item.rel_path, "feature_path": str(file)}
         return {

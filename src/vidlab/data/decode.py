@@ -55,6 +55,8 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
+from vidlab.errors import InputError, MissingDependencyError, VidlabError
+
 __all__ = ["VideoDecodeError", "VideoReader"]
 
 # Codecs whose "NONREF" skipping drops only frames no other frame predicts from: H.264 pictures with
@@ -66,7 +68,7 @@ _INTERPOLATION_ALIASES = {"nearest": "POINT", "linear": "BILINEAR", "cubic": "BI
 _THREAD_STATE = threading.local()
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(VidlabError, RuntimeError):
     """A video file cannot be opened or some of its frames cannot be decoded.
 
     Attributes:
@@ -105,7 +107,7 @@ def _parse_interpolation(name: str) -> Interpolation:
     key = _INTERPOLATION_ALIASES.get(name.lower(), name.upper())
     if key not in Interpolation.__members__:
         choices = "bilinear, bicubic, area, nearest, lanczos, fast_bilinear"
-        raise ValueError(f"unknown interpolation {name!r}; choose one of: {choices}")
+        raise InputError(f"unknown interpolation {name!r}; choose one of: {choices}")
     return Interpolation[key]
 
 
@@ -154,14 +156,14 @@ class VideoReader:
         """
         self.path = os.fspath(path)
         if short_side is not None and (isinstance(short_side, bool) or int(short_side) != short_side or short_side < 1):
-            raise ValueError(f"short_side must be a positive integer or None, got {short_side!r}")
+            raise InputError(f"short_side must be a positive integer or None, got {short_side!r}")
         interp = _parse_interpolation(interpolation)
         if backend == "pyav":
             self._impl: _PyAVReader | _DecordReader = _PyAVReader(self.path, short_side, interp)
         elif backend == "decord":
             self._impl = _DecordReader(self.path, short_side)
         else:
-            raise ValueError(f"unknown backend {backend!r}; choose 'pyav' or 'decord'")
+            raise InputError(f"unknown backend {backend!r}; choose 'pyav' or 'decord'")
         self.backend = backend
         self.num_frames: int = self._impl.num_frames
         self.fps: float = self._impl.fps
@@ -184,10 +186,10 @@ class VideoReader:
             VideoDecodeError: A requested frame cannot be decoded (e.g. corrupt data).
         """
         if self._closed:
-            raise ValueError(f"{self.path}: read() on a closed VideoReader")
+            raise InputError(f"{self.path}: read() on a closed VideoReader")
         idx = np.asarray(indices)
         if idx.ndim != 1:
-            raise ValueError(f"{self.path}: indices must be 1-D, got shape {idx.shape}")
+            raise InputError(f"{self.path}: indices must be 1-D, got shape {idx.shape}")
         if idx.size == 0:
             return np.empty((0, self.height, self.width, 3), np.uint8)
         if not np.issubdtype(idx.dtype, np.integer):
@@ -661,7 +663,9 @@ class _DecordReader:
         try:
             import decord
         except ImportError as err:
-            raise ImportError("backend='decord' needs the decord package: pip install vidlab[decord]") from err
+            raise MissingDependencyError(
+                "backend='decord' needs the decord package: pip install vidlab[decord]"
+            ) from err
         self.path = path
         if not os.path.isfile(path):
             raise VideoDecodeError(path, "no such file")

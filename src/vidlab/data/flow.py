@@ -72,6 +72,7 @@ import numpy as np
 import torch
 
 from vidlab.data.decode import VideoDecodeError, VideoReader
+from vidlab.errors import InputError, MissingDependencyError
 
 __all__ = [
     "FLOW_TMPL",
@@ -105,7 +106,7 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 def _check_bound(bound: float) -> float:
     if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not bound > 0:
-        raise ValueError(f"bound must be a positive number of pixels, got {bound!r}")
+        raise InputError(f"bound must be a positive number of pixels, got {bound!r}")
     return float(bound)
 
 
@@ -129,14 +130,14 @@ def quantize_flow(flow: np.ndarray, bound: float = 20.0, rounding: str = "round"
     bound = _check_bound(bound)
     flow = np.asarray(flow)
     if flow.ndim == 0 or flow.shape[-1] != 2:
-        raise ValueError(f"flow must be (..., 2) (x, y components), got shape {flow.shape}")
+        raise InputError(f"flow must be (..., 2) (x, y components), got shape {flow.shape}")
     if rounding == "round":
         v = np.clip(flow.astype(np.float64), -bound, bound)
         return np.rint(255.0 * (v + bound) / (2.0 * bound)).astype(np.uint8)
     if rounding == "floor":
         v = np.clip(flow.astype(np.float32), np.float32(-bound), np.float32(bound))
         return ((v + np.float32(bound)) * np.float32(255.0 / (2.0 * bound))).astype(np.uint8)
-    raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+    raise InputError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
 
 
 def dequantize_flow(values: np.ndarray, bound: float = 20.0) -> np.ndarray:
@@ -163,7 +164,7 @@ def check_flow_tmpl(tmpl: str) -> None:
     except (IndexError, KeyError, ValueError):
         ok = False
     if not ok:
-        raise ValueError(
+        raise InputError(
             f"filename_tmpl {tmpl!r} does not name flow files: it must take the direction ('x' or 'y') and the "
             f"frame index, e.g. '{FLOW_TMPL}' (MMAction2, vidlab data flow) or 'flow_{{}}_{{:05d}}.jpg' (denseflow)"
         )
@@ -251,10 +252,10 @@ def stack_flow(imgs: Array, clip_len: int) -> Array:
     """
     x, was_numpy = _as_tensor(imgs)
     if x.dim() < 4 or x.shape[-1] != 2:
-        raise ValueError(f"flow frames must be (..., N, H, W, 2), got shape {tuple(x.shape)}")
+        raise InputError(f"flow frames must be (..., N, H, W, 2), got shape {tuple(x.shape)}")
     n, h, w = x.shape[-4:-1]
     if isinstance(clip_len, bool) or not isinstance(clip_len, int) or clip_len < 1 or n % clip_len:
-        raise ValueError(f"clip_len={clip_len!r} must be a positive int dividing the {n} flow frames")
+        raise InputError(f"clip_len={clip_len!r} must be a positive int dividing the {n} flow frames")
     lead = x.shape[:-4]
     x = x.reshape(*lead, n // clip_len, clip_len, h, w, 2).movedim(-4, -2)  # (..., K, H, W, clip_len, 2)
     x = x.reshape(*lead, n // clip_len, h, w, 2 * clip_len)
@@ -279,7 +280,7 @@ def flip_flow(imgs: Array) -> Array:
     """
     x, was_numpy = _as_tensor(imgs)
     if x.dim() < 3 or x.shape[-1] != 2 or x.dtype != torch.uint8:
-        raise ValueError(f"flip_flow takes uint8 (..., H, W, 2) flow frames, got {x.dtype} {tuple(x.shape)}")
+        raise InputError(f"flip_flow takes uint8 (..., H, W, 2) flow frames, got {x.dtype} {tuple(x.shape)}")
     out = x.flip(-2)  # a copy
     out[..., 0] = 255 - out[..., 0]
     return out.numpy() if was_numpy else out
@@ -293,12 +294,12 @@ def _import_cv2(method: str) -> Any:
     try:
         import cv2
     except ImportError as e:
-        raise ImportError(
+        raise MissingDependencyError(
             "optical-flow extraction needs OpenCV, an optional dependency of vidlab: pip install "
             "opencv-python-headless (for method='tvl1': opencv-contrib-python-headless instead)"
         ) from e
     if method == "tvl1" and not hasattr(cv2, "optflow"):
-        raise ImportError(
+        raise MissingDependencyError(
             f"method='tvl1' needs OpenCV's contrib module cv2.optflow (DualTVL1OpticalFlow), which this OpenCV "
             f"{cv2.__version__} lacks: pip uninstall opencv-python-headless && pip install "
             "opencv-contrib-python-headless (both provide cv2; keep one), or use method='farneback'"
@@ -414,9 +415,9 @@ def extract_flow(
         ValueError: Unknown method or rounding, a bad bound or template.
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+        raise InputError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
     check_flow_tmpl(filename_tmpl)
     settings = {
         "method": method,
@@ -525,9 +526,15 @@ def extract_flow_list(
         ValueError: ``workers`` < 1, or as :func:`extract_flow`.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive int, got {workers!r}")
+        raise InputError(f"workers must be a positive int, got {workers!r}")
+    from vidlab.data.datasets import AnnotationError, inside_root  # here: datasets imports this module
+
     list_file, root, out_root = Path(list_file), Path(root), Path(out_root)
     rows = _read_video_list(list_file)
+    outside = [path for path, _ in rows if not inside_root(path)]
+    if outside:  # the flow folders mirror the list's paths under out_root: they must stay inside it
+        raise AnnotationError(f"{list_file}: path {outside[0]!r} leaves the data root; flow extraction takes paths "
+                              f"relative to the root ({len(outside)} such entries)")  # fmt: skip
     out_list = Path(out_list) if out_list is not None else out_root / f"{list_file.stem}_flow.txt"
     kwargs = {"method": method, "bound": bound, "short_side": short_side, "filename_tmpl": filename_tmpl}
     kwargs["rounding"] = rounding

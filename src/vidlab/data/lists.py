@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vidlab.data.datasets import AnnotationError
+from vidlab.errors import InputError
 
 __all__ = [
     "FINEGYM_SUBSETS",
@@ -93,7 +94,7 @@ def hmdb51_list(splits_dir: str | Path, split: int = 1, subset: str = "train", v
         video_ext: replaces the files' ``.avi`` if given (e.g. ``.mp4`` for re-encoded videos).
     """
     if subset not in ("train", "test") or split not in (1, 2, 3):
-        raise ValueError(f"HMDB51 has splits 1-3 and subsets train/test, got split={split}, subset={subset!r}")
+        raise InputError(f"HMDB51 has splits 1-3 and subsets train/test, got split={split}, subset={subset!r}")
     files = sorted(Path(splits_dir).glob(f"*_test_split{split}.txt"))
     if not files:
         raise AnnotationError(f"{splits_dir}: no '*_test_split{split}.txt' files (HMDB51's testTrainMulti_7030_splits)")
@@ -141,7 +142,7 @@ def ntu60_list(paths: Iterable[str], protocol: str = "xsub", subset: str = "trai
             ``trainlist01.txt`` entries); those of the other subset are left out.
     """
     if protocol not in ("xsub", "xview") or subset not in ("train", "test"):
-        raise ValueError(f"protocol must be xsub or xview and subset train or test, got {protocol!r}, {subset!r}")
+        raise InputError(f"protocol must be xsub or xview and subset train or test, got {protocol!r}, {subset!r}")
     rows = []
     for path in paths:
         path = path.strip()

@@ -6,6 +6,47 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from vidlab.data.datasets import collate
+from vidlab.errors import VidlabError
+
+
+class DataLoaderError(VidlabError, RuntimeError):
+    """A data-loader worker died (killed, out of memory) or produced no batch within ``data.timeout`` seconds."""
+
+    exit_code = 1  # the inputs were valid; the machine or a decoder failed
+
+
+class GuardedDataLoader(DataLoader):
+    """A DataLoader whose worker failures are a :class:`DataLoaderError` naming the worker and what to change.
+
+    PyTorch already notices a worker that died (its watchdog raises ``DataLoader worker (pid N) is killed by signal``)
+    and, with ``timeout > 0``, one that hangs (``DataLoader timed out after T seconds``); both reach the user as a
+    traceback. Here they become one clear error, and the other workers are shut down as usual.
+    """
+
+    def __iter__(self):
+        return _guarded(super().__iter__(), self.timeout)
+
+
+def _guarded(batches, timeout: float):
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except RuntimeError as e:
+            text = str(e)
+            if text.startswith("DataLoader worker"):
+                raise DataLoaderError(
+                    f"{text.rstrip('. ')}; if it ran out of memory, lower data.num_workers or data.batch_size (or "
+                    "enlarge /dev/shm, which workers hand batches through)"
+                ) from e
+            if text.startswith("DataLoader timed out"):
+                raise DataLoaderError(
+                    f"{text.rstrip('. ')}: no worker delivered a batch within data.timeout={timeout:g} s (a stuck "
+                    "decoder or a stopped worker); raise data.timeout, or 0 to wait without a limit"
+                ) from e
+            raise
+        yield batch
 
 
 class ShardSampler(Sampler[int]):
@@ -38,18 +79,21 @@ def build_loader(
     rank: int = 0,
     world_size: int = 1,
     seed: int = 0,
+    timeout: float = 0,
 ) -> DataLoader:
     """A DataLoader over ``dataset``.
 
     Training shuffles with a permutation drawn from ``(seed, epoch)`` (DistributedSampler, also for a
     single process) and drops the last incomplete batch; call ``loader.sampler.set_epoch(epoch)`` and
-    ``dataset.set_epoch(epoch)`` before each epoch. Evaluation reads each rank's shard in order.
+    ``dataset.set_epoch(epoch)`` before each epoch. Evaluation reads each rank's shard in order. With workers,
+    ``timeout`` seconds (0: no limit) is the longest wait for one batch; a dead or stuck worker is a
+    :class:`DataLoaderError`.
     """
     if train:
         sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
     else:
         sampler = ShardSampler(dataset, rank, world_size)
-    return DataLoader(
+    return GuardedDataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
@@ -58,4 +102,5 @@ def build_loader(
         drop_last=train,
         worker_init_fn=_worker_init if num_workers > 0 else None,
         pin_memory=torch.cuda.is_available(),
+        timeout=float(timeout) if num_workers > 0 else 0,
     )

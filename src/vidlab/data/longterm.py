@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vidlab.data.datasets import AnnotationError, VideoItem, _lines, _TargetParser, resolve_target_type
+from vidlab.errors import InputError
 
 __all__ = [
     "LVU_TASKS",
@@ -74,9 +75,9 @@ def sliding_windows(duration_s: float, trimmed: float, time_stride: float) -> li
     past the end is cut at ``duration`` if at least ``trimmed / 2`` remains, and dropped otherwise.
     """
     if not (trimmed > 0 and time_stride > 0):
-        raise ValueError(f"trimmed and time_stride must be positive, got {trimmed!r} and {time_stride!r}")
+        raise InputError(f"trimmed and time_stride must be positive, got {trimmed!r} and {time_stride!r}")
     if not (duration_s >= 0 and math.isfinite(duration_s)):
-        raise ValueError(f"duration must be a finite number of seconds >= 0, got {duration_s!r}")
+        raise InputError(f"duration must be a finite number of seconds >= 0, got {duration_s!r}")
     if duration_s < trimmed:
         return [(0.0, float(duration_s))]
     windows = []
@@ -118,7 +119,7 @@ def expand_windows(
     duration is the item's ``meta["duration"]`` (the CSV's third column) or, without one, read from the file.
     """
     if keep not in WINDOW_TESTS:
-        raise ValueError(f"windows: keep must be one of {list(WINDOW_TESTS)}, got {keep!r}")
+        raise InputError(f"windows: keep must be one of {list(WINDOW_TESTS)}, got {keep!r}")
     out = []
     for v, item in enumerate(items):
         windows = sliding_windows(_duration(item, backend), trimmed, time_stride)
@@ -139,7 +140,7 @@ def aggregate_by_video(
     """
     groups = np.asarray(list(groups))
     if len(groups) != len(scores):
-        raise ValueError(f"{len(groups)} groups for {len(scores)} score rows")
+        raise InputError(f"{len(groups)} groups for {len(scores)} score rows")
     order, first = np.unique(groups, return_index=True)
     order = order[np.argsort(first)]
     rows = [scores[groups == g].mean(axis=0) for g in order]
@@ -269,7 +270,7 @@ def lvu_rows(
     (``videoid,duration``) when given (the windowed loader needs them).
     """
     if task not in LVU_TASKS:
-        raise ValueError(f"unknown LVU task {task!r}; choose one of {sorted(LVU_TASKS)}")
+        raise InputError(f"unknown LVU task {task!r}; choose one of {sorted(LVU_TASKS)}")
     durations = _lvu_durations(Path(durations_csv)) if durations_csv is not None else {}
     path, rows = Path(task_csv), []
     width = {"view_count": 3, "like_ratio": 4}.get(task, 4)

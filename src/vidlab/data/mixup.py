@@ -29,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidlab.errors import InputError
+
 __all__ = ["MODES", "Mixup", "smooth_one_hot", "soft_target_cross_entropy"]
 
 #: values of ``Mixup(mode=...)``
@@ -82,21 +84,21 @@ class Mixup:
         generator: torch.Generator | None = None,
     ) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+            raise InputError(f"mode must be one of {list(MODES)}, got {mode!r}")
         if mixup_alpha < 0 or cutmix_alpha < 0:
-            raise ValueError(f"mixup_alpha and cutmix_alpha must be >= 0, got {mixup_alpha} and {cutmix_alpha}")
+            raise InputError(f"mixup_alpha and cutmix_alpha must be >= 0, got {mixup_alpha} and {cutmix_alpha}")
         for name, value in (("prob", prob), ("switch_prob", switch_prob), ("label_smoothing", label_smoothing)):
             if not 0 <= value <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
+                raise InputError(f"{name} must be in [0, 1], got {value}")
         if cutmix_minmax is not None:
             cutmix_minmax = tuple(float(v) for v in cutmix_minmax)
             if len(cutmix_minmax) != 2 or not 0 < cutmix_minmax[0] <= cutmix_minmax[1] <= 1:
-                raise ValueError(f"cutmix_minmax must be [low, high] with 0 < low <= high <= 1, got {cutmix_minmax}")
+                raise InputError(f"cutmix_minmax must be [low, high] with 0 < low <= high <= 1, got {cutmix_minmax}")
             cutmix_alpha = 1.0  # as timm: the box comes from minmax, the alpha only switches CutMix on
         if mixup_alpha <= 0 and cutmix_alpha <= 0:
-            raise ValueError("Mixup needs mixup_alpha > 0, cutmix_alpha > 0 or cutmix_minmax")
+            raise InputError("Mixup needs mixup_alpha > 0, cutmix_alpha > 0 or cutmix_minmax")
         if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, got {num_classes}")
+            raise InputError(f"num_classes must be positive, got {num_classes}")
         self.num_classes, self.mode, self.generator = num_classes, mode, generator
         self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax = float(mixup_alpha), float(cutmix_alpha), cutmix_minmax
         self.prob, self.switch_prob, self.label_smoothing = float(prob), float(switch_prob), float(label_smoothing)
@@ -184,7 +186,7 @@ class Mixup:
     def _mix_elem(self, x: torch.Tensor, pair: bool) -> tuple[torch.Tensor, torch.Tensor]:
         n = x.shape[0]
         if pair and n % 2:
-            raise ValueError(f"Mixup mode 'pair' needs an even number of clips, got {n}")
+            raise InputError(f"Mixup mode 'pair' needs an even number of clips, got {n}")
         draws = n // 2 if pair else n
         lam, use_cutmix = self._params_per_elem(draws)
         out = x.clone()
@@ -216,7 +218,7 @@ class Mixup:
             labels: int class indices ``(N,)`` (single-label targets).
         """
         if labels.dim() != 1 or labels.is_floating_point() or labels.shape[0] != x.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"Mixup needs one class index per clip: int labels of shape ({x.shape[0]},), got "
                 f"{labels.dtype} {tuple(labels.shape)} (multi-label or regression targets cannot be mixed this way)"
             )

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidlab.errors import InputError
+
 __all__ = ["SampleFrames", "UniformSample", "DenseSampleFrames", "SparseSample"]
 
 _OUT_OF_BOUND_OPTS = ("loop", "repeat_last")
@@ -30,12 +32,12 @@ _OUT_OF_BOUND_OPTS = ("loop", "repeat_last")
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _check_total_frames(total_frames: int) -> int:
     if int(total_frames) != total_frames or total_frames < 1:
-        raise ValueError(f"total_frames must be a positive integer, got {total_frames!r} (empty or unreadable video?)")
+        raise InputError(f"total_frames must be a positive integer, got {total_frames!r} (empty or unreadable video?)")
     return int(total_frames)
 
 
@@ -133,12 +135,12 @@ class SampleFrames:
     ) -> None:
         _check_positive(clip_len=clip_len, frame_interval=frame_interval, num_clips=num_clips)
         if out_of_bound_opt not in _OUT_OF_BOUND_OPTS:
-            raise ValueError(f"out_of_bound_opt must be one of {_OUT_OF_BOUND_OPTS}, got {out_of_bound_opt!r}")
+            raise InputError(f"out_of_bound_opt must be one of {_OUT_OF_BOUND_OPTS}, got {out_of_bound_opt!r}")
         if test_mode and twice_sample and clip_len > 1 and num_clips == 1:
             # MMAction2 divides by (num_clips - 1) here and raises ZeroDivisionError.
-            raise ValueError("twice_sample with clip_len > 1 needs num_clips > 1 (clip spacing is undefined)")
+            raise InputError("twice_sample with clip_len > 1 needs num_clips > 1 (clip spacing is undefined)")
         if target_fps is not None and target_fps <= 0:
-            raise ValueError(f"target_fps must be positive, got {target_fps!r}")
+            raise InputError(f"target_fps must be positive, got {target_fps!r}")
         self.clip_len = int(clip_len)
         self.frame_interval = int(frame_interval)
         self.base_num_clips = int(num_clips)
@@ -370,7 +372,7 @@ class DenseSampleFrames:
             num_sample_positions=num_sample_positions,
         )
         if out_of_bound_opt not in _OUT_OF_BOUND_OPTS:
-            raise ValueError(f"out_of_bound_opt must be one of {_OUT_OF_BOUND_OPTS}, got {out_of_bound_opt!r}")
+            raise InputError(f"out_of_bound_opt must be one of {_OUT_OF_BOUND_OPTS}, got {out_of_bound_opt!r}")
         self.clip_len = int(clip_len)
         self.frame_interval = int(frame_interval)
         self.base_num_clips = int(num_clips)

@@ -53,6 +53,8 @@ from typing import Any
 import av
 import numpy as np
 
+from vidlab.errors import InputError
+
 __all__ = [
     "CLASSES",
     "DIRECTION_PAIRS",
@@ -358,7 +360,7 @@ def _actor_track(
         height = rng.uniform(0.45, 0.8) * (floor - rmax - 1)
         cy = floor - height * np.abs(np.sin(np.pi * int(rng.integers(2, 4)) * u))
     elif kind not in ("static", "scale"):
-        raise ValueError(f"unknown motion kind {kind!r}")
+        raise InputError(f"unknown motion kind {kind!r}")
     shape = _SHAPES[int(rng.integers(len(_SHAPES)))]
     color = _contrasting_color(rng, bg_mean, 0.45)
     lum = float(color @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32))
@@ -463,14 +465,14 @@ class Variant:
 
     def __post_init__(self) -> None:
         if self.kind not in VARIANTS:
-            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {self.kind!r}")
+            raise InputError(f"variant must be one of {list(VARIANTS)}, got {self.kind!r}")
         if self.style not in STYLES:
-            raise ValueError(f"style must be one of {list(STYLES)}, got {self.style!r}")
+            raise InputError(f"style must be one of {list(STYLES)}, got {self.style!r}")
         lo, hi = self.duration
         if not 0.2 <= lo <= hi:
-            raise ValueError(f"duration must be (min, max) seconds with 0.2 <= min <= max, got {self.duration!r}")
+            raise InputError(f"duration must be (min, max) seconds with 0.2 <= min <= max, got {self.duration!r}")
         if self.max_count < 1:
-            raise ValueError(f"max_count must be >= 1, got {self.max_count}")
+            raise InputError(f"max_count must be >= 1, got {self.max_count}")
 
     def identity(self) -> dict:
         """The settings a stored dataset is recognised by (empty for the default, so older datasets stay valid)."""
@@ -738,13 +740,13 @@ def _check_sizes(sizes: Sequence[tuple[int, int]] | None) -> tuple[tuple[int, in
         return DEFAULT_SIZES
     out = tuple((int(w), int(h)) for w, h in sizes)
     if not out or any(w % 2 or h % 2 or min(w, h) < 32 for w, h in out):
-        raise ValueError(f"sizes must be a non-empty list of (width, height) with even values >= 32, got {sizes!r}")
+        raise InputError(f"sizes must be a non-empty list of (width, height) with even values >= 32, got {sizes!r}")
     return out
 
 
 def _check_split(split: Sequence[float]) -> tuple[float, float, float]:
     if len(split) != 3 or any(s < 0 for s in split) or abs(sum(split) - 1.0) > 1e-6:
-        raise ValueError(f"split must be three non-negative fractions (train, val, test) summing to 1, got {split!r}")
+        raise InputError(f"split must be three non-negative fractions (train, val, test) summing to 1, got {split!r}")
     return (float(split[0]), float(split[1]), float(split[2]))
 
 
@@ -905,9 +907,9 @@ def generate_synth_actions(
         ValueError: On invalid ``num_videos``, ``split``, ``workers`` or ``sizes``.
     """
     if int(num_videos) < 1:
-        raise ValueError(f"num_videos must be >= 1, got {num_videos}")
+        raise InputError(f"num_videos must be >= 1, got {num_videos}")
     if int(workers) < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise InputError(f"workers must be >= 1, got {workers}")
     num_videos, seed, workers = int(num_videos), int(seed), int(workers)
     split, sizes = _check_split(split), _check_sizes(sizes)
     root = Path(out_dir)

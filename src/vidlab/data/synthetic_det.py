@@ -48,6 +48,7 @@ from vidlab.data.synthetic import (
     _Track,
     _write_video,
 )
+from vidlab.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -206,9 +207,9 @@ def generate_synth_det(
         ``seconds``.
     """
     if int(num_videos) < 2:
-        raise ValueError(f"num_videos must be >= 2 (a train and a val video), got {num_videos}")
+        raise InputError(f"num_videos must be >= 2 (a train and a val video), got {num_videos}")
     if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        raise InputError(f"val_fraction must be in (0, 1), got {val_fraction}")
     root = Path(out_dir)
     identity = {"version": DET_VERSION, "num_videos": int(num_videos), "seed": int(seed), "val": float(val_fraction),
                 "rawframes": bool(rawframes)}  # fmt: skip

@@ -48,6 +48,7 @@ from vidlab.data.synthetic import (
     _write_text,
     _write_video,
 )
+from vidlab.errors import InputError
 
 __all__ = ["ACTIVITIES", "STEPS", "generate_synth_long", "long_scene_info"]
 
@@ -168,9 +169,9 @@ def generate_synth_long(
         ``out_dir``, ``classes``, ``num_videos``, ``split_sizes``, ``generated`` and ``seconds``.
     """
     if int(num_videos) < 1 or int(fps) < 1 or size[0] % 2 or size[1] % 2 or min(size) < 32:
-        raise ValueError(f"need num_videos >= 1, fps >= 1 and an even size >= 32, got {num_videos}, {fps}, {size}")
+        raise InputError(f"need num_videos >= 1, fps >= 1 and an even size >= 32, got {num_videos}, {fps}, {size}")
     if not 0.2 * 3 <= duration[0] <= duration[1]:
-        raise ValueError(f"duration must be (min, max) seconds with 0.6 <= min <= max, got {duration!r}")
+        raise InputError(f"duration must be (min, max) seconds with 0.6 <= min <= max, got {duration!r}")
     root, start = Path(out_dir), time.perf_counter()
     identity = {"generator": GENERATOR, "version": VERSION, "seed": int(seed), "num_videos": int(num_videos),
                 "split": list(split), "size": list(size), "fps": int(fps), "duration_range": list(duration),

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlab.data.flow import flip_flow
+from vidlab.errors import ArgumentTypeError, InputError
 
 Box = tuple[int, int, int, int]  # (x1, y1, x2, y2), right/bottom exclusive
 
@@ -95,7 +96,7 @@ def resize(
         ``(N, h, w, C)`` tensor of the input dtype (uint8 results are rounded and clamped).
     """
     if interpolation not in _INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
+        raise InputError(f"interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
     if tuple(imgs.shape[1:3]) == tuple(size):
         return imgs
     x = imgs.permute(0, 3, 1, 2)  # (N, C, H, W) view, channels-last in memory
@@ -216,14 +217,14 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     """An int or a ``(w, h)`` pair as a tuple of two ints."""
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
-        raise ValueError(f"{name} must be a positive int or a (w, h) pair of positive ints, got {value!r}")
+        raise InputError(f"{name} must be a positive int or a (w, h) pair of positive ints, got {value!r}")
     return pair
 
 
 def _float_range(value: Sequence[float], name: str) -> tuple[float, float]:
     pair = tuple(float(v) for v in value)
     if len(pair) != 2 or pair[0] > pair[1]:
-        raise ValueError(f"{name} must be a (low, high) pair with low <= high, got {value!r}")
+        raise InputError(f"{name} must be a (low, high) pair with low <= high, got {value!r}")
     return pair
 
 
@@ -232,7 +233,7 @@ def _imgs(results: dict) -> torch.Tensor:
     if isinstance(imgs, np.ndarray):
         imgs = torch.from_numpy(imgs)
     if imgs.ndim != 4:
-        raise ValueError(f"results['imgs'] must be (N, H, W, C), got shape {tuple(imgs.shape)}")
+        raise InputError(f"results['imgs'] must be (N, H, W, C), got shape {tuple(imgs.shape)}")
     return imgs
 
 
@@ -282,7 +283,7 @@ def _has_boxes(results: dict) -> bool:
 
 def _check_rgb(results: dict, name: str) -> None:
     if results.get("modality") == "Flow":
-        raise ValueError(f"{name} changes colours of RGB frames; remove it from the pipeline of flow frames")
+        raise InputError(f"{name} changes colours of RGB frames; remove it from the pipeline of flow frames")
 
 
 def _set_imgs(results: dict, imgs: torch.Tensor, **extra: Any) -> dict:
@@ -296,7 +297,7 @@ def _set_imgs(results: dict, imgs: torch.Tensor, **extra: Any) -> dict:
 
 def _check_fits(crop_w: int, crop_h: int, img_w: int, img_h: int, name: str) -> None:
     if crop_w > img_w or crop_h > img_h:
-        raise ValueError(f"{name}: crop (w={crop_w}, h={crop_h}) is larger than the frames (w={img_w}, h={img_h})")
+        raise InputError(f"{name}: crop (w={crop_w}, h={crop_h}) is larger than the frames (w={img_w}, h={img_h})")
 
 
 # --------------------------------------------------------------------------- geometric transforms
@@ -332,16 +333,18 @@ class Resize(_Transform):
         antialias: bool = True,
     ) -> None:
         if isinstance(scale, bool) or not isinstance(scale, (float, Sequence)):
-            raise TypeError(f"Resize scale must be a float or a (w, h) pair, got {scale!r}; (-1, 256) = short side 256")
+            raise ArgumentTypeError(
+                f"Resize scale must be a float or a (w, h) pair, got {scale!r}; (-1, 256) = short side 256"
+            )
         if isinstance(scale, float):
             if scale <= 0 or not keep_ratio:
-                raise ValueError(f"Resize: a float scale ({scale}) must be positive and needs keep_ratio=True")
+                raise InputError(f"Resize: a float scale ({scale}) must be positive and needs keep_ratio=True")
         else:
             scale = tuple(scale)
             if len(scale) != 2 or (not keep_ratio and min(scale) <= 0):
-                raise ValueError(f"Resize scale must be (w, h) with positive sides when keep_ratio=False, got {scale}")
+                raise InputError(f"Resize scale must be (w, h) with positive sides when keep_ratio=False, got {scale}")
         if interpolation not in _INTERPOLATIONS:
-            raise ValueError(f"Resize interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
+            raise InputError(f"Resize interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
         self.scale = scale
         self.keep_ratio = keep_ratio
         self.interpolation = interpolation
@@ -372,7 +375,7 @@ class RandomRescale(Resize):
     def __init__(self, scale_range: Sequence[int], interpolation: str = "bilinear", antialias: bool = True) -> None:
         lo, hi = _pair(scale_range, "RandomRescale scale_range")
         if not 0 < lo <= hi:
-            raise ValueError(f"RandomRescale scale_range must be 0 < low <= high, got {scale_range!r}")
+            raise InputError(f"RandomRescale scale_range must be 0 < low <= high, got {scale_range!r}")
         super().__init__((-1, lo), interpolation=interpolation, antialias=antialias)
         self.scale_range = (lo, hi)
 
@@ -427,9 +430,9 @@ class RandomResizedCrop(_Transform):
         self.area_range = _float_range(area_range, "RandomResizedCrop area_range")
         self.aspect_ratio_range = _float_range(aspect_ratio_range, "RandomResizedCrop aspect_ratio_range")
         if not 0 < self.area_range[0] <= self.area_range[1] <= 1:
-            raise ValueError(f"RandomResizedCrop area_range must lie in (0, 1], got {area_range}")
+            raise InputError(f"RandomResizedCrop area_range must lie in (0, 1], got {area_range}")
         if self.aspect_ratio_range[0] <= 0:
-            raise ValueError(f"RandomResizedCrop aspect_ratio_range must be positive, got {aspect_ratio_range}")
+            raise InputError(f"RandomResizedCrop aspect_ratio_range must be positive, got {aspect_ratio_range}")
 
     def get_crop_box(self, img_h: int, img_w: int, rng: np.random.Generator, max_attempts: int = 10) -> Box:
         """Draws the crop box for frames of ``(img_h, img_w)``."""
@@ -480,9 +483,9 @@ class MultiScaleCrop(_Transform):
         num_fixed_crops: int = 5,
     ) -> None:
         if num_fixed_crops not in (5, 13):
-            raise ValueError(f"MultiScaleCrop num_fixed_crops must be 5 or 13, got {num_fixed_crops}")
+            raise InputError(f"MultiScaleCrop num_fixed_crops must be 5 or 13, got {num_fixed_crops}")
         if not scales or any(s <= 0 for s in scales):
-            raise ValueError(f"MultiScaleCrop scales must be a non-empty sequence of positive numbers, got {scales!r}")
+            raise InputError(f"MultiScaleCrop scales must be a non-empty sequence of positive numbers, got {scales!r}")
         self.input_size = _pair(input_size, "MultiScaleCrop input_size")
         self.scales = tuple(scales)
         self.max_wh_scale_gap = max_wh_scale_gap
@@ -565,7 +568,7 @@ class _MultiCrop(_Transform):
 
     def __call__(self, results: dict) -> dict:
         if _has_boxes(results):
-            raise ValueError(f"{type(self).__name__}: multi-crop testing of samples with boxes is not supported")
+            raise InputError(f"{type(self).__name__}: multi-crop testing of samples with boxes is not supported")
         imgs = _imgs(results)
         boxes = self.get_crop_boxes(*imgs.shape[1:3])
         num_crops = len(boxes) * (2 if self.with_flips else 1)
@@ -599,7 +602,7 @@ class ThreeCrop(_MultiCrop):
             step = (img_h - h) // 2
             offsets = [(0, 0), (0, 2 * step), (0, step)]
         else:
-            raise ValueError(f"ThreeCrop: crop (w={w}, h={h}) must match the frame width {img_w} or height {img_h}")
+            raise InputError(f"ThreeCrop: crop (w={w}, h={h}) must match the frame width {img_w} or height {img_h}")
         return [(x, y, x + w, y + h) for x, y in offsets]
 
 
@@ -646,7 +649,7 @@ class Flip(_Transform):
         self, flip_ratio: float = 0.5, direction: str = "horizontal", flip_label_map: dict[int, int] | None = None
     ) -> None:
         if direction not in ("horizontal", "vertical"):
-            raise ValueError(f"Flip direction must be 'horizontal' or 'vertical', got {direction!r}")
+            raise InputError(f"Flip direction must be 'horizontal' or 'vertical', got {direction!r}")
         self.flip_ratio = flip_ratio
         self.direction = direction
         self.flip_label_map = {int(k): int(v) for k, v in (flip_label_map or {}).items()} or None
@@ -658,10 +661,10 @@ class Flip(_Transform):
 
     def __call__(self, results: dict) -> dict:
         if _has_boxes(results) and self.direction != "horizontal":
-            raise ValueError("Flip: vertical flips of samples with boxes are not supported")
+            raise InputError("Flip: vertical flips of samples with boxes are not supported")
         flow = results.get("modality") == "Flow"
         if flow and self.direction != "horizontal":
-            raise ValueError("Flip: flow frames (results['modality'] == 'Flow') are flipped horizontally only")
+            raise InputError("Flip: flow frames (results['modality'] == 'Flow') are flipped horizontally only")
         flip = bool(_rng(results).random() < self.flip_ratio)
         results["flip"] = flip
         results["flip_direction"] = self.direction
@@ -686,11 +689,11 @@ class Flip(_Transform):
 def _jitter_range(value: float | Sequence[float], bound: float, center: float, name: str) -> tuple[float, float]:
     if isinstance(value, (int, float)):
         if not 0 <= value <= bound:
-            raise ValueError(f"ColorJitter {name} must be in [0, {bound}], got {value}")
+            raise InputError(f"ColorJitter {name} must be in [0, {bound}], got {value}")
         return center - value, center + value
     low, high = _float_range(value, f"ColorJitter {name}")
     if not center - bound <= low <= high <= center + bound:
-        raise ValueError(f"ColorJitter {name} range must lie in [{center - bound}, {center + bound}], got {value}")
+        raise InputError(f"ColorJitter {name} range must lie in [{center - bound}, {center + bound}], got {value}")
     return low, high
 
 
@@ -731,7 +734,7 @@ class ColorJitter(_Transform):
         self.saturation = _jitter_range(saturation, 1, 1, "saturation")
         self.hue = _jitter_range(hue, 0.5, 0, "hue")
         if order is not None and sorted(order) != sorted(self.OPS):
-            raise ValueError(f"ColorJitter order must be a permutation of {self.OPS}, got {order!r}")
+            raise InputError(f"ColorJitter order must be a permutation of {self.OPS}, got {order!r}")
         self.order = tuple(order) if order is not None else None
 
     def __call__(self, results: dict) -> dict:
@@ -923,7 +926,7 @@ def affine(
             ``-0.5``; nearest may take the other neighbour at exact ties).
     """
     if interpolation not in ("nearest", "bilinear", "bicubic"):
-        raise ValueError(f"interpolation must be nearest, bilinear or bicubic, got {interpolation!r}")
+        raise InputError(f"interpolation must be nearest, bilinear or bicubic, got {interpolation!r}")
     n, h, w, c = imgs.shape
     a, b, cc, d, e, f = (float(v) for v in matrix)
     gy, gx = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
@@ -1081,16 +1084,16 @@ class RandAugment(_Transform):
         translate_pct: float = 0.45,
     ) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"RandAugment n must be a non-negative int, got {n!r}")
+            raise InputError(f"RandAugment n must be a non-negative int, got {n!r}")
         if not 0 <= m <= _RA_MAX:
-            raise ValueError(f"RandAugment m must be in [0, {_RA_MAX:g}], got {m!r}")
+            raise InputError(f"RandAugment m must be in [0, {_RA_MAX:g}], got {m!r}")
         if mstd < 0 or not 0 <= prob <= 1:
-            raise ValueError(f"RandAugment needs mstd >= 0 and prob in [0, 1], got mstd={mstd!r}, prob={prob!r}")
+            raise InputError(f"RandAugment needs mstd >= 0 and prob in [0, 1], got mstd={mstd!r}, prob={prob!r}")
         if interpolation not in ("nearest", "bilinear", "bicubic"):
-            raise ValueError(f"RandAugment interpolation must be nearest, bilinear or bicubic, got {interpolation!r}")
+            raise InputError(f"RandAugment interpolation must be nearest, bilinear or bicubic, got {interpolation!r}")
         fills = [fill] if isinstance(fill, int) else list(fill)
         if not fills or not all(isinstance(v, int) and 0 <= v <= 255 for v in fills):
-            raise ValueError(f"RandAugment fill must be an int in [0, 255] or one per channel, got {fill!r}")
+            raise InputError(f"RandAugment fill must be an int in [0, 255] or one per channel, got {fill!r}")
         self.n, self.m, self.mstd, self.inc, self.prob = n, float(m), float(mstd), bool(inc), float(prob)
         self.fill = fill if isinstance(fill, int) else tuple(fill)
         self.interpolation, self.translate_pct = interpolation, float(translate_pct)
@@ -1114,13 +1117,13 @@ class RandAugment(_Transform):
     def __call__(self, results: dict) -> dict:
         _check_rgb(results, "RandAugment")
         if _has_boxes(results):
-            raise ValueError(
+            raise InputError(
                 "RandAugment: samples with boxes are not supported (its rotations, shears and translations would not "
                 "move them)"
             )
         imgs = _imgs(results)
         if imgs.dtype != torch.uint8 or imgs.shape[-1] != 3:
-            raise ValueError(f"RandAugment expects uint8 RGB frames (N, H, W, 3), got {imgs.dtype} {tuple(imgs.shape)}")
+            raise InputError(f"RandAugment expects uint8 RGB frames (N, H, W, 3), got {imgs.dtype} {tuple(imgs.shape)}")
         applied = self.draw(_rng(results))
         for name, args in applied:
             imgs = apply_rand_augment_op(imgs, name, args, fill=self.fill, interpolation=self.interpolation)
@@ -1190,18 +1193,18 @@ def build_pipeline(spec: Sequence[dict[str, Any]]) -> Compose:
         kwargs = dict(item)
         name = kwargs.pop("type", None)
         if name == "RandomErasing":
-            raise ValueError(
+            raise InputError(
                 f"pipeline item {i}: RandomErasing acts on the normalized batch, not in a pipeline; configure it as "
                 "data.random_erasing"
             )
         if name not in TRANSFORMS:
-            raise ValueError(f"pipeline item {i}: unknown transform type {name!r}; valid types: {sorted(TRANSFORMS)}")
+            raise InputError(f"pipeline item {i}: unknown transform type {name!r}; valid types: {sorted(TRANSFORMS)}")
         cls = TRANSFORMS[name]
         try:
             inspect.signature(cls).bind(**kwargs)
         except TypeError as err:
             params = list(inspect.signature(cls).parameters)
-            raise TypeError(f"pipeline item {i} ({name}): {err}; {name} accepts {params}") from None
+            raise ArgumentTypeError(f"pipeline item {i} ({name}): {err}; {name} accepts {params}") from None
         transforms.append(cls(**kwargs))
     return Compose(transforms)
 
@@ -1235,7 +1238,7 @@ def normalize_batch(
         Normalized tensor of ``dtype``.
     """
     if x.ndim < 4 or x.shape[-1] != len(mean) or len(mean) != len(std):
-        raise ValueError(f"normalize_batch expects (..., T, H, W, C) with C={len(mean)}, got {tuple(x.shape)}")
+        raise InputError(f"normalize_batch expects (..., T, H, W, C) with C={len(mean)}, got {tuple(x.shape)}")
     if x.is_floating_point():
         x = x.to(dtype)
     mean_t = torch.tensor(mean, dtype=dtype, device=x.device)
@@ -1285,15 +1288,15 @@ class RandomErasing:
         generator: torch.Generator | None = None,
     ) -> None:
         if mode not in self.MODES:
-            raise ValueError(f"mode must be one of {list(self.MODES)}, got {mode!r}")
+            raise InputError(f"mode must be one of {list(self.MODES)}, got {mode!r}")
         if not 0 <= prob <= 1:
-            raise ValueError(f"prob must be in [0, 1], got {prob!r}")
+            raise InputError(f"prob must be in [0, 1], got {prob!r}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"count must be a positive int, got {count!r}")
+            raise InputError(f"count must be a positive int, got {count!r}")
         if not 0 < min_area <= max_area <= 1:
-            raise ValueError(f"min_area and max_area must satisfy 0 < min <= max <= 1, got {min_area}, {max_area}")
+            raise InputError(f"min_area and max_area must satisfy 0 < min <= max <= 1, got {min_area}, {max_area}")
         if min_aspect <= 0 or (max_aspect is not None and max_aspect < min_aspect):
-            raise ValueError(f"min_aspect and max_aspect must satisfy 0 < min <= max, got {min_aspect}, {max_aspect}")
+            raise InputError(f"min_aspect and max_aspect must satisfy 0 < min <= max, got {min_aspect}, {max_aspect}")
         max_aspect = 1 / min_aspect if max_aspect is None else max_aspect
         self.prob, self.mode, self.count = float(prob), mode, count
         self.min_area, self.max_area = float(min_area), float(max_area)
@@ -1334,7 +1337,7 @@ class RandomErasing:
         """Erases boxes of the clips ``x`` ``(N, C, T, H, W)``; returns a new tensor (``x`` itself if nothing is
         erased)."""
         if x.dim() != 5:
-            raise ValueError(f"RandomErasing expects clips (N, C, T, H, W), got shape {tuple(x.shape)}")
+            raise InputError(f"RandomErasing expects clips (N, C, T, H, W), got shape {tuple(x.shape)}")
         n, c, t, height, width = x.shape
         out = x
         for i in range(n):

@@ -16,12 +16,13 @@ Command line: ``python -m vidlab.data.ucfrep ANN_DIR OUT.txt [--video-root UCF10
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
+import sys
 from pathlib import Path
 
 from vidlab.data.datasets import AnnotationError
+from vidlab.errors import MissingDependencyError
 
 __all__ = ["UCFRepAnnotation", "read_ucfrep_annotations", "read_ucfrep_mat", "write_ucfrep_list"]
 
@@ -61,7 +62,7 @@ def _loadmat():
     try:
         from scipy.io import loadmat
     except ImportError:
-        raise ImportError("reading UCFRep's .mat annotations needs scipy: pip install scipy") from None
+        raise MissingDependencyError("reading UCFRep's .mat annotations needs scipy: pip install scipy") from None
     return loadmat
 
 
@@ -147,28 +148,10 @@ def write_ucfrep_list(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m vidlab.data.ucfrep ANN_DIR OUT.txt [--video-root DIR] [--segments CSV] [--video-tmpl T]``."""
-    p = argparse.ArgumentParser(
-        prog="python -m vidlab.data.ucfrep", description=write_ucfrep_list.__doc__.split("\n")[0]
-    )
-    p.add_argument("ann_dir", help="UCFRep annotations/train or annotations/val (.mat files)")
-    p.add_argument("out", help="the 'path count' list to write")
-    p.add_argument("--video-root", default=None, help="UCF101 video folder: skip videos missing there")
-    p.add_argument("--video-tmpl", default="{cls}/{video}.avi", help="path under the video root (default: %(default)s)")
-    p.add_argument("--segments", default=None, help="also write path,start_frame,end_frame,count to this CSV")
-    args = p.parse_args(argv)
-    try:
-        report = write_ucfrep_list(
-            args.ann_dir, args.out, video_tmpl=args.video_tmpl, video_root=args.video_root, segments=args.segments
-        )
-    except (AnnotationError, ImportError) as e:
-        raise SystemExit(f"error: {e}") from None
-    print(f"{args.out}: {report['written']} videos", end="")
-    if report["missing"]:
-        print(f"; {len(report['missing'])} missing under {args.video_root} (e.g. {report['missing'][0]})", end="")
-    if report["skipped_few_cycles"]:
-        print(f"; {len(report['skipped_few_cycles'])} with fewer than 2 repetitions skipped", end="")
-    print()
+    """``python -m vidlab.data.ucfrep ANN_DIR OUT.txt [...]``: the same as ``vidlab data ucfrep-list``."""
+    from vidlab.cli import main as cli_main
+
+    cli_main(["data", "ucfrep-list", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

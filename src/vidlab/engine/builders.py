@@ -13,6 +13,7 @@ from vidlab.data import sampling
 from vidlab.data.datasets import (
     FeatureDataset,
     VideoDataset,
+    check_inside_root,
     parse_kinetics_csv,
     parse_rawframe_list,
     parse_video_list,
@@ -325,6 +326,8 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
     explicit = items is not None
     if not explicit:
         items = _parse_items(cfg, ann, kind, num_classes)
+        if not d.allow_outside_root:
+            check_inside_root(items, d.root, ann)
     if d.label_subset is not None and not explicit and kind != "regression":
         items = keep_labels(items, list(d.label_subset), str(ann))
     if split == "train" and not explicit and d.train_fraction < 1:

@@ -10,29 +10,56 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidlab.errors import VidlabError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(VidlabError, RuntimeError):
     """A checkpoint file is missing, unreadable or lacks what the caller needs."""
 
 
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(f)`` on a temporary file in ``path``'s folder, fsync, then rename it to ``path``.
 
-    A process killed mid-write leaves the previous file (or none), never a truncated one.
+    A process killed mid-write leaves the previous file (or none), never a truncated one. A failed write (a full
+    disk, a file-size limit) removes the temporary file and raises an ``OSError`` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sink = None
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            sink = _Recording(f)
+            write(sink)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        # torch.save reports a failed write as a RuntimeError ("unexpected pos ..."): the OSError is the cause
+        cause = e if isinstance(e, OSError) else getattr(sink, "error", None)
+        if cause is not None and cause.errno is not None:
+            kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+            raise OSError(cause.errno, f"cannot write {path} ({cause.strerror}); {kept}") from e
         raise
+
+
+class _Recording:
+    """A file object that remembers the first ``OSError`` of a write (the writer may hide it in another error)."""
+
+    def __init__(self, f):
+        self._f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:

@@ -10,6 +10,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from vidlab.errors import InputError
+
 
 @dataclasses.dataclass
 class DistInfo:
@@ -30,7 +32,7 @@ class DistInfo:
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("device=cuda was asked for but CUDA is not available")
+            raise InputError("device=cuda was asked for but CUDA is not available")
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
 

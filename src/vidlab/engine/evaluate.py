@@ -13,6 +13,7 @@ from vidlab.data.longterm import aggregate_by_video
 from vidlab.data.transforms import normalize_batch
 from vidlab.engine.distributed import DistInfo, all_gather_objects
 from vidlab.engine.precision import autocast_context
+from vidlab.errors import InputError
 from vidlab.tasks import Task
 from vidlab.tasks.recognition import compute_metrics
 
@@ -115,7 +116,7 @@ def predict(
             labels.append(y)
         all_skipped.extend(rank_skipped)
     if not idx:
-        raise RuntimeError("evaluation saw no samples: is the annotation list empty?")
+        raise InputError("evaluation saw no samples: is the annotation list empty?")
     order = np.argsort(np.concatenate(idx), kind="stable")
     return np.concatenate(scores)[order], np.concatenate(labels)[order], all_skipped
 

@@ -26,6 +26,7 @@ from vidlab.engine.distributed import barrier, cleanup, init_distributed
 from vidlab.engine.evaluate import to_input
 from vidlab.engine.inference import build_and_load, resolve_config
 from vidlab.engine.precision import autocast_context, resolve_precision
+from vidlab.errors import InputError
 
 logger = logging.getLogger("vidlab")
 
@@ -67,9 +68,9 @@ def extract_features(
     """Extract features of every video in ``list_file`` (paths relative to ``root``) into ``out``; returns the
     path of ``index.csv``. Videos whose features file exists already are skipped (resume after a kill)."""
     if pool not in ("mean", "none"):
-        raise ValueError(f"pool must be mean or none, got {pool!r}")
+        raise InputError(f"pool must be mean or none, got {pool!r}")
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+        raise InputError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
     root, out = Path(root), Path(out)
     overrides = [*overrides, f"data.root={root}", f"data.test_list={Path(list_file).resolve()}"]
     cfg = resolve_config(checkpoint, config, overrides)
@@ -92,7 +93,13 @@ def extract_features(
     if todo:
         dataset = build_dataset(cfg, "test", items=todo)
         loader = build_loader(
-            dataset, batch_size, train=False, num_workers=num_workers, rank=info.rank, world_size=info.world_size
+            dataset,
+            batch_size,
+            train=False,
+            num_workers=num_workers,
+            rank=info.rank,
+            world_size=info.world_size,
+            timeout=cfg.data.timeout,
         )
         model = build_and_load(cfg, checkpoint, info.device)
         t0, done, shown = time.time(), 0, 0.0

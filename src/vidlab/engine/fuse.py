@@ -18,11 +18,12 @@ import torch
 
 from vidlab import metrics
 from vidlab.engine.evaluate import read_results
+from vidlab.errors import InputError
 
 __all__ = ["FusionError", "fuse_results", "fused_metrics"]
 
 
-class FusionError(ValueError):
+class FusionError(InputError):
     """Score files that cannot be fused: other videos, labels or class counts, or a wrong number of weights."""
 
 

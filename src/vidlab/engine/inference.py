@@ -81,6 +81,7 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
         num_workers=cfg.data.num_workers,
         rank=info.rank,
         world_size=info.world_size,
+        timeout=cfg.data.timeout,
     )
     model = build_and_load(cfg, checkpoint, info.device)
     task = build_task(cfg, split=split)

@@ -7,6 +7,7 @@ import math
 import torch
 
 from vidlab.config import OptimConfig
+from vidlab.errors import InputError
 
 
 def scaled_lr(cfg: OptimConfig, global_batch: int) -> float:
@@ -41,7 +42,7 @@ def param_groups(
     """
     info = _layer_info(model)
     if layer_decay is not None and info is None:
-        raise ValueError(f"optim.layer_decay needs a model with layer ids; {type(model).__name__} has none")
+        raise InputError(f"optim.layer_decay needs a model with layer ids; {type(model).__name__} has none")
     skip = set(extra_no_decay) | (set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set())
     groups: dict[tuple[int, bool], dict] = {}
     for name, p in model.named_parameters():
@@ -63,7 +64,7 @@ def param_groups(
         groups[key]["params"].append(p)
         groups[key]["names"].append(name)
     if not groups:
-        raise ValueError("no trainable parameters: everything is frozen (model.freeze)")
+        raise InputError("no trainable parameters: everything is frozen (model.freeze)")
     return [groups[k] for k in sorted(groups)]
 
 
@@ -91,11 +92,11 @@ def frozen_names(model: torch.nn.Module, freeze: str) -> tuple[str, ...]:
         return ()
     info = _layer_info(model)
     if info is None:
-        raise ValueError(f"model.freeze={freeze} needs a model with layer ids; {type(model).__name__} has none")
+        raise InputError(f"model.freeze={freeze} needs a model with layer ids; {type(model).__name__} has none")
     num_layers, layer_id = info
     limit = num_layers if freeze == "backbone" else int(freeze.split(":", 1)[1])
     if limit > num_layers:
-        raise ValueError(f"model.freeze={freeze}: the model has {num_layers} stages/blocks")
+        raise InputError(f"model.freeze={freeze}: the model has {num_layers} stages/blocks")
     return tuple(n for n, _ in model.named_parameters() if layer_id(n) <= limit)
 
 

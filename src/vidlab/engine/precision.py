@@ -13,6 +13,8 @@ import os
 
 import torch
 
+from vidlab.errors import InputError
+
 logger = logging.getLogger("vidlab")
 
 PRECISIONS = ("auto", "none", "bf16", "fp16")
@@ -42,13 +44,13 @@ def resolve_precision(amp: str, device: torch.device) -> str:
     is honoured but warns once; ``fp16`` needs CUDA.
     """
     if amp not in PRECISIONS:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {amp!r}")
+        raise InputError(f"precision must be one of {list(PRECISIONS)}, got {amp!r}")
     if device.type == "cuda":
         if amp == "auto":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return amp
     if amp == "fp16":
-        raise ValueError("fp16 autocast needs CUDA; use bf16 (on CPUs with native bf16) or none on CPU")
+        raise InputError("fp16 autocast needs CUDA; use bf16 (on CPUs with native bf16) or none on CPU")
     native = cpu_has_native_bf16()
     if amp == "auto":
         return "bf16" if native else "none"
@@ -67,7 +69,7 @@ def autocast_context(precision: str, device: torch.device):
     if precision == "none":
         return contextlib.nullcontext()
     if precision == "fp16" and device.type != "cuda":
-        raise ValueError("fp16 autocast needs CUDA; use bf16 on CPU")
+        raise InputError("fp16 autocast needs CUDA; use bf16 on CPU")
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 

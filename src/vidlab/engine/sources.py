@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from vidlab.errors import InputError
+
 __all__ = ["MultiSourceLoader", "source_loss"]
 
 
@@ -33,7 +35,7 @@ class MultiSourceLoader:
 
     def __init__(self, loaders: list, names: list[str], weights: list[float]) -> None:
         if not (len(loaders) == len(names) == len(weights)):
-            raise ValueError("one name and one weight per source loader")
+            raise InputError("one name and one weight per source loader")
         self.loaders, self.names, self.weights = loaders, list(names), [float(w) for w in weights]
 
     @property
@@ -60,12 +62,12 @@ class MultiSourceLoader:
     def _merge(self, batches: tuple[dict, ...]) -> dict:
         shapes = {name: tuple(b["imgs"].shape[1:]) for name, b in zip(self.names, batches)}
         if len(set(shapes.values())) > 1:
-            raise ValueError(
+            raise InputError(
                 f"the training sources give clips of different shapes {shapes}: end every source's pipeline with the "
                 "same Resize (and sampler clip length) so their batches can share one forward"
             )
         if len({"view_label" in b for b in batches}) > 1:
-            raise ValueError("data.repeated_aug must be the same for every training source")
+            raise InputError("data.repeated_aug must be the same for every training source")
         out = {key: torch.cat([b[key] for b in batches]) for key in ("imgs", "label", "index")}
         if "view_label" in batches[0]:
             out["view_label"] = torch.cat([b["view_label"] for b in batches])
@@ -82,7 +84,7 @@ def source_loss(task, outputs: torch.Tensor, targets: torch.Tensor, aux: list, b
     ``outputs`` / ``targets`` hold ``views`` rows per sample (training views are extra samples), in batch order.
     """
     if aux:
-        raise ValueError("joint training of several sources does not support auxiliary heads (TPN)")
+        raise InputError("joint training of several sources does not support auxiliary heads (TPN)")
     source = batch["source"].to(outputs.device).repeat_interleave(views)
     total, stats = outputs.new_zeros(()), {}
     for i, (name, weight) in enumerate(zip(batch["source_names"], batch["source_weights"])):

@@ -40,6 +40,7 @@ from vidlab.engine.evaluate import TrainForward, batch_inputs, evaluate_split, r
 from vidlab.engine.optim import apply_freeze, build_scheduler
 from vidlab.engine.precision import autocast_context, describe, resolve_precision
 from vidlab.engine.sources import MultiSourceLoader, source_loss
+from vidlab.errors import InputError, MissingDependencyError, VidlabError
 from vidlab.models.convert import load_checkpoint
 from vidlab.tasks import Task
 
@@ -110,8 +111,10 @@ def train_step(
     return loss.item()
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(VidlabError, RuntimeError):
     """Training diverged: the (all-reduced, so identical on every rank) gradients hold NaN or inf."""
+
+    exit_code = 1  # the inputs were valid; the run itself failed
 
 
 def optimizer_step(model, optimizer, scheduler, grad_clip: float | None, scaler=None, where: str = "") -> float | None:
@@ -262,6 +265,7 @@ def _report_skipped(work_dir: Path, epoch: int, split: str, skipped: list[str]) 
 def _loaders(cfg: Config, info: DistInfo):
     train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
     common = {"num_workers": cfg.data.num_workers, "rank": info.rank, "world_size": info.world_size}
+    common["timeout"] = cfg.data.timeout
     train_loader = build_loader(train_set, cfg.data.batch_size, train=True, seed=cfg.train.seed, **common)
     if cfg.data.sources:
         loaders, names, weights = [train_loader], [cfg.data.source_name], [cfg.data.loss_weight]
@@ -273,7 +277,7 @@ def _loaders(cfg: Config, info: DistInfo):
         train_loader = MultiSourceLoader(loaders, names, weights)
     val_loader = build_loader(val_set, cfg.data.val_batch_size or cfg.data.batch_size, train=False, **common)
     if len(train_loader) < cfg.train.accum_steps:
-        raise ValueError(f"{len(train_set)} training videos make no full batch of {cfg.data.batch_size} per process")
+        raise InputError(f"{len(train_set)} training videos make no full batch of {cfg.data.batch_size} per process")
     return train_loader, val_loader
 
 
@@ -475,7 +479,7 @@ def _tensorboard(work_dir: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as e:
-        raise ImportError(
+        raise MissingDependencyError(
             "train.tensorboard=true needs the tensorboard package: pip install vidlab[tensorboard]"
         ) from e
     return SummaryWriter(str(work_dir / "tb"))

@@ -17,6 +17,7 @@ from vidlab.data.datasets import VideoItem
 from vidlab.engine.builders import build_dataset
 from vidlab.engine.evaluate import to_input
 from vidlab.engine.inference import build_and_load, resolve_config
+from vidlab.errors import InputError
 from vidlab.models.videomae_pretrain import VideoMAEPretrain, patchify, unpatchify
 
 
@@ -54,7 +55,7 @@ def viz_mae(
     cfg = resolve_config(checkpoint)
     model = build_and_load(cfg, checkpoint, torch.device("cpu"))
     if not isinstance(model, VideoMAEPretrain):
-        raise ValueError(f"{checkpoint}: viz-mae needs a videomae_pretrain_* checkpoint, not {cfg.model.name}")
+        raise InputError(f"{checkpoint}: viz-mae needs a videomae_pretrain_* checkpoint, not {cfg.model.name}")
     if mask_ratio is not None:
         model.mask_ratio = mask_ratio
     item = build_dataset(cfg, "test", items=[VideoItem(str(video), [0])])[0]

@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from vidlab.errors import InputError
+
 PROTOCOLS = ("activitynet", "mmaction2", "pyslowfast")
 ACTIVITYNET_CAPACITY = 50  # the ActivityNet script keeps the 50 best-scored detections of each keyframe
 # MMAction2's breakdown of AVA's 80 actions by id (pose / object manipulation / person interaction).
@@ -52,7 +54,7 @@ def parse_labelmap(text: str, source: str = "<labelmap>") -> list[tuple[int, str
     while pos < len(toks):
         kind, field, line = toks[pos]
         if kind != "word":
-            raise ValueError(f"{source}:{line}: expected a field name, got {field!r}")
+            raise InputError(f"{source}:{line}: expected a field name, got {field!r}")
         pos += 1
         if pos < len(toks) and toks[pos][0] == ":":
             pos += 1
@@ -65,10 +67,10 @@ def parse_labelmap(text: str, source: str = "<labelmap>") -> list[tuple[int, str
     seen = set()
     for cid, _ in items:
         if cid in seen:
-            raise ValueError(f"{source}: id {cid} appears twice")
+            raise InputError(f"{source}: id {cid} appears twice")
         seen.add(cid)
     if not items:
-        raise ValueError(f"{source}: no `item {{ name: ... id: ... }}` entries")
+        raise InputError(f"{source}: no `item {{ name: ... id: ... }}` entries")
     return items
 
 
@@ -81,10 +83,10 @@ def read_labelmap(path) -> list[tuple[int, str]]:
 def _labelmap_item(fields: dict, source: str, line: int) -> tuple[int, str]:
     key = "id" if "id" in fields else "label_id"
     if key not in fields or ("name" not in fields and "display_name" not in fields):
-        raise ValueError(f"{source}:{line}: an item needs a name and an id (or label_id)")
+        raise InputError(f"{source}:{line}: an item needs a name and an id (or label_id)")
     (kind, value, vline) = fields[key]
     if kind != "word" or not value.lstrip("-+").isdigit():
-        raise ValueError(f"{source}:{vline}: {key} must be an integer, got {value!r}")
+        raise InputError(f"{source}:{vline}: {key} must be an integer, got {value!r}")
     return int(value), fields.get("name", fields.get("display_name"))[1]
 
 
@@ -116,7 +118,7 @@ def _pbtxt_tokens(text: str, source: str) -> list[tuple[str, str, int]]:
                     out.append(text[j])
                 j += 1
             if j >= n or text[j] != c:
-                raise ValueError(f"{source}:{line}: unterminated string")
+                raise InputError(f"{source}:{line}: unterminated string")
             if toks and toks[-1][0] == "str":  # adjacent strings concatenate, as in protobuf text
                 toks[-1] = ("str", toks[-1][1] + "".join(out), toks[-1][2])
             else:
@@ -129,14 +131,14 @@ def _pbtxt_tokens(text: str, source: str) -> list[tuple[str, str, int]]:
             toks.append(("word", text[i:j], line))
             i = j
         else:
-            raise ValueError(f"{source}:{line}: unexpected character {c!r}")
+            raise InputError(f"{source}:{line}: unexpected character {c!r}")
     return toks
 
 
 def _pbtxt_value(toks, pos: int, source: str):
     if pos >= len(toks) or toks[pos][0] not in ("word", "str"):
         line = toks[min(pos, len(toks) - 1)][2]
-        raise ValueError(f"{source}:{line}: expected a value after the field name")
+        raise InputError(f"{source}:{line}: expected a value after the field name")
     return toks[pos], pos + 1
 
 
@@ -145,12 +147,12 @@ def _pbtxt_message(toks, pos: int, source: str, opening: str):
     closing, fields = "}" if opening == "{" else ">", {}
     while True:
         if pos >= len(toks):
-            raise ValueError(f"{source}:{toks[-1][2]}: missing {closing!r}")
+            raise InputError(f"{source}:{toks[-1][2]}: missing {closing!r}")
         kind, field, line = toks[pos]
         if kind == closing:
             return fields, pos + 1
         if kind != "word":
-            raise ValueError(f"{source}:{line}: expected a field name or {closing!r}, got {field!r}")
+            raise InputError(f"{source}:{line}: expected a field name or {closing!r}, got {field!r}")
         pos += 1
         if pos < len(toks) and toks[pos][0] == ":":
             pos += 1
@@ -200,7 +202,7 @@ def read_exclusions(path, keyframe_unit: str = "second") -> AvaCsv:
 
 def _read_table(path, allowed: tuple, whitelist, keyframe_unit: str) -> AvaCsv:
     if keyframe_unit not in ("second", "frame"):
-        raise ValueError(f"keyframe_unit must be 'second' or 'frame', got {keyframe_unit!r}")
+        raise InputError(f"keyframe_unit must be 'second' or 'frame', got {keyframe_unit!r}")
     path = str(path)
     with open(path, "rb") as f:
         raw = f.read()
@@ -224,7 +226,7 @@ def _read_table(path, allowed: tuple, whitelist, keyframe_unit: str) -> AvaCsv:
     video, stamp = inv.ravel()[np.cumsum(change) - 1].astype(np.int64), cat["stamp"].astype(np.int64)
     if keyframe_unit == "frame" and (stamp % _US).any():
         i = int(np.argmax(stamp % _US != 0))
-        raise ValueError(f"{path}:{lines[i]}: frame index {stamp[i] / _US} is not an integer")
+        raise InputError(f"{path}:{lines[i]}: frame index {stamp[i] / _US} is not an integer")
     key_video, key_stamp = _unique_pairs(video, stamp)
     rows = cat["rows"].astype(bool)
     parts = {k: np.concatenate([c[k] for c in chunks]) if chunks else np.zeros((0, 4) if k == "boxes" else 0)
@@ -243,7 +245,7 @@ def _parse_lines(data, starts, ends, lines, allowed, path) -> dict:
     bad = ~np.isin(nfields, allowed)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{path}:{lines[i]}: expected {' or '.join(map(str, allowed))} comma-separated fields, "
+        raise InputError(f"{path}:{lines[i]}: expected {' or '.join(map(str, allowed))} comma-separated fields, "
                          f"got {nfields[i]}")  # fmt: skip
     last, uniform = len(commas) - 1, bool((nfields == nfields[0]).all())
 
@@ -265,7 +267,7 @@ def _parse_lines(data, starts, ends, lines, allowed, path) -> dict:
             for j, name in zip(range(2, 7), ("x1", "y1", "x2", "y2", "action id"))]  # fmt: skip
     label = cols.pop() if cols else np.zeros(0)
     if (label != np.floor(label)).any():
-        raise ValueError(
+        raise InputError(
             f"{path}:{lines[rows[int(np.argmax(label != np.floor(label)))]]}: action id must be an integer"
         )
     score = np.full(len(rows), np.nan)
@@ -275,7 +277,7 @@ def _parse_lines(data, starts, ends, lines, allowed, path) -> dict:
     boxes = np.stack(cols, 1) if cols else np.zeros((0, 4))
     finite = np.isfinite(boxes).all(1) & (np.isfinite(score) | (nfields[rows] == 7))
     if not finite.all():
-        raise ValueError(f"{path}:{lines[rows[int(np.argmax(~finite))]]}: box coordinates and scores must be finite")
+        raise InputError(f"{path}:{lines[rows[int(np.argmax(~finite))]]}: box coordinates and scores must be finite")
     out.update(boxes=boxes, label=label, score=score)
     return out
 
@@ -327,7 +329,7 @@ def _numbers(data, s, e, path, lines, what):
         try:
             value[i] = float(text)
         except ValueError:
-            raise ValueError(f"{path}:{lines[i]}: cannot parse {what} {text!r}") from None
+            raise InputError(f"{path}:{lines[i]}: cannot parse {what} {text!r}") from None
     return value, np.where(neg, -mant, mant), nfrac, ~bad
 
 
@@ -338,7 +340,7 @@ def _stamps(value, mant, nfrac, plain, path, lines):
     stamp[plain] = mant[plain] * (10 ** (6 - nfrac[plain]))
     for i in np.flatnonzero(~plain):
         if not np.isfinite(value[i]):
-            raise ValueError(f"{path}:{lines[i]}: timestamp {value[i]} is not finite")
+            raise InputError(f"{path}:{lines[i]}: timestamp {value[i]} is not finite")
         stamp[i] = int(f"{value[i]:.6f}".replace(".", ""))
     return stamp
 
@@ -408,7 +410,7 @@ def frame_map(
         keyframe_unit: ``"second"`` (AVA) or ``"frame"`` (MicroG-4M); see :func:`read_ava_csv`.
     """
     if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        raise InputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     labelmap, gt, pred, excluded = _load(labelmap, gt, pred, excluded, keyframe_unit)
     if protocol != "activitynet":  # MMAction2 and PySlowFast key keyframes by int(timestamp)
         for table in (gt, pred, excluded):
@@ -476,7 +478,7 @@ def _require_integer_stamps(table, protocol):
         frac = stamps % _US != 0
         if frac.any():
             where = f":{lines[int(np.argmax(frac))]}" if lines is not None else ""
-            raise ValueError(f"{table.path}{where}: timestamp {stamps[int(np.argmax(frac))] / _US} is not an integer; "
+            raise InputError(f"{table.path}{where}: timestamp {stamps[int(np.argmax(frac))] / _US} is not an integer; "
                              f"the {protocol} protocol keys keyframes by int(timestamp)")  # fmt: skip
 
 
@@ -485,7 +487,7 @@ def _require_valid_boxes(table, rows, what):
     bad = (b[:, 0] > b[:, 2]) | (b[:, 1] > b[:, 3])
     if bad.any():
         i = rows[int(np.argmax(bad))]
-        raise ValueError(f"{table.path}:{table.line[i]}: {what} box has x2 < x1 or y2 < y1")
+        raise InputError(f"{table.path}:{table.line[i]}: {what} box has x2 < x1 or y2 < y1")
 
 
 def _keyframe_ids(gt, pred, excluded):
@@ -495,7 +497,7 @@ def _keyframe_ids(gt, pred, excluded):
     stamps = np.concatenate([np.concatenate([t.stamp, t.key_stamp]) for t in tables])
     lo, span = (int(stamps.min()), int(stamps.max()) - int(stamps.min()) + 1) if len(stamps) else (0, 1)
     if span * max(len(names), 1) >= 2**62:
-        raise ValueError("timestamps span too wide a range")
+        raise InputError("timestamps span too wide a range")
 
     def ids(t, video, stamp):
         vmap = np.searchsorted(names, np.array(t.videos, dtype=object)).astype(np.int64)
@@ -722,14 +724,14 @@ def microg_metrics(
     ``score_kind`` says what the file holds (``"auto"``: logits if any score lies outside [0, 1]).
     """
     if threshold_on not in ("logits", "probabilities") or score_kind not in ("auto", "logits", "probabilities"):
-        raise ValueError("threshold_on must be 'logits' or 'probabilities'; score_kind also 'auto'")
+        raise InputError("threshold_on must be 'logits' or 'probabilities'; score_kind also 'auto'")
     labelmap, gt, pred, _ = _load(labelmap, gt, pred, None, keyframe_unit)
     ids = np.array(sorted(i for i, _ in labelmap), np.int64)
     kg, kp, _, _ = _keyframe_ids(gt, pred, None)
     g, p = np.flatnonzero(np.isin(gt.label, ids)), np.flatnonzero(np.isin(pred.label, ids))
     score = pred.score[p]
     if np.isnan(score).any():
-        raise ValueError(f"{pred.path}: every prediction row needs a score (column 8)")
+        raise InputError(f"{pred.path}: every prediction row needs a score (column 8)")
     if score_kind == "auto":
         score_kind = "logits" if ((score < 0) | (score > 1)).any() else "probabilities"
     threshold = 0.5 if score_kind == threshold_on else (0.0 if score_kind == "logits" else 1 / (1 + np.exp(-0.5)))
@@ -768,7 +770,7 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
     y_true = y_true.astype(bool)
     npos, n = int(y_true.sum()), len(y_true)
     if npos == 0 or npos == n:
-        raise ValueError("AUROC needs both positive and negative samples")
+        raise InputError("AUROC needs both positive and negative samples")
     o = np.argsort(scores, kind="stable")
     s = scores[o]
     start = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))

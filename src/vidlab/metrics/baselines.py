@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidlab.errors import InputError
 from vidlab.metrics.classification import mean_average_precision
 from vidlab.metrics.counting import counting_metrics, round_counts
 
@@ -28,7 +29,7 @@ def mean_count_baseline(train_counts, test_counts, *, rounded: bool = True) -> d
     """
     train = np.asarray(train_counts, dtype=np.float64).reshape(-1)
     if len(train) == 0:
-        raise ValueError("no training counts")
+        raise InputError("no training counts")
     value = float(round_counts(train.mean())) if rounded else float(train.mean())
     test = np.asarray(test_counts, dtype=np.float64).reshape(-1)
     return {**counting_metrics(np.full(len(test), value), test), "prediction": value}
@@ -49,6 +50,6 @@ def class_prior_map(train_labels, test_labels) -> float:
     train = np.asarray(train_labels, dtype=np.float64)
     test = np.asarray(test_labels)
     if train.ndim != 2 or test.ndim != 2 or train.shape[1] != test.shape[1]:
-        raise ValueError(f"expected multi-hot (N, C) and (M, C) targets, got {train.shape} and {test.shape}")
+        raise InputError(f"expected multi-hot (N, C) and (M, C) targets, got {train.shape} and {test.shape}")
     prior = (train == 1).mean(axis=0)
     return mean_average_precision(np.tile(prior, (len(test), 1)), test)

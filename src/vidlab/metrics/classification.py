@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vidlab.errors import InputError
+
 __all__ = [
     "class_accuracy_subset",
     "confusion_matrix",
@@ -26,14 +28,14 @@ __all__ = [
 def _scores(scores) -> np.ndarray:
     scores = np.asarray(scores)
     if scores.ndim != 2:
-        raise ValueError(f"scores must have shape (N, C), got {scores.shape}")
+        raise InputError(f"scores must have shape (N, C), got {scores.shape}")
     return scores
 
 
 def _labels(labels, n: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be {n} integers, got shape {labels.shape} and dtype {labels.dtype}")
+        raise InputError(f"labels must be {n} integers, got shape {labels.shape} and dtype {labels.dtype}")
     return labels.astype(np.int64)
 
 
@@ -78,16 +80,16 @@ def confusion_matrix(pred, labels, num_classes: int | None = None, normalize: st
         ``(C, C)`` int64 counts, or float64 if ``normalize`` is set.
     """
     if normalize not in (None, "true", "pred", "all"):
-        raise ValueError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
+        raise InputError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
     labels = np.asarray(labels)
     labels = _labels(labels, labels.size)
     pred = _labels(pred, len(labels))
     if len(labels) and min(pred.min(), labels.min()) < 0:
-        raise ValueError("class ids must be non-negative")
+        raise InputError("class ids must be non-negative")
     largest = int(max(pred.max(), labels.max())) + 1 if len(labels) else 0
     num_classes = largest if num_classes is None else num_classes
     if largest > num_classes:
-        raise ValueError(f"class id {largest - 1} is out of range for num_classes={num_classes}")
+        raise InputError(f"class id {largest - 1} is out of range for num_classes={num_classes}")
     cm = np.bincount(labels * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
     if normalize is None:
         return cm.astype(np.int64)
@@ -114,7 +116,7 @@ def mean_class_accuracy(scores, labels, absent_classes: str = "zero") -> float:
         Mean class accuracy in ``[0, 1]``.
     """
     if absent_classes not in ("zero", "ignore"):
-        raise ValueError(f"absent_classes must be 'zero' or 'ignore', got {absent_classes!r}")
+        raise InputError(f"absent_classes must be 'zero' or 'ignore', got {absent_classes!r}")
     scores = _scores(scores)
     labels = _labels(labels, len(scores))
     pred = np.argmax(scores, axis=1)
@@ -168,7 +170,7 @@ def _multi_hot(scores, labels) -> tuple[np.ndarray, np.ndarray]:
     scores = _scores(np.stack(scores) if isinstance(scores, list) else scores)
     labels = np.stack(labels) if isinstance(labels, list) else np.asarray(labels)
     if labels.shape != scores.shape:
-        raise ValueError(f"labels must be multi-hot with the shape of scores {scores.shape}, got {labels.shape}")
+        raise InputError(f"labels must be multi-hot with the shape of scores {scores.shape}, got {labels.shape}")
     return scores, labels == 1
 
 

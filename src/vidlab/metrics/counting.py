@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidlab.errors import InputError
+
 __all__ = ["counting_metrics", "round_counts"]
 
 
@@ -28,7 +30,7 @@ def _flat(values, name: str) -> np.ndarray:
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one count per video, (N,) or (N, 1), got shape {arr.shape}")
+        raise InputError(f"{name} must be one count per video, (N,) or (N, 1), got shape {arr.shape}")
     return arr
 
 
@@ -44,11 +46,11 @@ def counting_metrics(pred, gt) -> dict[str, float]:
     """
     p, g = _flat(pred, "pred"), _flat(gt, "gt")
     if p.shape != g.shape:
-        raise ValueError(f"pred {p.shape} and gt {g.shape} differ in length")
+        raise InputError(f"pred {p.shape} and gt {g.shape} differ in length")
     if len(g) == 0:
-        raise ValueError("no videos to evaluate")
+        raise InputError("no videos to evaluate")
     if (g < 0).any():
-        raise ValueError(f"ground-truth counts must be >= 0, got {g.min()}")
+        raise InputError(f"ground-truth counts must be >= 0, got {g.min()}")
     err = np.abs(p - g)
     counted = g > 0
     mae_norm = float(np.mean(err[counted] / g[counted])) if counted.any() else float("nan")

@@ -26,6 +26,7 @@ from vidlab.models import (  # noqa: F401
     x3d,
 )
 from vidlab.models._registry import (
+    ModelArgumentError,
     ModelInfo,
     UnknownModelError,
     count_params,
@@ -38,6 +39,7 @@ from vidlab.models.base import VideoClassifier
 from vidlab.models.heads import average_view_scores
 
 __all__ = [
+    "ModelArgumentError",
     "ModelInfo",
     "UnknownModelError",
     "VideoClassifier",

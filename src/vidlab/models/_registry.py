@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vidlab.errors import ArgumentTypeError, InputError
+
 __all__ = [
     "ModelInfo",
     "UnknownModelError",
@@ -34,8 +36,12 @@ __all__ = [
 ]
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(InputError):
     """Raised by :func:`create_model` / :func:`get_model_info` for a name that is not registered."""
+
+
+class ModelArgumentError(ArgumentTypeError):
+    """Raised by :func:`create_model` when the builder rejects an argument (``model.kwargs`` of a config)."""
 
 
 @dataclass(frozen=True)
@@ -113,12 +119,12 @@ def register_model(
         ValueError: if the name is already registered, or ``input_shape`` does not have 4 entries.
     """
     if len(input_shape) != 4:
-        raise ValueError(f"input_shape must be (C, T, H, W), got {input_shape!r}")
+        raise InputError(f"input_shape must be (C, T, H, W), got {input_shape!r}")
 
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = builder.__name__
         if name in _MODELS:
-            raise ValueError(
+            raise InputError(
                 f"model {name!r} is already registered (by {_MODELS[name].module}); "
                 f"pick another name for the builder in {builder.__module__}"
             )
@@ -197,12 +203,25 @@ def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Modu
 
     Raises:
         UnknownModelError: if ``name`` is not registered.
+        ModelArgumentError: if the builder rejects an argument (unknown name or unusable value); the message names
+            the model and the arguments.
     """
     info = get_model_info(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    return info.builder(**kwargs)
+    try:
+        return info.builder(**kwargs)
+    except TypeError as e:
+        if "argument" not in str(e):  # not about the call's arguments: a bug, keep the traceback
+            raise
+        raise ModelArgumentError(f"{name}: {e} (arguments: {_listed(kwargs)})") from e
+    except InputError as e:
+        raise ModelArgumentError(f"{name}: {e} (arguments: {_listed(kwargs)})") from e
+
+
+def _listed(kwargs: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(kwargs.items())) or "none"
 
 
 def list_models(pattern: str | None = None, task: str | None = "recognition") -> list[str]:

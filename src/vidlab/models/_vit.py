@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from vidlab.errors import InputError
 from vidlab.models.base import VideoClassifier, check_clip, check_map
 from vidlab.models.heads import _LinearHead
 from vidlab.models.layers.transformer import grid_table
@@ -75,7 +76,7 @@ class TokenClassifier(VideoClassifier):
         """
         cls = cls_token if cls_token is not None else getattr(feats, "cls_token", None)
         if cls is None:
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} classifies its class token: pass cls_token= to forward_head, or the map "
                 "forward_features returned (it carries the token as feats.cls_token)"
             )
@@ -125,11 +126,11 @@ def _infer_grid(key: str, n: int, grid: tuple[int, int, int], tokens_t: int | No
     if tokens_t is not None and t > 1:
         side = math.isqrt(n // tokens_t) if n % tokens_t == 0 else 0
         if side * side * tokens_t != n:
-            raise ValueError(f"{key}: a table of {n} positions is no {tokens_t} x S x S token grid")
+            raise InputError(f"{key}: a table of {n} positions is no {tokens_t} x S x S token grid")
         return (tokens_t, side, side)
     candidates = [(n // (s * s), s, s) for s in range(1, math.isqrt(n) + 1) if n % (s * s) == 0]
     if t == 1:
         candidates = [c for c in candidates if c[0] == 1]
     if not candidates:
-        raise ValueError(f"{key}: a table of {n} positions fits no token grid of the model's shape {t}x{h}x{w}")
+        raise InputError(f"{key}: a table of {n} positions fits no token grid of the model's shape {t}x{h}x{w}")
     return min(candidates, key=lambda c: abs(math.log((c[0] / c[1]) / (t / h))))

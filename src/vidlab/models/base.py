@@ -10,6 +10,7 @@ from numbers import Integral
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models.heads import average_view_scores
 
 __all__ = [
@@ -28,7 +29,7 @@ def check_clip(x: torch.Tensor, ndim: int = 5) -> None:
     """Raise a clear error when ``x`` is not a float ``(B, C, T, H, W)`` clip batch (``ndim=6``: with views)."""
     layout = "(B, C, T, H, W)" if ndim == 5 else "(B, V, C, T, H, W)"
     if x.dim() != ndim:
-        raise ValueError(f"expected a {ndim}-D input {layout}, got shape {tuple(x.shape)}")
+        raise InputError(f"expected a {ndim}-D input {layout}, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"expected a float input (normalized clips), got {x.dtype}")
 
@@ -36,7 +37,7 @@ def check_clip(x: torch.Tensor, ndim: int = 5) -> None:
 def check_map(feats: torch.Tensor) -> None:
     """Raise a clear error when ``feats`` is not the 5-D map ``forward_features`` returns (e.g. pooled features)."""
     if feats.dim() != 5:
-        raise ValueError(
+        raise InputError(
             f"forward_head takes the (B, C, T', H', W') feature map forward_features returns, got shape "
             f"{tuple(feats.shape)}"
         )
@@ -67,18 +68,18 @@ def take_indices(indices: int | Sequence[int] | None, n: int) -> list[int]:
         return list(range(n))
     if isinstance(indices, Integral):
         if not 1 <= indices <= n:
-            raise ValueError(f"indices={indices}: an int asks for the last k stages/blocks, k in 1..{n} for this model")
+            raise InputError(f"indices={indices}: an int asks for the last k stages/blocks, k in 1..{n} for this model")
         return list(range(n - int(indices), n))
     take = []
     for i in indices:
         if not isinstance(i, Integral) or not -n <= i < n:
-            raise ValueError(
+            raise InputError(
                 f"stage/block index {i!r} out of range: this model has {n}, valid indices are 0..{n - 1} "
                 f"(or -{n}..-1 from the end)"
             )
         take.append(int(i) % n)
     if not take:
-        raise ValueError("indices is empty: give an int (the last k) or at least one stage/block index")
+        raise InputError("indices is empty: give an int (the last k) or at least one stage/block index")
     return take
 
 
@@ -248,7 +249,7 @@ class VideoClassifier(nn.Module):
             names = [n for n, _ in self.named_parameters()]
             close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise ValueError(f"{name!r} is not a parameter of this {type(self).__name__}{hint}") from None
+            raise InputError(f"{name!r} is not a parameter of this {type(self).__name__}{hint}") from None
         if _under(name, self.stem_prefixes):
             return 0
         for i in range(self.num_layers):
@@ -326,7 +327,7 @@ class FrameClassifier(VideoClassifier):
         check_clip(x)
         b, t = x.shape[0], x.shape[2]
         if self.num_segments is not None and t != self.num_segments:
-            raise ValueError(
+            raise InputError(
                 f"this {type(self).__name__} was built for num_segments={self.num_segments} frames, got T={t}"
             )
         return frames_of(x), b, t

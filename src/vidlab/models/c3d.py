@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_variant
 from vidlab.models.base import StageBackbone, VideoClassifier, check_map
 from vidlab.models.heads import _LinearHead
@@ -79,7 +80,7 @@ class C3DBackbone(StageBackbone):
         """
         x = x.flatten(1)
         if x.shape[1] != self.out_dim:
-            raise ValueError(
+            raise InputError(
                 f"C3D's fc6 takes {self.out_dim} features (a 16 x 112 x 112 clip); this clip gives {x.shape[1]}"
             )
         x = self.relu(self.fc6(x))

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_model
 from vidlab.models._vit import LinearHead, TokenClassifier
 from vidlab.models.base import StageBackbone, check_clip, frames_of
@@ -51,7 +52,7 @@ class CLIPAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
         if dim % num_heads:
-            raise ValueError(f"width {dim} is not divisible by num_heads {num_heads}")
+            raise InputError(f"width {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -272,7 +273,7 @@ class CLIPViT(TokenClassifier):
 
     def _make_head(self, num_classes: int) -> nn.Module:
         if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0: no classifier), got {num_classes}")
+            raise InputError(f"num_classes must be >= 0 (0: no classifier), got {num_classes}")
         dim = self.backbone.output_dim
         return LinearHead(dim, num_classes, **self._head_args) if num_classes else _EmbeddingHead(dim)
 

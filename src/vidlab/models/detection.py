@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import create_model, register_model
 from vidlab.models.base import check_clip
 from vidlab.models.heads import _LinearHead
@@ -148,7 +149,7 @@ class ActionDetector(nn.Module):
 
     def forward(self, x: torch.Tensor, rois: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         if rois.dim() != 2 or rois.shape[-1] != 5:
-            raise ValueError(f"rois must be (K, 5) [batch index, x1, y1, x2, y2], got shape {tuple(rois.shape)}")
+            raise InputError(f"rois must be (K, 5) [batch index, x1, y1, x2, y2], got shape {tuple(rois.shape)}")
         return self.head(self.pooled_map(x), rois, x.shape[-1], pre_logits=pre_logits)
 
     def forward_train(self, x: torch.Tensor, rois: torch.Tensor):
@@ -190,7 +191,7 @@ def _register(name: str, backbone: str, fixed: dict, input_shape: tuple[int, int
         kwargs = {**fixed, **(backbone_kwargs or {})}
         if res5_dilation != 1:
             if "spatial_strides" not in fixed:
-                raise ValueError(f"{name}: res5_dilation needs a 3D-ResNet backbone with a stride-1 layer4")
+                raise InputError(f"{name}: res5_dilation needs a 3D-ResNet backbone with a stride-1 layer4")
             kwargs["spatial_dilations"] = (1, 1, 1, res5_dilation)
         return ActionDetector(backbone, num_classes, backbone_kwargs=kwargs, **head)
 

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models.base import check_clip
 from vidlab.models.layers.transformer import sincos_table, token_grid
 
@@ -71,10 +72,10 @@ def return_indices(depth: int, count: int, interval: float = 1.0) -> list[int]:
         ValueError: when that reaches below block 0, or names a block twice (an interval below 1).
     """
     if count < 1:
-        raise ValueError(f"count must be >= 1 aligned layer, got {count}")
+        raise InputError(f"count must be >= 1 aligned layer, got {count}")
     idx = [depth - int(i * interval) - 1 for i in range(count)]
     if min(idx) < 0 or len(set(idx)) != count:
-        raise ValueError(
+        raise InputError(
             f"{count} layers at interval {interval} do not fit {depth} blocks/stages (blocks {sorted(idx)})"
         )
     return sorted(idx)
@@ -88,7 +89,7 @@ def draw_guided_mask(guide: torch.Tensor, mask_ratio: float, generator: torch.Ge
     r, n = guide.shape
     n_vis = n - int(n * mask_ratio)
     if n_vis < 1:
-        raise ValueError(f"mask_ratio {mask_ratio} leaves no visible token of {n} per frame")
+        raise InputError(f"mask_ratio {mask_ratio} leaves no visible token of {n} per frame")
     order = torch.multinomial(guide.float().clamp_min(torch.finfo(torch.float32).tiny), n, generator=generator)
     mask = torch.ones(r, n, dtype=torch.bool, device=guide.device)
     return mask.scatter_(1, order[:, :n_vis], False)
@@ -124,7 +125,7 @@ def _stat(values, name: str) -> torch.Tensor | None:
         return None
     t = torch.as_tensor(values, dtype=torch.float32).flatten()
     if t.numel() != 3:
-        raise ValueError(f"{name} needs 3 values (one per channel), got {list(t.tolist())}")
+        raise InputError(f"{name} needs 3 values (one per channel), got {list(t.tolist())}")
     return t.view(1, 3, 1, 1, 1)
 
 
@@ -138,9 +139,9 @@ def _renormalisation(data_mean, data_std, teacher_mean, teacher_std) -> tuple[to
     stats = [_stat(v, n) for v, n in ((data_mean, "data_mean"), (data_std, "data_std"))]
     tstats = [_stat(v, n) for v, n in ((teacher_mean, "teacher_mean"), (teacher_std, "teacher_std"))]
     if (tstats[0] is None) != (tstats[1] is None) or (stats[0] is None) != (stats[1] is None):
-        raise ValueError("give mean and std together (data_mean/data_std, teacher_mean/teacher_std)")
+        raise InputError("give mean and std together (data_mean/data_std, teacher_mean/teacher_std)")
     if tstats[0] is not None and stats[0] is None:
-        raise ValueError("teacher_mean/teacher_std need data_mean/data_std (the input's normalisation)")
+        raise InputError("teacher_mean/teacher_std need data_mean/data_std (the input's normalisation)")
     if tstats[0] is None:
         return torch.ones(1, 3, 1, 1, 1), torch.zeros(1, 3, 1, 1, 1), False
     return stats[1] / tstats[1], (stats[0] - tstats[0]) / tstats[1], True
@@ -199,19 +200,19 @@ class MaskedDistiller(nn.Module):
         super().__init__()
         backbone = getattr(student, "backbone", None)
         if not hasattr(backbone, "forward_visible"):
-            raise ValueError(
+            raise InputError(
                 f"{type(student).__name__} cannot be a distillation student: its backbone has no forward_visible "
                 "(students: videomae_vit_*, videomamba_*)"
             )
         if "align" in dict(student.named_children()):
-            raise ValueError(f"{type(student).__name__} has a submodule named 'align', which the distiller uses")
+            raise InputError(f"{type(student).__name__} has a submodule named 'align', which the distiller uses")
         if not 0 <= mask_ratio < 1:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+            raise InputError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
         if guide not in GUIDES:
-            raise ValueError(f"guide must be one of {list(GUIDES)}, got {guide!r}")
+            raise InputError(f"guide must be one of {list(GUIDES)}, got {guide!r}")
         self.student_layers, self.teacher_layers = [int(i) for i in student_layers], [int(i) for i in teacher_layers]
         if len(self.student_layers) != len(self.teacher_layers) or not self.student_layers:
-            raise ValueError(
+            raise InputError(
                 f"student_layers {self.student_layers} and teacher_layers {self.teacher_layers} must pair up (same "
                 "non-zero length)"
             )
@@ -222,7 +223,7 @@ class MaskedDistiller(nn.Module):
         self.is_clip_teacher = hasattr(teacher, "forward_teacher")
         self.guide = ("attention" if self.is_clip_teacher else "norm") if guide == "auto" else guide
         if self.guide == "attention" and not self.is_clip_teacher:
-            raise ValueError(
+            raise InputError(
                 f"guide=attention needs a teacher with a class token's attention (a CLIP tower); "
                 f"{type(teacher).__name__} has none: use norm or uniform"
             )
@@ -239,7 +240,7 @@ class MaskedDistiller(nn.Module):
             teacher_dims = self._teacher_dims(teacher, probe_shape)
         teacher_dims = [int(d) for d in teacher_dims]
         if len(teacher_dims) != len(self.teacher_layers):
-            raise ValueError(f"teacher_dims {teacher_dims}: one per teacher layer {self.teacher_layers}")
+            raise InputError(f"teacher_dims {teacher_dims}: one per teacher layer {self.teacher_layers}")
         width = backbone.embed_dim
         eps = _norm_eps(backbone)
         self.align = nn.Module()
@@ -264,7 +265,7 @@ class MaskedDistiller(nn.Module):
         if self.is_clip_teacher:
             return [teacher.backbone.output_dim] * len(self.teacher_layers)
         if probe_shape is None:
-            raise ValueError(
+            raise InputError(
                 f"teacher_dims or probe_shape is needed for a {type(teacher).__name__} teacher (its layers' widths)"
             )
         p = next(teacher.parameters())
@@ -319,7 +320,7 @@ class MaskedDistiller(nn.Module):
     def _check_mask(self, mask: torch.Tensor, b: int, grid: tuple[int, int, int]) -> torch.Tensor:
         n = grid[0] * grid[1] * grid[2]
         if mask.shape != (b, n) or mask.dtype != torch.bool:
-            raise ValueError(
+            raise InputError(
                 f"mask must be a bool ({b}, {n}) tensor over the student's patch tokens (grid {grid}), got "
                 f"{mask.dtype} {tuple(mask.shape)}"
             )
@@ -416,7 +417,7 @@ def _depth(model: nn.Module) -> int:
 
 def _check_layers(name: str, layers: list[int], depth: int) -> None:
     if any(not 0 <= i < depth for i in layers) or layers != sorted(set(layers)):
-        raise ValueError(f"{name} {layers} must be distinct, ascending blocks/stages in 0..{depth - 1}")
+        raise InputError(f"{name} {layers} must be distinct, ascending blocks/stages in 0..{depth - 1}")
 
 
 def _norm_eps(backbone: nn.Module) -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
+
 __all__ = ["AVERAGE_CLIPS", "ClsHead", "SegmentConsensusHead", "average_view_scores"]
 
 #: accepted values of ``average_clips`` (MMAction2's ``test_cfg`` / head option of the same name, plus PySlowFast's
@@ -32,9 +34,9 @@ def average_view_scores(scores: torch.Tensor, average_clips: str | None = "prob"
         (V == 1) both give exactly the raw logits, as in MMAction2.
     """
     if average_clips not in AVERAGE_CLIPS:
-        raise ValueError(f"average_clips must be one of {AVERAGE_CLIPS}, got {average_clips!r}")
+        raise InputError(f"average_clips must be one of {AVERAGE_CLIPS}, got {average_clips!r}")
     if scores.dim() != 3:
-        raise ValueError(f"expected scores of shape (B, V, num_classes), got {tuple(scores.shape)}")
+        raise InputError(f"expected scores of shape (B, V, num_classes), got {tuple(scores.shape)}")
     scores = scores.float()  # softmax and mean in float32 also under bfloat16 autocast
     if average_clips == "max":
         return scores.amax(dim=1).sigmoid()  # = max of the views' sigmoids, computed once per class

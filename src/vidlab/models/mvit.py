@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
 from vidlab.models.base import StageBackbone
@@ -157,7 +158,7 @@ class MultiScaleAttention(nn.Module):
         if version == 2:  # decomposed relative positions, sized for the grid the block was built for
             t, h, w = input_grid
             if h != w:
-                raise ValueError(f"MViTv2 needs a square token grid, got {h}x{w}")
+                raise InputError(f"MViTv2 needs a square token grid, got {h}x{w}")
             size = 2 * max(h // spec.stride_q[1], h // spec.stride_kv[1]) - 1
             self.rel_pos_h = nn.Parameter(trunc_normal_(torch.zeros(size, hd)))
             self.rel_pos_w = nn.Parameter(trunc_normal_(torch.zeros(size, hd)))
@@ -277,14 +278,14 @@ class MViTBackbone(StageBackbone):
     ) -> None:
         super().__init__()
         if version not in (1, 2):
-            raise ValueError(f"MViT version must be 1 or 2, got {version!r}")
+            raise InputError(f"MViT version must be 1 or 2, got {version!r}")
         if isinstance(arch, str):
             if arch not in ARCHS:
-                raise ValueError(f"unknown MViT arch {arch!r}; choose one of {', '.join(ARCHS)} or give a dict")
+                raise InputError(f"unknown MViT arch {arch!r}; choose one of {', '.join(ARCHS)} or give a dict")
             arch = ARCHS[arch]
         missing = {"embed_dims", "num_layers", "num_heads", "downscale_indices"} - set(arch)
         if missing:
-            raise ValueError(f"MViT arch dict lacks {', '.join(sorted(missing))}")
+            raise InputError(f"MViT arch dict lacks {', '.join(sorted(missing))}")
         self.version = version
         specs = mvit_schedule(
             version=version,

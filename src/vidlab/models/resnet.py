@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._init import init_conv_bn
 from vidlab.models.base import StageBackbone
 from vidlab.models.layers import TAM, NonLocal3d, TemporalInterlace, temporal_shift
@@ -191,10 +192,10 @@ class ResNet(StageBackbone):
     ) -> None:
         super().__init__()
         if depth not in _ARCH:
-            raise ValueError(f"ResNet depth must be one of {sorted(_ARCH)}, got {depth}")
+            raise InputError(f"ResNet depth must be one of {sorted(_ARCH)}, got {depth}")
         block, stage_blocks = _ARCH[depth]
         if non_local is not None and [len(s) for s in non_local] != list(stage_blocks):
-            raise ValueError(f"non_local needs one flag per block, {list(stage_blocks)} per stage, got {non_local!r}")
+            raise InputError(f"non_local needs one flag per block, {list(stage_blocks)} per stage, got {non_local!r}")
         shift_every = 2 if stage_blocks[2] >= 23 else 1
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = norm_layer(64)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._init import init_conv_bn
 from vidlab.models.base import StageBackbone, VideoClassifier
 from vidlab.models.heads import ClsHead
@@ -110,13 +111,13 @@ def make_conv(
         )  # fmt: skip
     if kind == "2plus1d":
         if groups != 1 or _triple(dilation) != (1, 1, 1):
-            raise ValueError("a factorised (2+1)D conv cannot be grouped or dilated")
+            raise InputError("a factorised (2+1)D conv cannot be grouped or dilated")
         # bn_mid keeps BatchNorm's default epsilon even where the block's norms use another (MMAction2 builds it
         # with the conv, apart from the norm config)
         return Conv2plus1d(
             in_channels, out_channels, kernel, stride, padding, mid_channels=mid_channels, temporal_first=temporal_first
         )
-    raise ValueError(f"conv kind must be one of {CONV_KINDS}, got {kind!r}")
+    raise InputError(f"conv kind must be one of {CONV_KINDS}, got {kind!r}")
 
 
 class _Block3d(nn.Module):
@@ -219,9 +220,9 @@ class Bottleneck3d(_Block3d):
     ) -> None:
         super().__init__()
         if inflate_style not in ("3x1x1", "3x3x3"):
-            raise ValueError(f"inflate_style must be '3x1x1' or '3x3x3', got {inflate_style!r}")
+            raise InputError(f"inflate_style must be '3x1x1' or '3x3x3', got {inflate_style!r}")
         if csn not in (None, "ir", "ip"):
-            raise ValueError(f"csn bottleneck mode must be 'ir', 'ip' or None, got {csn!r}")
+            raise InputError(f"csn bottleneck mode must be 'ir', 'ip' or None, got {csn!r}")
         k1, p1, k2, p2 = (1, 1, 1), (0, 0, 0), (1, 3, 3), (0, 1, 1)
         if inflate and inflate_style == "3x1x1":
             k1, p1 = (3, 1, 1), (1, 0, 0)
@@ -274,12 +275,12 @@ def _per_block(value, stage_blocks: Sequence[int], what: str) -> list[tuple[int,
     if isinstance(value, int):
         value = (value,) * len(stage_blocks)
     if len(value) != len(stage_blocks):
-        raise ValueError(f"{what} needs one entry per stage ({len(stage_blocks)}), got {value!r}")
+        raise InputError(f"{what} needs one entry per stage ({len(stage_blocks)}), got {value!r}")
     out = []
     for spec, n in zip(value, stage_blocks):
         flags = (spec,) * n if isinstance(spec, int) else tuple(spec)
         if len(flags) != n:
-            raise ValueError(f"{what}: a stage of {n} blocks needs {n} flags, got {spec!r}")
+            raise InputError(f"{what}: a stage of {n} blocks needs {n} flags, got {spec!r}")
         out.append(flags)
     return out
 
@@ -405,12 +406,12 @@ class ResNet3d(StageBackbone):
     ) -> None:
         super().__init__()
         if depth not in _ARCH:
-            raise ValueError(f"ResNet3d depth must be one of {sorted(_ARCH)}, got {depth}")
+            raise InputError(f"ResNet3d depth must be one of {sorted(_ARCH)}, got {depth}")
         if csn and depth < 50:
-            raise ValueError("CSN blocks are bottlenecks: depth must be 50, 101 or 152")
+            raise InputError("CSN blocks are bottlenecks: depth must be 50, 101 or 152")
         block, stage_blocks = _ARCH[depth]
         if any(int(d) != 1 for d in temporal_dilations) and block is not BasicBlock3d:
-            raise ValueError(f"temporal_dilations apply to basic blocks (depth 18, 34), not depth {depth}")
+            raise InputError(f"temporal_dilations apply to basic blocks (depth 18, 34), not depth {depth}")
         inflate = _per_block(inflate, stage_blocks, "inflate")
         non_local = _per_block(non_local, stage_blocks, "non_local")
         kt, kh, kw = _triple(conv1_kernel)
@@ -430,7 +431,7 @@ class ResNet3d(StageBackbone):
         shared = dict(inflate_style=inflate_style, conv_kind=conv_kind, eps=norm_eps, csn=csn, middle_conv=middle_conv)
         factorised = dict(downsample_kind=downsample_kind or conv_kind, per_block_mid=block_mid_channels == "block")
         if non_local_style not in NON_LOCAL_STYLES:
-            raise ValueError(f"non_local_style must be one of {NON_LOCAL_STYLES}, got {non_local_style!r}")
+            raise InputError(f"non_local_style must be one of {NON_LOCAL_STYLES}, got {non_local_style!r}")
         pyslowfast = non_local_style == "pyslowfast"
         nl_args = dict(mode=non_local_mode, use_scale=non_local_use_scale, pool_input=pyslowfast, out_bias=pyslowfast)
         channels = base_channels

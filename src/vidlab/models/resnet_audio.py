@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._init import init_conv_bn
 from vidlab.models._registry import register_model
 from vidlab.models.base import StageBackbone, VideoClassifier
@@ -51,7 +52,7 @@ def check_spectrogram(x: torch.Tensor, ndim: int = 4) -> None:
     """Raise a clear error when ``x`` is not a float ``(B, C, T, F)`` spectrogram batch (``ndim=5``: with views)."""
     layout = "(B, C, T, F)" if ndim == 4 else "(B, V, C, T, F)"
     if x.dim() != ndim:
-        raise ValueError(
+        raise InputError(
             f"audio models take a {ndim}-D spectrogram batch {layout} (T time steps by F mel bins), got shape "
             f"{tuple(x.shape)}"
         )
@@ -78,7 +79,7 @@ class FreqTimeConv(nn.Module):
     ) -> None:
         super().__init__()
         if op not in ("concat", "sum"):
-            raise ValueError(f"op must be 'concat' or 'sum', got {op!r}")
+            raise InputError(f"op must be 'concat' or 'sum', got {op!r}")
         self.op = op
         self.out_channels = out_channels * (2 if op == "concat" else 1)
         k = kernel_size
@@ -143,7 +144,7 @@ def _per_block(value: int | Sequence[int], num_blocks: int, stage: int) -> list[
     """A stage's ``factorize`` entry (one flag for all its blocks, or one per block) as one flag per block."""
     flags = [int(value)] * num_blocks if isinstance(value, int) else [int(v) for v in value]
     if len(flags) != num_blocks:
-        raise ValueError(f"factorize for stage {stage + 1} needs one flag per block ({num_blocks}), got {value!r}")
+        raise InputError(f"factorize for stage {stage + 1} needs one flag per block ({num_blocks}), got {value!r}")
     return flags
 
 
@@ -187,10 +188,10 @@ class ResNetAudio(StageBackbone):
     ) -> None:
         super().__init__()
         if depth not in _STAGE_BLOCKS:
-            raise ValueError(f"ResNetAudio depth must be one of {sorted(_STAGE_BLOCKS)}, got {depth}")
+            raise InputError(f"ResNetAudio depth must be one of {sorted(_STAGE_BLOCKS)}, got {depth}")
         for name, value in (("strides", strides), ("dilations", dilations), ("factorize", factorize)):
             if len(value) != self.num_stages:
-                raise ValueError(f"{name} needs one entry per stage ({self.num_stages}), got {value!r}")
+                raise InputError(f"{name} needs one entry per stage ({self.num_stages}), got {value!r}")
         self.conv1 = FreqTimeConv(in_channels, base_channels, conv1_kernel, stride=conv1_stride, op="sum")
         self.bn1 = nn.BatchNorm2d(base_channels)
         self.relu = nn.ReLU(inplace=True)
@@ -269,10 +270,10 @@ class AudioClassifier(VideoClassifier):
             self.backbone = ResNetAudio(depth, in_channels=in_channels, **backbone_kwargs)
         elif arch == "resnet":
             if backbone_kwargs:
-                raise ValueError(f"arch='resnet' takes no further backbone arguments, got {sorted(backbone_kwargs)}")
+                raise InputError(f"arch='resnet' takes no further backbone arguments, got {sorted(backbone_kwargs)}")
             self.backbone = ResNet(depth, in_channels=in_channels)
         else:
-            raise ValueError(f"unknown audio backbone arch {arch!r}: use 'resnet_audio' or 'resnet'")
+            raise InputError(f"unknown audio backbone arch {arch!r}: use 'resnet_audio' or 'resnet'")
         self.norm_eval = norm_eval
         self.head = ClsHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)
 
@@ -295,7 +296,7 @@ class AudioClassifier(VideoClassifier):
     ) -> torch.Tensor:
         """``(B, C', T', F')`` map -> logits ``(B, num_classes)``, or the pooled ``(B, C')`` if ``pre_logits``."""
         if feats.dim() != 4:
-            raise ValueError(
+            raise InputError(
                 f"forward_head takes the (B, C, T', F') map forward_features returns, got shape {tuple(feats.shape)}"
             )
         return self.head(feats.unsqueeze(2), pre_logits=pre_logits)  # ClsHead pools (B, C, 1, T', F')

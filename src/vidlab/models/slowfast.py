@@ -19,6 +19,7 @@ import math
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_variant
 from vidlab.models.base import StageBackbone, VideoClassifier
 from vidlab.models.heads import _LinearHead
@@ -74,7 +75,7 @@ class SlowFastBackbone(StageBackbone):
     ) -> None:
         super().__init__()
         if resample_rate % speed_ratio:
-            raise ValueError(f"resample_rate ({resample_rate}) must be a multiple of speed_ratio ({speed_ratio})")
+            raise InputError(f"resample_rate ({resample_rate}) must be a multiple of speed_ratio ({speed_ratio})")
         self.resample_rate = resample_rate
         self.speed_ratio = speed_ratio
         spatial = dict(spatial_strides=spatial_strides, spatial_dilations=spatial_dilations)
@@ -108,7 +109,7 @@ class SlowFastBackbone(StageBackbone):
     def forward_stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One clip -> the ``(slow, fast)`` stem outputs of its two frame rates."""
         if x.shape[2] % self.resample_rate:
-            raise ValueError(
+            raise InputError(
                 f"SlowFast needs clips whose length is a multiple of resample_rate={self.resample_rate} (the slow "
                 f"pathway takes every {self.resample_rate}th frame and the fast one has {self.speed_ratio}x as many), "
                 f"got T={x.shape[2]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_variant
 from vidlab.models.base import FrameClassifier
 from vidlab.models.heads import SegmentConsensusHead
@@ -37,7 +38,7 @@ class TANet(FrameClassifier):
         init_std: float = 0.001,
     ) -> None:
         if num_segments < 3:
-            raise ValueError(f"TANet needs num_segments >= 3, got {num_segments}")
+            raise InputError(f"TANet needs num_segments >= 3, got {num_segments}")
         super().__init__(num_segments)
         self.backbone = ResNet(depth, in_channels=in_channels, tam=True, num_segments=num_segments)
         self.head = SegmentConsensusHead(self.backbone.num_features, num_classes, dropout=dropout, init_std=init_std)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
 from vidlab.models.base import StageBackbone
@@ -93,9 +94,9 @@ class TimeSformerBackbone(StageBackbone):
     ) -> None:
         super().__init__()
         if attention_type not in ATTENTION_TYPES:
-            raise ValueError(f"attention_type must be one of {', '.join(ATTENTION_TYPES)}, got {attention_type!r}")
+            raise InputError(f"attention_type must be one of {', '.join(ATTENTION_TYPES)}, got {attention_type!r}")
         if space_only_pooling not in ("before_norm", "after_norm"):
-            raise ValueError(f"space_only_pooling must be 'before_norm' or 'after_norm', got {space_only_pooling!r}")
+            raise InputError(f"space_only_pooling must be 'before_norm' or 'after_norm', got {space_only_pooling!r}")
         self.attention_type = attention_type
         self.space_only_pooling = space_only_pooling
         self.patch_size = patch_size

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_variant
 from vidlab.models.base import VideoClassifier, check_clip, clips_of, frames_of
 from vidlab.models.heads import ClsHead
@@ -189,7 +190,7 @@ class TPN(VideoClassifier):
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
-            raise ValueError(f"TPN backbone must be one of {BACKBONES}, got {backbone!r}")
+            raise InputError(f"TPN backbone must be one of {BACKBONES}, got {backbone!r}")
         self.frames_2d = backbone == "tsm_r50"
         if self.frames_2d:
             self.backbone = ResNet(50, shift_div=8)

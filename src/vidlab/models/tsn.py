@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_variant
 from vidlab.models.base import FrameClassifier, check_clip
 from vidlab.models.heads import ClsHead, average_view_scores
@@ -21,10 +22,10 @@ def frame_backbone(depth: int | str, **kwargs) -> nn.Module:
     if depth == "mobilenetv2":
         unsupported = {k: v for k, v in kwargs.items() if k not in ("in_channels", "shift_div") and v}
         if unsupported:
-            raise ValueError(f"the MobileNetV2 backbone does not support {sorted(unsupported)}")
+            raise InputError(f"the MobileNetV2 backbone does not support {sorted(unsupported)}")
         return MobileNetV2(in_channels=kwargs.get("in_channels", 3), shift_div=kwargs.get("shift_div"))
     if isinstance(depth, str):
-        raise ValueError(f"unknown 2D backbone {depth!r}: use a ResNet depth (18, 34, 50, 101, 152) or 'mobilenetv2'")
+        raise InputError(f"unknown 2D backbone {depth!r}: use a ResNet depth (18, 34, 50, 101, 152) or 'mobilenetv2'")
     return ResNet(depth, **kwargs)
 
 

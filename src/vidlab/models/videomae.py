@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
 from vidlab.models.base import StageBackbone
@@ -118,10 +119,10 @@ class VisionTransformer3d(StageBackbone):
         b, n, c = tokens.shape
         if mask is not None:
             if mask.shape != (b, n):
-                raise ValueError(f"mask of shape {tuple(mask.shape)} for {b} clips of {n} tokens; expected ({b}, {n})")
+                raise InputError(f"mask of shape {tuple(mask.shape)} for {b} clips of {n} tokens; expected ({b}, {n})")
             visible = (~mask).sum(1)
             if (visible != visible[0]).any():
-                raise ValueError(f"every clip must keep the same number of visible tokens, got {visible.tolist()}")
+                raise InputError(f"every clip must keep the same number of visible tokens, got {visible.tolist()}")
             tokens = tokens[~mask].reshape(b, -1, c)
         wanted = set(return_layers)
         layers = {}

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_model
 from vidlab.models.layers.masking import MASK_TYPES, mask_batch
 from vidlab.models.layers.transformer import Block, init_vit_weights, sincos_table, token_grid, trunc_normal_
@@ -148,11 +149,11 @@ class VideoMAEPretrain(nn.Module):
         del num_classes
         self.num_classes = 0  # no classifier
         if mask_type not in MASK_TYPES:
-            raise ValueError(f"mask_type must be one of {list(MASK_TYPES)}, got {mask_type!r}")
+            raise InputError(f"mask_type must be one of {list(MASK_TYPES)}, got {mask_type!r}")
         if not 0.0 <= mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+            raise InputError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
         if len(mean) != in_channels or len(std) != in_channels:
-            raise ValueError(f"mean and std need {in_channels} values, got {list(mean)} and {list(std)}")
+            raise InputError(f"mean and std need {in_channels} values, got {list(mean)} and {list(std)}")
         self.encoder = VisionTransformer3d(
             img_size=img_size,
             num_frames=num_frames,

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from vidlab.errors import InputError
 from vidlab.models._registry import register_variant
 from vidlab.models._vit import LinearHead, TokenClassifier
 from vidlab.models.base import StageBackbone
@@ -139,17 +140,17 @@ class VideoMambaBackbone(StageBackbone):
         """
         bad = [i for i in return_layers if not 0 <= i < self.num_stages]
         if bad:
-            raise ValueError(f"return_layers {bad} out of range: this backbone has blocks 0..{self.num_stages - 1}")
+            raise InputError(f"return_layers {bad} out of range: this backbone has blocks 0..{self.num_stages - 1}")
         hidden, _, grid = self.forward_stem(x)
         b, n, c = hidden.shape
         if mask is not None:
             if mask.shape != (b, n - 1):
-                raise ValueError(
+                raise InputError(
                     f"mask of shape {tuple(mask.shape)} for {b} clips of {n - 1} patch tokens; expected ({b}, {n - 1})"
                 )
             visible = (~mask).sum(1)
             if (visible != visible[0]).any():
-                raise ValueError(f"every clip must keep the same number of visible tokens, got {visible.tolist()}")
+                raise InputError(f"every clip must keep the same number of visible tokens, got {visible.tolist()}")
             keep = torch.cat((mask.new_ones(b, 1), ~mask), dim=1)  # the CLS token is always visible
             hidden = hidden[keep].reshape(b, -1, c)
         wanted, layers = set(return_layers), {}

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from vidlab.config import ConfigError
 from vidlab.engine.checkpoint import atomic_write
+from vidlab.errors import VidlabError
 from vidlab.suites.spec import Job, Suite, shard_jobs
 
 __all__ = ["JobFailed", "JobRunner", "run_suite"]
@@ -33,8 +34,10 @@ _RESULT = re.compile(r"^RESULT (.*)$", re.M)
 EXECUTORS = ("local", "slurm")
 
 
-class JobFailed(RuntimeError):
+class JobFailed(VidlabError, RuntimeError):
     """A job's command exited with an error; the message names the command and the log."""
+
+    exit_code = 1  # the inputs were valid; the run itself failed
 
 
 def parse_result_line(text: str) -> dict[str, float]:

@@ -7,6 +7,7 @@ metrics and names the metric that selects ``best.pth``. The loop in :mod:`vidlab
 
 from __future__ import annotations
 
+from vidlab.errors import InputError
 from vidlab.tasks.base import Task
 from vidlab.tasks.counting import CountingTask
 from vidlab.tasks.detection import DetectionTask
@@ -38,5 +39,5 @@ def build_task(name: str, **kwargs) -> Task:
     """The task called ``name`` (``recognition`` | ``regression`` | ``detection`` | ``pretrain`` | ``counting``)
     with its plain keyword arguments."""
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
+        raise InputError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
     return TASKS[name](**kwargs)

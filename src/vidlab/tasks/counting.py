@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlab import metrics
+from vidlab.errors import InputError
 from vidlab.tasks.base import Task
 
 #: 13 cycle-length anchors from 1/2 to 1/32 of the clip, a factor 2 ** (1/3) (~1.26, the spacing of the reference's
@@ -33,7 +34,7 @@ def split_outputs(outputs: torch.Tensor, num_anchors: int) -> tuple[torch.Tensor
     """The head's ``(N, 3A)`` outputs -> classification logits ``(N, 2, A)`` (index 1: the anchor matches) and
     log-offsets ``(N, A)``."""
     if outputs.dim() != 2 or outputs.shape[1] != 3 * num_anchors:
-        raise ValueError(
+        raise InputError(
             f"the counting head has 3 x {num_anchors} anchors = {3 * num_anchors} outputs, the model gives "
             f"{tuple(outputs.shape)}: build the model with num_classes={3 * num_anchors}"
         )
@@ -122,9 +123,9 @@ class CountingTask(Task):
     ) -> None:
         anchors = list(DEFAULT_ANCHORS if anchors is None else anchors)
         if not anchors or min(anchors) <= 0:
-            raise ValueError(f"counting anchors must be positive cycle lengths (fractions of the clip), got {anchors}")
+            raise InputError(f"counting anchors must be positive cycle lengths (fractions of the clip), got {anchors}")
         if not 0 < neg_iou <= pos_iou <= 1:
-            raise ValueError(f"counting needs 0 < neg_iou <= pos_iou <= 1, got neg_iou={neg_iou}, pos_iou={pos_iou}")
+            raise InputError(f"counting needs 0 < neg_iou <= pos_iou <= 1, got neg_iou={neg_iou}, pos_iou={pos_iou}")
         self.anchors = torch.tensor([float(a) for a in anchors], dtype=torch.float32)
         self.pos_iou, self.neg_iou, self.box_weight = pos_iou, neg_iou, box_weight
         self.clamp = math.log(1.0 / pos_iou) if clamp is None else float(clamp)
@@ -139,7 +140,7 @@ class CountingTask(Task):
         """The counts ``(B * views,)``, repeated per view."""
         y = batch["label"].to(device).float().reshape(len(batch["label"]), -1)
         if y.shape[1] != 1:
-            raise ValueError(f"counting needs one count per video (a 'path count' list), got {y.shape[1]} values")
+            raise InputError(f"counting needs one count per video (a 'path count' list), got {y.shape[1]} values")
         y = y[:, 0]
         return y.repeat_interleave(views) if views > 1 else y
 

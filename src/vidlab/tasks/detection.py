@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidlab.errors import InputError
 from vidlab.tasks.base import Task
 
 
@@ -82,7 +83,7 @@ class DetectionTask(Task):
 
     def targets(self, batch: dict, device: torch.device, views: int) -> torch.Tensor:
         if views != 1:
-            raise ValueError(f"detection trains on one view per keyframe, got {views}")
+            raise InputError(f"detection trains on one view per keyframe, got {views}")
         return torch.cat(batch["labels"]).to(device)
 
     def criterion(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -93,7 +94,7 @@ class DetectionTask(Task):
     def predict(self, model: torch.nn.Module, x: torch.Tensor, rois: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(K, num_classes)`` of the ``rois`` of one-view clips ``x`` ``(B, 1, C, T, H, W)``."""
         if rois is None:
-            raise ValueError("detection predicts per box: give the rois")
+            raise InputError("detection predicts per box: give the rois")
         return model(x.flatten(0, 1), rois=rois)
 
     @torch.no_grad()
@@ -130,7 +131,7 @@ class DetectionTask(Task):
         rows = [p[1:] for p in sorted((p for rank_parts, _ in gathered for p in rank_parts), key=lambda p: p[0])]
         all_skipped = [s for _, rank_skipped in gathered for s in rank_skipped]
         if not rows:
-            raise RuntimeError("evaluation saw no keyframes: is the annotation file empty?")
+            raise InputError("evaluation saw no keyframes: is the annotation file empty?")
         preds = {
             "video": np.asarray([v for v, _, b, _ in rows for _ in range(len(b))], dtype=object),
             "stamp": np.asarray([s for _, s, b, _ in rows for _ in range(len(b))], dtype=np.int64),
@@ -178,7 +179,7 @@ class DetectionTask(Task):
         from vidlab.metrics import ava
 
         if self.gt_file is None or self.label_map is None:
-            raise ValueError("detection metrics need the ground-truth CSV and the label map")
+            raise InputError("detection metrics need the ground-truth CSV and the label map")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "predictions.csv"
             with open(path, "wb") as f:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vidlab.errors import InputError
 from vidlab.tasks.base import Task
 
 
@@ -62,7 +63,7 @@ class PretrainTask(Task):
         gathered = all_gather_objects((total, count, skipped), info)
         n = sum(g[1] for g in gathered)
         if n == 0:
-            raise RuntimeError("evaluation saw no samples: is the annotation list empty?")
+            raise InputError("evaluation saw no samples: is the annotation list empty?")
         values = {"loss": sum(g[0] for g in gathered) / n}
         return values, np.zeros((0,), np.float32), np.zeros((0,), np.int64), [p for g in gathered for p in g[2]]
 

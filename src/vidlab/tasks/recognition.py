@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from vidlab import metrics
 from vidlab.data.mixup import Mixup, soft_target_cross_entropy
+from vidlab.errors import InputError
 from vidlab.tasks.base import Task
 
 
@@ -53,7 +54,7 @@ class RecognitionTask(Task):
         mixup: Mixup | None = None,
     ) -> None:
         if mixup is not None and multi_label:
-            raise ValueError("Mixup / CutMix needs single-label targets; multi-label recognition has multi-hot ones")
+            raise InputError("Mixup / CutMix needs single-label targets; multi-label recognition has multi-hot ones")
         self.multi_label, self.label_smoothing, self.average_clips = multi_label, label_smoothing, average_clips
         self.mixup = mixup
         self.topk, self.paired_classes = tuple(topk), tuple(paired_classes)
@@ -65,7 +66,7 @@ class RecognitionTask(Task):
         if "view_label" in batch:
             y = batch["view_label"].to(device)
             if y.shape[1] != views:
-                raise ValueError(f"view_label has {y.shape[1]} labels per sample for {views} views")
+                raise InputError(f"view_label has {y.shape[1]} labels per sample for {views} views")
             return y.flatten(0, 1)
         y = batch["label"].to(device)
         return y.repeat_interleave(views, dim=0) if views > 1 else y

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidlab.errors import InputError
 from vidlab.tasks.base import Task
 
 LOSSES = ("mse", "smooth_l1")
@@ -16,7 +17,7 @@ def regression_metrics(predictions: np.ndarray, targets: np.ndarray) -> dict[str
     p = np.asarray(predictions, np.float64).reshape(len(predictions), -1)
     y = np.asarray(targets, np.float64).reshape(len(targets), -1)
     if p.shape != y.shape:
-        raise ValueError(f"predictions {p.shape} and targets {y.shape} differ in shape")
+        raise InputError(f"predictions {p.shape} and targets {y.shape} differ in shape")
     rs = []
     for j in range(y.shape[1]):
         dp, dy = p[:, j] - p[:, j].mean(), y[:, j] - y[:, j].mean()
@@ -48,7 +49,7 @@ class RegressionTask(Task):
         target_std: list[float] | None = None,
     ) -> None:
         if loss not in LOSSES:
-            raise ValueError(f"regression loss must be one of {list(LOSSES)}, got {loss!r}")
+            raise InputError(f"regression loss must be one of {list(LOSSES)}, got {loss!r}")
         self.loss_name, self.beta = loss, beta
         self.mean = torch.tensor(target_mean, dtype=torch.float32) if target_mean is not None else None
         self.std = torch.tensor(target_std, dtype=torch.float32) if target_std is not None else None
@@ -64,7 +65,7 @@ class RegressionTask(Task):
 
     def criterion(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if outputs.shape != targets.shape:
-            raise ValueError(
+            raise InputError(
                 f"the model gives {tuple(outputs.shape)} outputs for targets of shape {tuple(targets.shape)}: "
                 "set model.num_classes to the number of regression targets"
             )

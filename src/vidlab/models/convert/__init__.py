@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vidlab.errors import InputError, MissingFileError
 from vidlab.models.convert import (
     clip,
     hf,
@@ -144,7 +145,7 @@ def convert_state_dict(
     if source == "auto":
         source = detect_source(state_dict)
     if source not in SOURCES:
-        raise ValueError(f"unknown checkpoint source {source!r}; choose one of: auto, {', '.join(SOURCES)}")
+        raise InputError(f"unknown checkpoint source {source!r}; choose one of: auto, {', '.join(SOURCES)}")
     if source == "vidlab":  # a distillation checkpoint's student in its own names (``student.X`` -> ``X``)
         return student_state_dict({k.removeprefix("module."): v for k, v in state_dict.items()})
     if videomae_pretrain.is_pretrain_model(model) and source in ("hf", "videomae"):  # encoder + decoder
@@ -216,7 +217,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     checkpoints keep one under ``args``): it holds plain values and is unpickled as the data it is."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingFileError(f"checkpoint not found: {path}")
     if clip.is_torchscript(path):  # OpenAI's released CLIP checkpoints: only their tensors are read
         return clip.read_torchscript(path)
     allow = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
@@ -224,7 +225,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         with allow([argparse.Namespace]) if allow is not None else contextlib.nullcontext():
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt file, or pickled objects outside torch's weights-only allow-list
-        raise ValueError(
+        raise InputError(
             f"cannot load checkpoint {path} with weights_only=True: {e}\n"
             "If it holds metadata that needs unpickling, re-save only its state_dict from a trusted environment."
         ) from e
@@ -235,7 +236,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(
+        raise InputError(
             f"{path} does not hold a state dict (a dict of tensors, bare or under 'state_dict'/'model'/'model_state')"
         )
     return obj
@@ -304,7 +305,7 @@ def convert_for(model: nn.Module, state_dict: dict[str, torch.Tensor], source: s
         source = detect_source(state_dict)
         shared = severe.candidates(state_dict) if source == "vidlab" else ()
         if shared:  # one layout, several methods: the report's reasons name the method
-            raise ValueError(
+            raise InputError(
                 f"the checkpoint has the layout of {' and '.join(shared)} alike: name its source "
                 f"({' or '.join(repr(s) for s in shared)}; `vidlab convert --from {'|'.join(shared)}`)"
             )
@@ -369,7 +370,7 @@ def load_converted(
         "adapted": adapted,
     }
     if strict and (missing or unexpected or mismatched):
-        raise ValueError(
+        raise InputError(
             f"checkpoint {origin} (source {source}) does not fit {type(model).__name__}:\n" + _describe(report)
         )
     model.load_state_dict(to_load, strict=False)

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import torch
 
+from vidlab.errors import InputError
+
 __all__ = ["as_detector", "collect", "fast_first", "last_width", "layer3_is_2d", "stack_qkv", "under_backbone"]
 
 
@@ -19,7 +21,7 @@ def collect(pairs: Iterable[tuple[str, str, torch.Tensor]], toolbox: str) -> dic
     out: dict[str, torch.Tensor] = {}
     for key, new, value in pairs:
         if new in out:
-            raise ValueError(f"{toolbox} keys collide after renaming: {key!r} -> {new!r} (already present)")
+            raise InputError(f"{toolbox} keys collide after renaming: {key!r} -> {new!r} (already present)")
         out[new] = value
     return out
 
@@ -70,5 +72,5 @@ def stack_qkv(parts: dict[str, torch.Tensor], names: tuple[str, str, str], where
         ValueError: naming ``where`` if one of the three is missing.
     """
     if set(parts) != set(names):
-        raise ValueError(f"{where}: expected {', '.join(names)} projections, got {sorted(parts)}")
+        raise InputError(f"{where}: expected {', '.join(names)} projections, got {sorted(parts)}")
     return torch.cat([parts[n] for n in names])

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from vidlab.errors import InputError
 from vidlab.models.convert._common import collect, stack_qkv
 
 __all__ = [
@@ -108,7 +109,7 @@ def read_torchscript(path: str | Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore", DeprecationWarning)
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as e:  # a corrupt or truncated archive
-        raise ValueError(f"cannot read TorchScript archive {path}: {e}") from e
+        raise InputError(f"cannot read TorchScript archive {path}: {e}") from e
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
@@ -117,7 +118,7 @@ def _rename(key: str, rules, toolbox: str) -> str:
         new, n = pattern.subn(repl, key)
         if n:
             return new
-    raise ValueError(f"no {toolbox} -> vidlab mapping for key {key!r}")
+    raise InputError(f"no {toolbox} -> vidlab mapping for key {key!r}")
 
 
 def _reshape(new: str, value: torch.Tensor) -> torch.Tensor:

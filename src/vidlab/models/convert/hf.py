@@ -20,6 +20,7 @@ import re
 
 import torch
 
+from vidlab.errors import InputError
 from vidlab.models.convert._common import collect, stack_qkv
 
 __all__ = ["builder_kwargs", "convert", "looks_like_hf"]
@@ -61,7 +62,7 @@ def _rename(key: str) -> str:
         new, n = pattern.subn(repl, key)
         if n:
             return new
-    raise ValueError(f"no HuggingFace -> vidlab mapping for key {key!r}")
+    raise InputError(f"no HuggingFace -> vidlab mapping for key {key!r}")
 
 
 def convert(state_dict: dict[str, torch.Tensor], model: str | None = None) -> dict[str, torch.Tensor]:

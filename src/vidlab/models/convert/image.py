@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidlab.errors import InputError, MissingFileError
 from vidlab.models.convert import clip
 
 __all__ = ["LAYOUTS", "canonical_image_state_dict", "read_image_checkpoint"]
@@ -50,12 +51,12 @@ def read_image_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if path.suffix == ".npz":
         if not path.is_file():
-            raise FileNotFoundError(f"checkpoint not found: {path}")
+            raise MissingFileError(f"checkpoint not found: {path}")
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: torch.from_numpy(np.array(z[k], dtype=np.float32)) for k in z.files}
         except (ValueError, OSError) as e:
-            raise ValueError(f"cannot read {path} as a NumPy .npz archive: {e}") from e
+            raise InputError(f"cannot read {path} as a NumPy .npz archive: {e}") from e
     return read_state_dict(path)
 
 
@@ -105,7 +106,7 @@ def canonical_image_state_dict(
     if "conv1.weight" in sd and any(k.startswith("layer1.0.") for k in sd):
         return "resnet", source, sd, unused
     sample = ", ".join(list(state_dict)[:5])
-    raise ValueError(
+    raise InputError(
         "not an image checkpoint vidlab can inflate: expected a 2D ResNet (torchvision / timm / MMAction2 / mmcls "
         "names), a ViT (timm / DeiT / original .npz / CLIP) or an image VideoMamba; keys start " + sample
     )

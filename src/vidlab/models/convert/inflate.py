@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlab.errors import InputError
 from vidlab.models.convert.image import canonical_image_state_dict, read_image_checkpoint
 
 __all__ = ["PATCH_INFLATIONS", "STYLES", "describe", "inflate_state_dict", "load_inflated"]
@@ -100,9 +101,9 @@ def inflate_state_dict(
         NotImplementedError: for a model family with no counterpart of the checkpoint's layout.
     """
     if style not in STYLES:
-        raise ValueError(f"inflation style must be one of {', '.join(STYLES)}, got {style!r}")
+        raise InputError(f"inflation style must be one of {', '.join(STYLES)}, got {style!r}")
     if patch not in PATCH_INFLATIONS:
-        raise ValueError(f"patch inflation must be one of {', '.join(PATCH_INFLATIONS)}, got {patch!r}")
+        raise InputError(f"patch inflation must be one of {', '.join(PATCH_INFLATIONS)}, got {patch!r}")
     layout, source, image, unused = canonical_image_state_dict(image_state_dict)
     plan = _Plan(model.state_dict(), image)
     name = type(model).__name__
@@ -128,7 +129,7 @@ def inflate_state_dict(
             "VideoMambas into VideoMamba"
         )
     if not plan.report["copied"] and not plan.report["inflated"]:
-        raise ValueError(f"no tensor of the image checkpoint ({source} {layout}) fits {name}")
+        raise InputError(f"no tensor of the image checkpoint ({source} {layout}) fits {name}")
     for key in plan.own:
         if not any(key in plan.report[k] for k in ("copied", "inflated", "resized", "initialised", "left_at_init")):
             plan.leave(key, _default_reason(key))

@@ -36,6 +36,7 @@ import re
 
 import torch
 
+from vidlab.errors import InputError
 from vidlab.models.convert import torchvision
 from vidlab.models.convert._common import collect
 
@@ -123,7 +124,7 @@ _FULL_CONV = re.compile(r"^(layer\d\.\d+)\.conv(\d)\.0\.weight$")
 
 def _check(source: str) -> None:
     if source not in SOURCES:
-        raise ValueError(f"unknown SEVERE source {source!r}; choose one of: {', '.join(SOURCES)}")
+        raise InputError(f"unknown SEVERE source {source!r}; choose one of: {', '.join(SOURCES)}")
 
 
 def _unwrapped(key: str) -> str:
@@ -178,12 +179,12 @@ def convert(state_dict: dict[str, torch.Tensor], source: str, model: str | None 
         else:
             other[key] = value
     if not backbone:
-        raise ValueError(
+        raise InputError(
             f"no {source} backbone keys ({prefix}*, optionally under module.) in the checkpoint; is it a {source} "
             f"checkpoint? Its first keys: {', '.join(list(state_dict)[:5])}"
         )
     if not torchvision.looks_like_r2plus1d(backbone):
-        raise ValueError(
+        raise InputError(
             f"the {source} backbone ({prefix}*) is not torchvision's r2plus1d_18 layout (no stem.0, stem.3, "
             f"layer1.0.conv1.0.0); its first keys: {', '.join(list(backbone)[:5])}"
         )

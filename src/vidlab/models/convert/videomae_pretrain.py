@@ -16,6 +16,7 @@ import re
 
 import torch
 
+from vidlab.errors import InputError
 from vidlab.models.convert._common import collect, stack_qkv
 
 __all__ = ["from_hf", "from_original", "is_pretrain_model", "to_hf", "to_original", "HF_KWARGS"]
@@ -56,7 +57,7 @@ def _swap(key: str, pairs, where: str) -> str:
     for old, new in pairs:
         if key.startswith(old):
             return new + key[len(old) :]
-    raise ValueError(f"no {where} mapping for key {key!r}")
+    raise InputError(f"no {where} mapping for key {key!r}")
 
 
 def _hf_key(key: str) -> str:
@@ -66,7 +67,7 @@ def _hf_key(key: str) -> str:
             for hf_inner, own_inner in _INNER:
                 if rest.startswith(hf_inner):
                     return f"{own_prefix}{head}.{own_inner}{rest[len(hf_inner) :]}"
-            raise ValueError(f"no HuggingFace VideoMAE -> vidlab mapping for key {key!r}")
+            raise InputError(f"no HuggingFace VideoMAE -> vidlab mapping for key {key!r}")
     return _swap(key, _TOP, "HuggingFace VideoMAE -> vidlab")
 
 

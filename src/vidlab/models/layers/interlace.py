@@ -11,6 +11,8 @@ import contextlib
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
+
 __all__ = ["OffsetNet", "TemporalInterlace", "WeightNet", "fractional_shift", "group_shift"]
 
 _AUTOCAST = ("cpu", "cuda")  # device types whose autocast the offset computation opts out of
@@ -33,7 +35,7 @@ def group_shift(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     n, t, c = x.shape[:3]
     groups = shift.shape[1]
     if c % groups:
-        raise ValueError(f"{c} channels cannot be split into {groups} shift groups")
+        raise InputError(f"{c} channels cannot be split into {groups} shift groups")
     per_channel = shift.long().repeat_interleave(c // groups, dim=1)  # (N, C)
     src = torch.arange(t, device=x.device).view(1, t, 1) - per_channel.unsqueeze(1)  # (N, T, C)
     valid = (src >= 0) & (src < t)
@@ -116,11 +118,11 @@ class TemporalInterlace(nn.Module):
     def __init__(self, in_channels: int, num_segments: int, shift_div: int = 4, init: str = "tsm") -> None:
         super().__init__()
         if init not in self.INITS:
-            raise ValueError(f"TIN init must be one of {self.INITS}, got {init!r}")
+            raise InputError(f"TIN init must be one of {self.INITS}, got {init!r}")
         self.num_segments = num_segments
         self.fold = in_channels // shift_div
         if self.fold % (2 * self.groups):
-            raise ValueError(f"{in_channels} // shift_div={shift_div} channels must be a multiple of 4 for TIN")
+            raise InputError(f"{in_channels} // shift_div={shift_div} channels must be a multiple of 4 for TIN")
         self.offset_net = OffsetNet(self.fold, self.groups, num_segments)
         self.weight_net = WeightNet(self.fold, self.groups)
         if init == "tsm":
@@ -131,7 +133,7 @@ class TemporalInterlace(nn.Module):
         """``(B * T, C, H, W)`` -> same shape."""
         t = self.num_segments
         if num_segments is not None and num_segments != t:
-            raise ValueError(f"this TIN block was built for num_segments={t} frames, got T={num_segments}")
+            raise InputError(f"this TIN block was built for num_segments={t} frames, got T={num_segments}")
         nt, c, h, w = x.shape
         part = x[:, : self.fold].reshape(nt // t, t, self.fold, h, w)  # (B, T, F, H, W)
         # Offsets and weights in float32 even under autocast: in bfloat16 an offset near 1 moves in steps of 1/128.

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from vidlab.errors import InputError
+
 __all__ = ["MASK_TYPES", "mask_batch", "random_mask", "tube_mask"]
 
 MASK_TYPES = ("tube", "random")
@@ -23,9 +25,9 @@ MASK_TYPES = ("tube", "random")
 
 def _check(num_frames: int, height: int, width: int, ratio: float) -> None:
     if min(num_frames, height, width) < 1:
-        raise ValueError(f"the token grid must be positive, got {num_frames}x{height}x{width}")
+        raise InputError(f"the token grid must be positive, got {num_frames}x{height}x{width}")
     if not 0.0 <= ratio < 1.0:
-        raise ValueError(f"mask ratio must be in [0, 1), got {ratio}")
+        raise InputError(f"mask ratio must be in [0, 1), got {ratio}")
 
 
 def _choose(n: int, k: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -70,6 +72,6 @@ def mask_batch(
         ValueError: for an unknown kind.
     """
     if kind not in MASK_TYPES:
-        raise ValueError(f"unknown mask type {kind!r}; choose one of {list(MASK_TYPES)}")
+        raise InputError(f"unknown mask type {kind!r}; choose one of {list(MASK_TYPES)}")
     fn = tube_mask if kind == "tube" else random_mask
     return torch.stack([fn(*grid, ratio, generator) for _ in range(batch)])

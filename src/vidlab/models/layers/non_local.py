@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
+
 __all__ = ["NON_LOCAL_MODES", "NonLocal3d"]
 
 #: pairwise functions: softmax of raw dot products (``gaussian``), of embedded dot products
@@ -50,7 +52,7 @@ class NonLocal3d(nn.Module):
     ) -> None:
         super().__init__()
         if mode not in NON_LOCAL_MODES:
-            raise ValueError(f"non-local mode must be one of {NON_LOCAL_MODES}, got {mode!r}")
+            raise InputError(f"non-local mode must be one of {NON_LOCAL_MODES}, got {mode!r}")
         self.mode = mode
         self.use_scale = use_scale
         self.sub_sample = sub_sample

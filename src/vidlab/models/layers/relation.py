@@ -11,6 +11,8 @@ import itertools
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
+
 __all__ = ["RelationModule", "RelationModuleMultiScale"]
 
 
@@ -61,7 +63,7 @@ class RelationModuleMultiScale(nn.Module):
     ) -> None:
         super().__init__()
         if num_segments < 2:
-            raise ValueError(f"TRN needs at least 2 segments, got {num_segments}")
+            raise InputError(f"TRN needs at least 2 segments, got {num_segments}")
         self.num_segments = num_segments
         self.scales = list(range(num_segments, 1, -1))
         self.relations = [list(itertools.combinations(range(num_segments), s)) for s in self.scales]
@@ -80,16 +82,16 @@ class RelationModuleMultiScale(nn.Module):
         """Fix the subsets scored in eval mode: ``indices[i]`` indexes ``itertools.combinations(range(T), s_i)``
         for scale ``s_i = T - i`` (``indices[0]`` must be ``[0]``)."""
         if len(indices) != len(self.scales) or list(indices[0]) != [0]:
-            raise ValueError(f"expected {len(self.scales)} index lists starting with [0], got {indices!r}")
+            raise InputError(f"expected {len(self.scales)} index lists starting with [0], got {indices!r}")
         for i, idx in enumerate(indices):
             if any(not 0 <= j < len(self.relations[i]) for j in idx):
-                raise ValueError(f"relation index out of range for scale {self.scales[i]}: {idx}")
+                raise InputError(f"relation index out of range for scale {self.scales[i]}: {idx}")
         self.eval_relations = [list(map(int, idx)) for idx in indices]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, D)`` -> ``(B, num_classes)``."""
         if x.shape[1] != self.num_segments:
-            raise ValueError(f"this TRN head was built for num_segments={self.num_segments}, got T={x.shape[1]}")
+            raise InputError(f"this TRN head was built for num_segments={self.num_segments}, got T={x.shape[1]}")
         out = None
         for i, fusion in enumerate(self.fc_fusion_scales):
             chosen = self._draw(i) if self.training else self.eval_relations[i]

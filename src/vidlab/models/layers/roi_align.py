@@ -43,13 +43,15 @@ import math
 import torch
 from torch import nn
 
+from vidlab.errors import InputError
+
 __all__ = ["RoIAlign", "roi_align"]
 
 
 def _pair(output_size: int | tuple[int, int]) -> tuple[int, int]:
     size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
-        raise ValueError(f"roi_align: output_size must be a positive int or a pair (ph, pw), got {output_size!r}")
+        raise InputError(f"roi_align: output_size must be a positive int or a pair (ph, pw), got {output_size!r}")
     return size  # type: ignore[return-value]
 
 
@@ -150,16 +152,16 @@ def roi_align(
     """
     ph, pw = _pair(output_size)
     if features.dim() != 4 or not features.is_floating_point():
-        raise ValueError(
+        raise InputError(
             f"roi_align: features must be a floating-point (N, C, H, W) tensor, got {features.dtype} "
             f"of shape {tuple(features.shape)}"
         )
     if rois.dim() != 2 or rois.shape[1] != 5:
-        raise ValueError(
+        raise InputError(
             f"roi_align: rois must have shape (K, 5) [batch_index, x1, y1, x2, y2], got {tuple(rois.shape)}"
         )
     if rois.device != features.device:
-        raise ValueError(f"roi_align: rois are on {rois.device} but features on {features.device}; move one of them")
+        raise InputError(f"roi_align: rois are on {rois.device} but features on {features.device}; move one of them")
     n, c, height, width = features.shape
     k = rois.shape[0]
     if k == 0:  # a (0, C, ph, pw) view of features, so backward works and gives zero gradient
@@ -172,7 +174,7 @@ def roi_align(
     in_order = (batch[1:] >= batch[:-1]).all()
     lo, hi, in_order = (int(v) for v in torch.stack([batch.min(), batch.max(), in_order.long()]).tolist())
     if lo < 0 or hi >= n:
-        raise ValueError(f"roi_align: box batch indices must lie in [0, {n - 1}] for {n} feature maps, got {lo}..{hi}")
+        raise InputError(f"roi_align: box batch indices must lie in [0, {n - 1}] for {n} feature maps, got {lo}..{hi}")
 
     weights = _bin_weights(rois, (ph, pw), spatial_scale, sampling_ratio, aligned, height, width)
     weights = weights.to(features.dtype)  # (K, ph*pw, H*W)
@@ -204,7 +206,7 @@ class RoIAlign(nn.Module):
         self.output_size = _pair(output_size)
         self.spatial_scale = float(spatial_scale)
         if not math.isfinite(self.spatial_scale) or self.spatial_scale <= 0:
-            raise ValueError(f"RoIAlign: spatial_scale must be a positive number, got {spatial_scale!r}")
+            raise InputError(f"RoIAlign: spatial_scale must be a positive number, got {spatial_scale!r}")
         self.sampling_ratio = int(sampling_ratio)
         self.aligned = bool(aligned)
 

@@ -17,19 +17,21 @@ import math
 import torch
 import torch.nn.functional as F
 
+from vidlab.errors import InputError
+
 __all__ = ["selective_scan", "selective_scan_ref"]
 
 
 def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):
     if u.dim() != 3 or delta.shape != u.shape:
-        raise ValueError(
+        raise InputError(
             f"u and delta must both be (batch, channels, length), got {tuple(u.shape)}, {tuple(delta.shape)}"
         )
     if A.dim() != 2 or A.shape[0] != u.shape[1]:
-        raise ValueError(f"A must be (channels, states) = ({u.shape[1]}, N), got {tuple(A.shape)}")
+        raise InputError(f"A must be (channels, states) = ({u.shape[1]}, N), got {tuple(A.shape)}")
     expected = (u.shape[0], A.shape[1], u.shape[2])
     if tuple(B.shape) != expected or tuple(C.shape) != expected:
-        raise ValueError(
+        raise InputError(
             f"B and C must be (batch, states, length) = {expected}, got {tuple(B.shape)}, {tuple(C.shape)}"
         )
     u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlab.errors import InputError
+
 __all__ = ["TAM"]
 
 
@@ -65,7 +67,7 @@ class TAM(nn.Module):
         """``(B * T, C, H, W)`` -> same shape."""
         t = self.num_segments
         if num_segments is not None and num_segments != t:
-            raise ValueError(f"this TAM was built for num_segments={t} frames, got T={num_segments}")
+            raise InputError(f"this TAM was built for num_segments={t} frames, got T={num_segments}")
         nt, c, h, w = x.shape
         b = nt // t
         x5 = x.view(b, t, c, h, w).transpose(1, 2)  # (B, C, T, H, W)

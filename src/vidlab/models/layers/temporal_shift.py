@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from vidlab.errors import InputError
+
 __all__ = ["temporal_shift"]
 
 
@@ -61,10 +63,10 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
         Tensor of the same shape, dtype and memory format as ``x``.
     """
     if x.dim() != 4:
-        raise ValueError(f"temporal_shift expects (B*T, C, H, W), got shape {tuple(x.shape)}")
+        raise InputError(f"temporal_shift expects (B*T, C, H, W), got shape {tuple(x.shape)}")
     if num_segments < 1 or x.shape[0] % num_segments:
-        raise ValueError(f"batch dimension {x.shape[0]} is not a multiple of num_segments={num_segments}")
+        raise InputError(f"batch dimension {x.shape[0]} is not a multiple of num_segments={num_segments}")
     if shift_div < 1:
-        raise ValueError(f"shift_div must be >= 1, got {shift_div}")
+        raise InputError(f"shift_div must be >= 1, got {shift_div}")
     fold = x.shape[1] // shift_div
     return _TemporalShift.apply(x, num_segments, fold, False)

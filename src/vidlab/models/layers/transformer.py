@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlab.errors import InputError
+
 __all__ = [
     "Attention",
     "Block",
@@ -65,7 +67,7 @@ class Attention(nn.Module):
     ) -> None:
         super().__init__()
         if dim % num_heads:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+            raise InputError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias and not qv_bias)
         if qv_bias:
@@ -184,7 +186,7 @@ def resize_grid_table(
     """
     t, h, w = old_grid
     if table.dim() != 3 or table.shape[1] != t * h * w:
-        raise ValueError(f"position table of shape {tuple(table.shape)} does not cover a {t}x{h}x{w} token grid")
+        raise InputError(f"position table of shape {tuple(table.shape)} does not cover a {t}x{h}x{w} token grid")
     nt, nh, nw = new_grid
     c = table.shape[-1]
     dtype = table.dtype
@@ -198,7 +200,7 @@ def resize_grid_table(
 
 def _check_divisible(size: int, patch: int, what: str) -> int:
     if size % patch:
-        raise ValueError(f"{what} {size} is not divisible by the patch size {patch}")
+        raise InputError(f"{what} {size} is not divisible by the patch size {patch}")
     return size // patch
 
 
