@@ -3,7 +3,7 @@
 Trains each recipe with `vidlab train` (same data, schedule and seed), tests its best checkpoint on the test split,
 and prints one table. The activity of a SynthActions-Long video is the order of three steps that every video shows
 once each, so a single 8-frame clip sees mostly one step; the whole-video model (32 frames over the video) and the
-window model (16 frames in each 60 s window, one every 60 s, window probabilities averaged per video) can see the
+window model (16 frames in each 90 s window, one every 45 s, window probabilities averaged per video) can see the
 order. The regression recipe predicts when the fading_in step starts; its MSE is compared with predicting the
 training mean.
 

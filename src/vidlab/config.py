@@ -152,6 +152,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     max_iters_per_epoch: int | None = None  # for quick experiments and tests
     max_keep_ckpts: int = 2  # epoch_N.pth files kept (best.pth is kept apart)
+    checkpoint_every_iters: int = 0  # inside an epoch, also save iter_<E>_<k>.pth every k optimizer steps (0: off)
     threads: int | None = None  # torch intra-op threads of each process; None keeps torch's default
     strategy: str = "ddp"  # ddp | fsdp: under torchrun, replicate the model (DDP) or shard it (FSDP2)
     activation_checkpointing: bool = False  # recompute each block's activations in the backward pass
@@ -571,6 +572,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.freeze must be none, backbone or stages:K (e.g. stages:2), got {freeze!r}")
     if cfg.optim.layer_decay is not None and not 0 < cfg.optim.layer_decay <= 1:
         raise ConfigError(f"optim.layer_decay must be in (0, 1], got {cfg.optim.layer_decay}")
+    if cfg.train.checkpoint_every_iters < 0:
+        raise ConfigError(f"train.checkpoint_every_iters must be >= 0 (0: off), got {cfg.train.checkpoint_every_iters}")
+    if cfg.train.checkpoint_every_iters and cfg.data.sources:
+        raise ConfigError("train.checkpoint_every_iters does not support several training sources (data.sources)")
     if not cfg.data.timeout >= 0:
         raise ConfigError(f"data.timeout must be >= 0 seconds (0: no limit), got {cfg.data.timeout}")
     if not 0 < cfg.data.train_fraction <= 1:

@@ -59,6 +59,10 @@ from vidlab.errors import InputError, MissingDependencyError, VidlabError
 
 __all__ = ["VideoDecodeError", "VideoReader"]
 
+# Frames larger than this (8192 x 8192; 8K UHD is 7680 x 4320) are refused before any is decoded: a header declaring
+# 16384 x 16384 would otherwise allocate gigabytes per frame.
+MAX_PIXELS = 8192 * 8192
+
 # Codecs whose "NONREF" skipping drops only frames no other frame predicts from: H.264 pictures with
 # nal_ref_idc 0 and MPEG B-pictures never serve as references (tests compare against a full decode).
 # Not HEVC: FFmpeg skips every sub-layer non-reference picture, which higher temporal sub-layers may use.
@@ -268,11 +272,20 @@ class _PyAVReader:
                 container.close()
                 raise VideoDecodeError(self.path, "contains no video stream")
             codec = container.streams.video[0].codec_context
+            if codec is None:  # a codec id FFmpeg does not know (a damaged header)
+                container.close()
+                raise VideoDecodeError(self.path, "the video stream's codec is unknown (damaged header?)")
             if codec.width > 0 and codec.height > 0:
                 break
             container.close()
         else:
             raise VideoDecodeError(self.path, "video stream has no frame size")
+        if codec.width * codec.height > MAX_PIXELS:  # a damaged or hostile header: decoding would exhaust memory
+            container.close()
+            raise VideoDecodeError(
+                self.path, f"declared frame size {codec.width}x{codec.height} exceeds the limit of {MAX_PIXELS:,} "
+                "pixels (vidlab.data.decode.MAX_PIXELS)"
+            )  # fmt: skip
         self._container = container
         self._stream = container.streams.video[0]
         self._codec = self._stream.codec_context

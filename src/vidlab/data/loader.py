@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
@@ -65,6 +67,21 @@ class ShardSampler(Sampler[int]):
         return len(range(self.rank, self.n, self.world_size))
 
 
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler that can start an epoch part-way, for a mid-epoch resume: the first ``skip`` indices of
+    this rank's permutation are left out (the batches already trained on); ``set_epoch`` resets ``skip`` to 0.
+    ``len`` stays the whole epoch's."""
+
+    skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.skip = 0
+
+    def __iter__(self):
+        return itertools.islice(super().__iter__(), self.skip, None)
+
+
 def _worker_init(worker_id: int) -> None:
     # Workers decode; intra-op threads there would only fight the main process for the cores.
     torch.set_num_threads(1)
@@ -89,8 +106,13 @@ def build_loader(
     ``timeout`` seconds (0: no limit) is the longest wait for one batch; a dead or stuck worker is a
     :class:`DataLoaderError`.
     """
+    if num_workers > 0:
+        # Batches from workers travel through named shared-memory files, not file descriptors handed over by the
+        # worker itself: with the default strategy a worker that stops (stuck in a decoder, or suspended) after
+        # queueing a batch blocks the main process forever in that handover, beyond data.timeout's reach.
+        torch.multiprocessing.set_sharing_strategy("file_system")
     if train:
-        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+        sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
     else:
         sampler = ShardSampler(dataset, rank, world_size)
     return GuardedDataLoader(

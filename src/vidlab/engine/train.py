@@ -161,22 +161,34 @@ def train_one_epoch(
     log_interval: int = 20,
     frozen: tuple[str, ...] = (),
     scaler=None,
+    partial: dict | None = None,
+    on_step=None,
 ) -> dict:
-    """One epoch of optimizer steps over ``loader``; returns the mean loss, skipped videos, time and last lr."""
+    """One epoch of optimizer steps over ``loader``; returns the mean loss, skipped videos, time and last lr.
+
+    ``partial`` (a mid-epoch checkpoint's ``partial``, with its ``rng``) continues an epoch after
+    ``partial["step"]`` optimizer steps: the loader's sampler must already skip those batches.
+    ``on_step(step, n_steps, so_far)`` is called after every optimizer step with what such a checkpoint needs.
+    """
     model.train()
     apply_freeze(unwrap(model), frozen)  # frozen parts keep BatchNorm in eval mode
     n_micro = len(loader) - len(loader) % accum
     if max_iters:
         n_micro = min(n_micro, max_iters * accum)
-    losses, skipped, per_source = [], [], {}
+    done = partial or {"step": 0, "losses": [], "skipped": [], "time_s": 0.0}
+    losses, skipped, per_source = list(done["losses"]), list(done["skipped"]), {}
     bar = None
     if info.is_main and sys.stderr.isatty():  # no carriage-return bars in logs and CI output
         from tqdm import tqdm
 
-        bar = tqdm(total=n_micro, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)
+        bar = tqdm(total=n_micro, initial=done["step"] * accum, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                   dynamic_ncols=True)  # fmt: skip
     step = {"mean": mean, "std": std, "precision": precision, "accum": accum, "channels_last": channels_last}
-    t0 = time.time()
-    for i, batch in enumerate(loader):
+    t0 = time.time() - done["time_s"]
+    batches = iter(loader)
+    if partial is not None:  # creating the iterator drew the workers' seeds: back to the state at the checkpoint
+        ckpt.restore_rng_state(partial["rng"])
+    for i, batch in enumerate(batches, start=done["step"] * accum):
         if i >= n_micro:
             break
         losses.append(train_step(model, batch, task, info, micro_step=i, scaler=scaler, **step))
@@ -186,6 +198,9 @@ def train_one_epoch(
         if (i + 1) % accum == 0:
             where = f" at epoch {epoch + 1}, iteration {i + 1}"
             optimizer_step(model, optimizer, scheduler, grad_clip, scaler, where)
+            if on_step is not None:
+                so_far = {"step": (i + 1) // accum, "losses": losses, "skipped": skipped, "time_s": time.time() - t0}
+                on_step((i + 1) // accum, n_micro // accum, so_far)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
@@ -219,11 +234,50 @@ def _source_means(per_rank: list[dict]) -> dict[str, float]:
     return out
 
 
+def _progress(path: Path) -> tuple[int, int] | None:
+    """(epochs done, optimizer steps into the next epoch) of ``epoch_N.pth`` / ``iter_E_K.pth``; None otherwise."""
+    parts = path.stem.split("_")
+    if not all(p.isdigit() for p in parts[1:]):
+        return None
+    if parts[0] == "epoch" and len(parts) == 2:
+        return int(parts[1]), 0
+    if parts[0] == "iter" and len(parts) == 3:
+        return int(parts[1]) - 1, int(parts[2])
+    return None
+
+
 def _resume_path(work_dir: Path, resume: str) -> Path | None:
+    """``--resume PATH``, or with ``auto`` the checkpoint furthest into training (``epoch_N.pth`` or a mid-epoch
+    ``iter_E_K.pth``)."""
     if resume != "auto":
         return Path(resume)
-    found = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
-    return found[-1] if found else None
+    found = [(_progress(p), p) for p in [*work_dir.glob("epoch_*.pth"), *work_dir.glob("iter_*.pth")]]
+    found = sorted((progress, p) for progress, p in found if progress is not None)
+    return found[-1][1] if found else None
+
+
+def _mid_epoch_saver(cfg: Config, work_dir: Path, info: DistInfo, model, optimizer, scheduler, epoch: int, run):
+    """``on_step`` for :func:`train_one_epoch` with ``train.checkpoint_every_iters``: every k optimizer steps (not at
+    the epoch's last, which its epoch checkpoint covers) write ``iter_<epoch>_<step>.pth`` and drop the older ones.
+    ``run`` is ``(best, history, meta)`` as the epoch checkpoints hold them."""
+    best, history, meta = run
+    every = cfg.train.checkpoint_every_iters
+
+    def on_step(step: int, n_steps: int, so_far: dict) -> None:
+        if step % every or step >= n_steps:
+            return
+        weights = parallel.full_state_dicts(model, optimizer)
+        if info.is_main:
+            state = _state(weights, scheduler, epoch, best, history, cfg, meta)
+            state["partial"] = {**so_far, "losses": list(so_far["losses"]), "skipped": list(so_far["skipped"])}
+            path = work_dir / f"iter_{epoch + 1}_{step}.pth"
+            ckpt.save_checkpoint(state, path)
+            for old in work_dir.glob("iter_*.pth"):
+                if old != path:
+                    old.unlink()
+        barrier(info)
+
+    return on_step
 
 
 def _state(weights: tuple[dict, dict], scheduler, epoch: int, best: dict, history: list, cfg: Config, meta: dict):
@@ -250,6 +304,8 @@ def _save_epoch(state: dict, work_dir: Path, epoch: int, is_best: bool, keep: in
     ckpt.save_checkpoint(state, work_dir / f"epoch_{epoch}.pth")
     old = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
     for p in old[:-keep] if keep > 0 else []:
+        p.unlink()
+    for p in work_dir.glob("iter_*.pth"):  # mid-epoch checkpoints: the epoch checkpoint is further along
         p.unlink()
 
 
@@ -350,17 +406,23 @@ def _model_and_optimizer(cfg: Config, info: DistInfo, iters_per_epoch: int):
     return trained, optimizer, scheduler, global_batch, frozen
 
 
-def _restore(path: Path, model, optimizer, scheduler, info: DistInfo) -> tuple[int, dict, list]:
-    """Load a full training state; returns (epochs done, best, history)."""
+def _restore(path: Path, model, optimizer, scheduler, info: DistInfo) -> tuple[int, dict, list, dict | None]:
+    """Load a full training state; returns (epochs done, best, history, the partial epoch of a mid-epoch
+    checkpoint with its RNG states, or None)."""
     state = ckpt.load_file(path, map_location=info.device)
     parallel.load_full_state_dicts(model, optimizer, state["model"], state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     ckpt.restore_rng_state(state["rng"])
-    logger.info("resumed from %s at epoch %d", path, state["epoch"])
+    partial = state.get("partial")
+    if partial is not None:
+        partial = {**partial, "rng": state["rng"]}
+        logger.info("resumed from %s at epoch %d, step %d", path, state["epoch"] + 1, partial["step"])
+    else:
+        logger.info("resumed from %s at epoch %d", path, state["epoch"])
     best = state["best"]
     if "metric" not in best:  # written before tasks: {"top1": value, "epoch": e}
         best = {"metric": "top1", "value": best["top1"] if best["top1"] >= 0 else None, "epoch": best["epoch"]}
-    return state["epoch"], best, state["history"]
+    return state["epoch"], best, state["history"], partial
 
 
 def _write_epoch(work_dir: Path, record: dict, stats: dict, vskipped: list, tb) -> None:
@@ -402,6 +464,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     if info.is_main:
         work_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, work_dir / "config.yaml")
+        for stale in work_dir.glob(".*.tmp"):  # a checkpoint write cut short by a killed run: never loaded
+            stale.unlink()
     barrier(info)
     setup_logging(work_dir, info.is_main)
     if cfg.train.threads:
@@ -418,8 +482,9 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     meta = checkpoint_meta(cfg, task, unwrap(model), _weights_of(cfg))  # the kwargs the model was built with
     start_epoch, best, history = 0, {"metric": task.best_metric, "value": None, "epoch": 0}, []
     path = _resume_path(work_dir, resume) if resume else None
+    partial = None
     if path is not None:
-        start_epoch, best, history = _restore(path, model, optimizer, scheduler, info)
+        start_epoch, best, history, partial = _restore(path, model, optimizer, scheduler, info)
     tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
     _log_start(cfg, task, train_loader, val_loader, info, global_batch, optimizer, precision, frozen)
     data_args = {"mean": cfg.data.mean, "std": cfg.data.std, "precision": precision}
@@ -442,7 +507,14 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         else:
             train_loader.dataset.set_epoch(epoch)
             train_loader.sampler.set_epoch(epoch)
-        stats = train_one_epoch(model, train_loader, optimizer, scheduler, task, info, epoch=epoch, **epoch_args)
+        if partial is not None:  # a mid-epoch checkpoint: skip the batches it has trained on
+            train_loader.sampler.skip = partial["step"] * cfg.train.accum_steps * cfg.data.batch_size
+        on_step = None
+        if cfg.train.checkpoint_every_iters:
+            on_step = _mid_epoch_saver(cfg, work_dir, info, model, optimizer, scheduler, epoch, (best, history, meta))
+        stats = train_one_epoch(model, train_loader, optimizer, scheduler, task, info, epoch=epoch, partial=partial,
+                                on_step=on_step, **epoch_args)  # fmt: skip
+        partial = None
         record = {"epoch": epoch + 1, "loss": stats["loss"], "lr": stats["lr"], "train_time_s": stats["time_s"]}
         record.update(stats["sources"])
         record["precision"] = "fp32" if precision == "none" else precision
