@@ -61,7 +61,10 @@ def sample() -> dict:
 
 
 def soak(config: str, overrides: list[str], minutes: float, epochs: int | None, workers: int, every: float) -> list:
-    """Rows ``(elapsed s, epoch, videos read, sample())``; the first row is taken after the first epoch."""
+    """Rows ``(elapsed s, epoch, videos read, sample())``: every ``every`` seconds while workers run, and at the end
+    of every epoch (after a garbage collection, workers gone); the first row is the end of the first epoch."""
+    import gc
+
     from vidlab.config import load_config
     from vidlab.data.loader import build_loader
     from vidlab.engine.builders import build_dataset
@@ -80,12 +83,10 @@ def soak(config: str, overrides: list[str], minutes: float, epochs: int | None, 
                 rows.append((now, epoch, videos, sample()))
                 last = now
         epoch += 1
-        if epoch == 1:
-            rows.append((time.time() - t0, epoch, videos, sample()))
-            last = time.time() - t0
+        gc.collect()  # the finished epoch's iterator, and with it the workers' pipes
+        rows.append((time.time() - t0, epoch, videos, {**sample(), "epoch_end": True}))
         if (epochs is not None and epoch >= epochs) or (epochs is None and time.time() - t0 >= minutes * 60):
             break
-    rows.append((time.time() - t0, epoch, videos, sample()))
     return rows
 
 
@@ -102,10 +103,12 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; {args.config}")
     print("| minutes | epoch | videos read | main RSS MiB | workers RSS MiB | main fds | workers fds |")
     print("|---|---|---|---|---|---|---|")
-    for t, epoch, videos, s in rows:
+    ends = [r for r in rows if r[3].get("epoch_end")]
+    shown = [ends[0], *[r for r in rows if not r[3].get("epoch_end")], ends[-1]]  # of the epoch ends, the first / last
+    for t, epoch, videos, s in shown:
         print(f"| {t / 60:.1f} | {epoch} | {videos} | {s['main_rss_mib']:.0f} | {s['workers_rss_mib']:.0f} | "
               f"{s['main_fds']} | {s['workers_fds']} |")  # fmt: skip
-    first, end = rows[0][3], rows[-1][3]
+    first, end = ends[0][3], ends[-1][3]
     growth = end["main_rss_mib"] - first["main_rss_mib"]
     print(f"RESULT rss_growth_mib={growth:.1f} fds_growth={end['main_fds'] - first['main_fds']} videos={rows[-1][2]}")
 

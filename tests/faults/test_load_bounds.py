@@ -12,15 +12,17 @@ from loader_soak import soak  # noqa: E402
 
 
 def _check(rows, rss_mib: float) -> None:
-    first, end = rows[0][3], rows[-1][3]
-    assert end["main_fds"] == first["main_fds"], rows  # every worker's pipes and every video file closed
-    assert end["main_rss_mib"] - first["main_rss_mib"] < rss_mib, rows
-    assert any(r[3]["workers"] == 2 for r in rows[1:-1]) or len(rows) == 2  # sampled while workers ran
+    ends = [r[3] for r in rows if r[3].get("epoch_end")]  # after each epoch: workers gone, garbage collected
+    # no growth with the epochs: a leak of one descriptor per video or per epoch would show (the test process's own
+    # descriptors may differ by one or two between the first two epochs: lazily opened files, the shm manager)
+    assert ends[-1]["main_fds"] <= max(e["main_fds"] for e in ends[:2]), rows
+    assert ends[-1]["main_rss_mib"] - ends[0]["main_rss_mib"] < rss_mib, rows
+    assert any(r[3]["workers"] == 2 for r in rows if not r[3].get("epoch_end"))  # sampled while workers ran
 
 
 def test_loader_epochs_leak_no_file_handles(synth_tiny, tmp_path):
     recipe = write_tiny_recipe(synth_tiny, tmp_path / "tiny.yaml")
-    rows = soak(str(recipe), [], minutes=0, epochs=6, workers=2, every=0.5)
+    rows = soak(str(recipe), [], minutes=0, epochs=6, workers=2, every=0)
     _check(rows, rss_mib=64)
 
 
@@ -28,7 +30,7 @@ def test_loader_epochs_leak_no_file_handles(synth_tiny, tmp_path):
 @pytest.mark.faults
 def test_a_hundred_loader_epochs_stay_flat(synth_tiny, tmp_path):
     recipe = write_tiny_recipe(synth_tiny, tmp_path / "tiny.yaml")
-    rows = soak(str(recipe), [], minutes=0, epochs=100, workers=2, every=5)
+    rows = soak(str(recipe), [], minutes=0, epochs=100, workers=2, every=1)
     _check(rows, rss_mib=32)
-    print("epochs, videos read, main RSS MiB, main fds:", [(r[1], r[2], round(r[3]["main_rss_mib"]), r[3]["main_fds"])
-                                                          for r in rows])  # fmt: skip
+    ends = [(r[1], r[2], round(r[3]["main_rss_mib"]), r[3]["main_fds"]) for r in rows if r[3].get("epoch_end")]
+    print("(epoch, videos read, main RSS MiB, main fds) after epochs 1, 2, 50, 100:", [ends[i] for i in (0, 1, 49, 99)])
