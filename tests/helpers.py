@@ -117,3 +117,18 @@ def decode_all(path: str | os.PathLike, size: tuple[int, int] | None = None) -> 
             else:
                 frames.append(frame.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR"))
     return np.stack(frames)
+
+
+def child_pids(pid: int, recursive: bool = False) -> list[int]:
+    """The child processes of ``pid`` (all its descendants with ``recursive``), from ``/proc``; processes that end
+    while they are read are left out."""
+    out, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except FileNotFoundError:
+                continue
+            out += kids
+            todo += kids if recursive else []
+    return out

@@ -3,22 +3,14 @@
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_tiny_recipe
+from tests.helpers import child_pids
 from vidlab.config import ConfigError, load_config
 from vidlab.data.loader import DataLoaderError, build_loader
 from vidlab.errors import VidlabError
-
-
-def _children() -> set[int]:
-    pids = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        text = (task / "children").read_text().split()
-        pids.update(int(p) for p in text)
-    return pids
 
 
 @pytest.fixture()
@@ -29,10 +21,10 @@ def dataset(synth_tiny, tmp_path):
 
 
 def _start(dataset, timeout: float):
-    before = _children()
+    before = set(child_pids(os.getpid()))
     batches = iter(build_loader(dataset, 1, train=False, num_workers=2, timeout=timeout))  # 20+ batches
     next(batches)  # both workers are up
-    workers = sorted(_children() - before)
+    workers = sorted(set(child_pids(os.getpid())) - before)
     assert len(workers) == 2, workers
     return batches, workers
 

@@ -12,22 +12,9 @@ import pytest
 import torch
 
 from tests.conftest import REPO, write_tiny_recipe
+from tests.helpers import child_pids
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow, pytest.mark.faults]
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                kids = [int(k) for k in (task / "children").read_text().split()]
-            except FileNotFoundError:
-                continue
-            out += kids
-            todo += kids
-    return out
 
 
 def _rank_of(pid: int) -> int | None:
@@ -51,7 +38,7 @@ def test_a_killed_rank_stops_the_run_within_60_s(synth_tiny, tmp_path, cli_inpro
         time.sleep(0.05)
     assert proc.poll() is None, proc.stdout.read()
     time.sleep(0.5)  # inside epoch 2
-    ranks = {_rank_of(p): p for p in _descendants(proc.pid)}
+    ranks = {_rank_of(p): p for p in child_pids(proc.pid, recursive=True)}
     os.kill(ranks[1], signal.SIGKILL)
     t0 = time.time()
     try:

@@ -256,12 +256,38 @@ def _resume_path(work_dir: Path, resume: str) -> Path | None:
     return found[-1][1] if found else None
 
 
+def _prepare_work_dir(cfg: Config, info: DistInfo) -> Path:
+    """Rank 0 creates ``work_dir``, writes the resolved config and deletes temporary files of checkpoint writes that
+    a killed run cut short (they are never loaded)."""
+    work_dir = Path(cfg.work_dir)
+    if info.is_main:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, work_dir / "config.yaml")
+        for stale in work_dir.glob(".*.tmp"):
+            stale.unlink()
+    barrier(info)
+    return work_dir
+
+
+def _start_epoch(train_loader, epoch: int, partial: dict | None, cfg: Config) -> None:
+    """Seed the epoch's shuffling and sampling; after a mid-epoch checkpoint, skip the batches it has trained on."""
+    if isinstance(train_loader, MultiSourceLoader):
+        train_loader.set_epoch(epoch)
+        return
+    train_loader.dataset.set_epoch(epoch)
+    train_loader.sampler.set_epoch(epoch)
+    if partial is not None:
+        train_loader.sampler.skip = partial["step"] * cfg.train.accum_steps * cfg.data.batch_size
+
+
 def _mid_epoch_saver(cfg: Config, work_dir: Path, info: DistInfo, model, optimizer, scheduler, epoch: int, run):
-    """``on_step`` for :func:`train_one_epoch` with ``train.checkpoint_every_iters``: every k optimizer steps (not at
-    the epoch's last, which its epoch checkpoint covers) write ``iter_<epoch>_<step>.pth`` and drop the older ones.
-    ``run`` is ``(best, history, meta)`` as the epoch checkpoints hold them."""
-    best, history, meta = run
+    """``on_step`` for :func:`train_one_epoch` with ``train.checkpoint_every_iters`` (None without it): every k
+    optimizer steps (not at the epoch's last, which its epoch checkpoint covers) write ``iter_<epoch>_<step>.pth``
+    and drop the older ones. ``run`` is ``(best, history, meta)`` as the epoch checkpoints hold them."""
     every = cfg.train.checkpoint_every_iters
+    if not every:
+        return None
+    best, history, meta = run
 
     def on_step(step: int, n_steps: int, so_far: dict) -> None:
         if step % every or step >= n_steps:
@@ -460,13 +486,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     """Train ``cfg`` (single process or under torchrun) and return the final validation metrics."""
     t_start = time.time()
     info = init_distributed(cfg.device)
-    work_dir = Path(cfg.work_dir)
-    if info.is_main:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, work_dir / "config.yaml")
-        for stale in work_dir.glob(".*.tmp"):  # a checkpoint write cut short by a killed run: never loaded
-            stale.unlink()
-    barrier(info)
+    work_dir = _prepare_work_dir(cfg, info)
     setup_logging(work_dir, info.is_main)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -502,16 +522,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
 
     values, last_eval = {}, None
     for epoch in range(start_epoch, cfg.train.epochs):
-        if isinstance(train_loader, MultiSourceLoader):
-            train_loader.set_epoch(epoch)
-        else:
-            train_loader.dataset.set_epoch(epoch)
-            train_loader.sampler.set_epoch(epoch)
-        if partial is not None:  # a mid-epoch checkpoint: skip the batches it has trained on
-            train_loader.sampler.skip = partial["step"] * cfg.train.accum_steps * cfg.data.batch_size
-        on_step = None
-        if cfg.train.checkpoint_every_iters:
-            on_step = _mid_epoch_saver(cfg, work_dir, info, model, optimizer, scheduler, epoch, (best, history, meta))
+        _start_epoch(train_loader, epoch, partial, cfg)
+        on_step = _mid_epoch_saver(cfg, work_dir, info, model, optimizer, scheduler, epoch, (best, history, meta))
         stats = train_one_epoch(model, train_loader, optimizer, scheduler, task, info, epoch=epoch, partial=partial,
                                 on_step=on_step, **epoch_args)  # fmt: skip
         partial = None
