@@ -30,25 +30,21 @@ class GuardedDataLoader(DataLoader):
 
 
 def _guarded(batches, timeout: float):
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except RuntimeError as e:
-            text = str(e)
-            if text.startswith("DataLoader worker"):
-                raise DataLoaderError(
-                    f"{text.rstrip('. ')}; if it ran out of memory, lower data.num_workers or data.batch_size (or "
-                    "enlarge /dev/shm, which workers hand batches through)"
-                ) from e
-            if text.startswith("DataLoader timed out"):
-                raise DataLoaderError(
-                    f"{text.rstrip('. ')}: no worker delivered a batch within data.timeout={timeout:g} s (a stuck "
-                    "decoder or a stopped worker); raise data.timeout, or 0 to wait without a limit"
-                ) from e
-            raise
-        yield batch
+    try:
+        yield from batches  # errors of the consumer's loop body do not come through here
+    except RuntimeError as e:
+        text = str(e)
+        if text.startswith("DataLoader worker"):
+            raise DataLoaderError(
+                f"{text.rstrip('. ')}; if it ran out of memory, lower data.num_workers or data.batch_size (or "
+                "enlarge /dev/shm, which workers hand batches through)"
+            ) from e
+        if text.startswith("DataLoader timed out"):
+            raise DataLoaderError(
+                f"{text.rstrip('. ')}: no worker delivered a batch within data.timeout={timeout:g} s (a stuck "
+                "decoder or a stopped worker); raise data.timeout, or 0 to wait without a limit"
+            ) from e
+        raise
 
 
 class ShardSampler(Sampler[int]):
