@@ -93,6 +93,7 @@ class DataConfig:
     num_workers: int = 2
     timeout: float = 600.0  # seconds a data-loader worker may take for one batch (0: no limit); then a clear error
     on_error: str = "raise"  # raise | skip (undecodable videos)
+    decode_timeout: float = 300.0  # seconds reading one sample may take (0: no limit); then an undecodable video
     allow_outside_root: bool = False  # annotation paths may be absolute or lead out of root with ".."
     repeated_aug: int = 1  # training clips per decoded video, each through the train pipeline (VideoMAE's num_sample)
     random_erasing: dict | None = None  # {prob, mode, count, min_area, max_area, min_aspect, max_aspect}: erase a box
@@ -578,6 +579,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("train.checkpoint_every_iters does not support several training sources (data.sources)")
     if not cfg.data.timeout >= 0:
         raise ConfigError(f"data.timeout must be >= 0 seconds (0: no limit), got {cfg.data.timeout}")
+    if not cfg.data.decode_timeout >= 0:
+        raise ConfigError(f"data.decode_timeout must be >= 0 seconds (0: no limit), got {cfg.data.decode_timeout}")
     if not 0 < cfg.data.train_fraction <= 1:
         raise ConfigError(f"data.train_fraction must be in (0, 1], got {cfg.data.train_fraction}")
     if cfg.data.train_samples is not None and cfg.data.train_samples < 1:

@@ -3,6 +3,7 @@ VideoDecodeError naming the file, or frames. Byte-flipped copies of a valid MP4 
 
 import fractions
 import json
+import struct
 import subprocess
 import sys
 
@@ -25,6 +26,62 @@ def _write(path, n=20, fmt=None, codec="libx264", pts=None):
             if pts is not None:
                 frame.pts, frame.time_base = pts[i], fractions.Fraction(1, 1000)
             c.mux(s.encode(frame))
+        c.mux(s.encode())
+
+
+def _retimed(path, fmt, pts, dts, n=20, **options):
+    """``n`` frames of an H.264 stream without B-frames, muxed with the packet timestamps ``pts(i)``, ``dts(i)``."""
+    with av.open(str(path), "w", format=fmt, options=options) as c:
+        s = c.add_stream("libx264", rate=10, options={"bf": "0"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        packets = []
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 12 % 256, np.uint8), format="rgb24")
+            frame.pts = i
+            packets += s.encode(frame)
+        for i, packet in enumerate(packets + s.encode()):
+            packet.pts, packet.dts = pts(i), dts(i)
+            c.mux(packet)
+
+
+def _rotated(path):
+    """A frame with a bright top-left corner, stored landscape, with a display matrix saying: turn by 90 degrees."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.set_display_rotation(90)
+        image = np.zeros((48, 64, 3), np.uint8)
+        image[:16, :16] = 255
+        for _ in range(5):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        c.mux(s.encode())
+
+
+def _declared_size(path, raw_avi: bytes, size: int):
+    """The tiny rawvideo AVI with every (64, 48) pair of its headers replaced by ``(size, size)``."""
+    path.write_bytes(raw_avi.replace(struct.pack("<ii", 64, 48), struct.pack("<ii", size, size)))
+
+
+def _raw_avi(path):
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("rawvideo", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "gray"
+        for i in range(3):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.full((48, 64), i * 50, np.uint8), format="gray")))
+        c.mux(s.encode())
+
+
+def _huge_mjpeg(path, side=8200):
+    """A real one-frame MJPEG video of side x side pixels (over MAX_PIXELS; a flat frame compresses to 1 MB)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mjpeg", rate=1)
+        s.width = s.height = side
+        s.pix_fmt = "yuvj420p"
+        frame = av.VideoFrame(side, side, "yuvj420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts = 0
+        c.mux(s.encode(frame))
         c.mux(s.encode())
 
 
@@ -55,6 +112,18 @@ def corpus(tmp_path_factory):
     (d / "text.mp4").write_text("not a video\n")
     (d / "random.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     (d / "folder.mp4").mkdir()
+    _rotated(d / "rotated.mp4")
+    backwards = (lambda i: 2 * i + 3 * (i % 2), lambda i: 2 * i)  # pts 0, 5, 4, 9, 8, ...: back against decode order
+    _retimed(d / "pts_backwards.mkv", "matroska", *backwards)
+    _retimed(d / "pts_backwards.mp4", "mp4", *backwards)
+    _retimed(d / "negative_ts.mkv", "matroska", lambda i: i - 5, lambda i: i - 5, avoid_negative_ts="disabled")
+    _retimed(d / "negative_ts.mp4", "mp4", lambda i: i - 5, lambda i: i - 5, avoid_negative_ts="disabled")
+    _retimed(d / "part.ts", "mpegts", lambda i: i, lambda i: i)
+    (d / "joined.ts").write_bytes((d / "part.ts").read_bytes() * 2)  # `cat a.ts b.ts`: timestamps restart
+    _raw_avi(d / "raw.avi")
+    _declared_size(d / "declared_16000.avi", (d / "raw.avi").read_bytes(), 16000)
+    _declared_size(d / "declared_16384.avi", (d / "raw.avi").read_bytes(), 16384)
+    _huge_mjpeg(d / "real_8200.mkv")
     return d
 
 
@@ -72,6 +141,17 @@ OUTCOMES = {
     "text.mp4": ("error", "cannot open as a video"),
     "random.mp4": ("error", "cannot open as a video"),
     "folder.mp4": ("error", "is a directory"),
+    # frames as stored: the display matrix is not applied (as decord, MMAction2 and a plain PyAV decode)
+    "rotated.mp4": ("sequential", 5),
+    # pts that jump back against the decode order: frames in decoder output order, as a plain decode gives them
+    "pts_backwards.mkv": ("sequential", 20),
+    "pts_backwards.mp4": ("sequential", 20),
+    "negative_ts.mkv": ("sequential", 20),
+    "negative_ts.mp4": ("sequential", 15),  # MP4's edit list starts at 0: FFmpeg drops the 5 frames before it
+    "joined.ts": ("error", r"packet \d+ is incomplete; file truncated or corrupt"),  # broken continuity, says FFmpeg
+    "declared_16000.avi": ("error", "declared frame size 16000x16000 exceeds the limit"),
+    "declared_16384.avi": ("error", "video stream has no frame size"),  # FFmpeg itself refuses 2**28 pixels
+    "real_8200.mkv": ("error", "declared frame size 8200x8200 exceeds the limit"),
 }
 
 
@@ -87,6 +167,35 @@ def test_each_bad_file_has_its_documented_outcome(corpus, name):
         reader = VideoReader(corpus / name)
         frames = reader.read(np.arange(reader.num_frames))
         assert frames.shape == (expected, 48, 64, 3) and reader.num_frames == expected
+        if kind == "sequential":  # exactly what decoding the file from start to end gives, also read out of order
+            with av.open(str(corpus / name)) as c:
+                plain = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+            np.testing.assert_array_equal(frames, plain)
+            order = np.random.default_rng(0).permutation(expected)
+            np.testing.assert_array_equal(VideoReader(corpus / name).read(order), plain[order])
+
+
+def test_a_rotated_video_keeps_its_stored_orientation(corpus):
+    frame = VideoReader(corpus / "rotated.mp4").read([0])[0]
+    assert frame.shape == (48, 64, 3) and frame[:12, :12].mean() > 200 and frame[-12:, -12:].mean() < 50
+
+
+def test_oversized_files_are_refused_without_allocating_their_frames(corpus):
+    script = (
+        "import sys\n"
+        "from vidlab.data.decode import VideoDecodeError, VideoReader\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        VideoReader(p)\n"
+        "    except VideoDecodeError:\n"
+        "        pass\n"
+        "status = open('/proc/self/status').read().split('VmHWM:')[1]\n"  # peak RSS of this process image
+        "print(int(status.split()[0]) // 1024)\n"
+    )
+    files = [str(corpus / n) for n in ("declared_16000.avi", "declared_16384.avi", "real_8200.mkv")]
+    r = subprocess.run([sys.executable, "-c", script, *files], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout.split()[-1]) < 400  # MiB: one decoded 16000 x 16000 frame alone would take 1,100
 
 
 FUZZ = """

@@ -39,8 +39,8 @@ class AudioDataset(VideoDataset):
         source: ``features`` (``.npy`` files) or ``video`` (the sound of the video files).
         fixed_length: feature rows per view.
         missing: a missing feature file: ``error``, or ``zeros`` (MMAction2's stand-in for a silent video).
-        target_type, on_error, seed: as :class:`~vidlab.data.datasets.VideoDataset` (a video without sound is
-            an undecodable sample: an error, or skipped and reported with ``on_error="skip"``).
+        target_type, on_error, decode_timeout, seed: as :class:`~vidlab.data.datasets.VideoDataset` (a video
+            without sound is an undecodable sample: an error, or skipped and reported with ``on_error="skip"``).
     """
 
     def __init__(
@@ -54,11 +54,13 @@ class AudioDataset(VideoDataset):
         missing: str = "error",
         target_type: str | None = None,
         on_error: str = "raise",
+        decode_timeout: float | None = None,
         seed: int = 0,
     ) -> None:
         if source not in ("features", "video"):
             raise InputError(f"source must be 'features' or 'video', got {source!r}")
-        super().__init__(items, sampler, None, num_classes, target_type=target_type, on_error=on_error, seed=seed)
+        super().__init__(items, sampler, None, num_classes, target_type=target_type, on_error=on_error,
+                         decode_timeout=decode_timeout, seed=seed)  # fmt: skip
         self.source, self.fixed_length, self.missing = source, int(fixed_length), missing
 
     def _features(self, item: VideoItem) -> tuple[np.ndarray, int]:

@@ -33,6 +33,7 @@ import torch
 
 from vidlab.data.decode import VideoDecodeError, VideoReader
 from vidlab.data.flow import check_flow_tmpl, read_flow_frames, stack_flow
+from vidlab.data.timelimit import sample_time_limit
 from vidlab.errors import InputError, MissingFileError
 
 logger = logging.getLogger(__name__)
@@ -356,6 +357,10 @@ class VideoDataset(torch.utils.data.Dataset):
             ``num_segments`` such stacks: MMAction2's TSN flow input).
         on_error: ``raise`` (undecodable video -> error naming the file) or ``skip`` (another sample is
             substituted and the path is reported in the item's ``skipped`` list).
+        decode_timeout: seconds reading one sample may take (None or 0: no limit); then a
+            :class:`~vidlab.data.timelimit.DecodeTimeout`, handled like an undecodable video (``on_error``), or, if
+            the read is stuck in native code, the process ends with a line naming the file
+            (:mod:`vidlab.data.timelimit`).
         seed: base of the per-sample random generator ``(seed, epoch, index)``, so a sample's random
             crop/flip/offsets do not depend on worker count or order.
         repeated_aug: repeated augmentation (VideoMAE's ``num_sample``): the sampled frames are decoded once and
@@ -380,6 +385,7 @@ class VideoDataset(torch.utils.data.Dataset):
         input_format: str = "NCTHW",
         num_segments: int = 8,
         on_error: str = "raise",
+        decode_timeout: float | None = None,
         short_side: int | None = None,
         backend: str = "pyav",
         filename_tmpl: str = "img_{:05}.jpg",
@@ -398,6 +404,7 @@ class VideoDataset(torch.utils.data.Dataset):
         self.target_type = resolve_target_type(target_type, multi_label)
         self.num_classes, self.fmt, self.multi_label = num_classes, fmt, self.target_type == "multi_label"
         self.input_format, self.num_segments, self.on_error = input_format, num_segments, on_error
+        self.decode_timeout = decode_timeout
         self.short_side, self.backend, self.filename_tmpl = short_side, backend, filename_tmpl
         self.start_index = start_index if start_index is not None else (1 if fmt == "rawframes" else 0)
         self.seed, self.epoch = seed, 0
@@ -490,7 +497,8 @@ class VideoDataset(torch.utils.data.Dataset):
             j = (idx + attempt * 7919) % len(self)  # substitute a far-away sample, deterministically
             rng = np.random.default_rng([self.seed, self.epoch, j])
             try:
-                out = self._load(j, rng)
+                with sample_time_limit(self.decode_timeout, self.items[j].path):
+                    out = self._load(j, rng)
             except VideoDecodeError as e:
                 if self.on_error == "raise":
                     raise

@@ -22,7 +22,9 @@ How it works:
   earlier keyframe is accepted (exact, just slower), a later one rejected (then the file start).
 * **Matching.** Decoded frames are matched to indices by their pts through the table, so B-frame
   reordering cannot shift frames. A decoded pts missing from the table, or going backwards, means the
-  file's timestamps cannot be trusted; the reader then switches to counting frames (below).
+  file's timestamps cannot be trusted; the reader then switches to counting frames (below). So does a
+  frame that was missed twice and, decoded once more from its keyframe, comes out after a frame with a
+  later pts (timestamps that jump back against the decode order); one that never comes out is corrupt.
 * **Skipping.** For codecs where it is known to be exact (H.264, MPEG-4 part 2, MPEG-1/2) the
   decoder runs with ``skip_frame="NONREF"`` for every packet whose frame is not requested, and with
   ``"DEFAULT"`` for packets of requested frames. The setting is read when a packet is decoded, not
@@ -413,12 +415,35 @@ class _PyAVReader:
             if self._must_seek(t):
                 tries = attempts.get(t, 0)
                 if tries >= 2:
+                    if self._comes_out_of_order(t):
+                        raise _UntrustedTimestamps
                     raise VideoDecodeError(
                         self.path, f"frame {t} could not be decoded (of {self.num_frames}); file corrupt or truncated"
                     )
                 attempts[t] = tries + 1
                 self._seek_before(t, allow_skip=tries == 0)
             self._decode_forward(todo, out)
+
+    def _comes_out_of_order(self, t: int) -> bool:
+        """Whether frame ``t``, missed twice, does come out of the decoder, only later than its pts say.
+
+        Decoding from its keyframe with skipping off, a frame that never appears is corrupt; one that appears after
+        a frame with a later pts means the file's timestamps disagree with its decode order (pts that jump back).
+        Decoding stops 32 packets past ``t``'s (more than any reorder delay).
+        """
+        self._seek_before(t, allow_skip=False)
+        self._set_skip("DEFAULT")
+        wanted, last = self._pkt_pts[self._dec_of_disp[t]], self._dec_of_disp[t] + 32
+        for pkt in self._packets:
+            end = pkt.size == 0 and pkt.pts is None and pkt.dts is None
+            j = None if end else self._dec_of_pts.get(pkt.pts)
+            frames = self._decode(None if end else pkt, "while checking timestamps")
+            if any(frame.pts == wanted for frame in frames):
+                return True
+            if end or (j is not None and j > last):
+                break
+        self._eof = True  # the next read seeks
+        return False
 
     def _must_seek(self, t: int) -> bool:
         """Whether frame ``t`` needs a seek, or can be reached by decoding on from the current state."""
@@ -535,12 +560,7 @@ class _PyAVReader:
                         self._set_skip("DEFAULT" if todo.wants(self._disp_of_dec[j]) else "NONREF")
                 frames = self._decode(pkt, f"in packet {j} (decode order)")
             for frame in frames:
-                idx = self._disp_of_pts.get(frame.pts)
-                if idx is None or idx <= self._last_out:
-                    raise _UntrustedTimestamps
-                self._last_out = idx
-                if idx >= self._run_start and todo.wants(idx):
-                    out[todo.take(idx)] = self._to_rgb(frame)
+                self._accept(frame, todo, out)
             if self._eof:
                 return
             t = todo.first()
@@ -560,12 +580,16 @@ class _PyAVReader:
         """Ends the run: flushes the decoder's reorder buffer instead of decoding further packets."""
         self._eof = True
         for frame in self._decode(None, "while flushing"):
-            idx = self._disp_of_pts.get(frame.pts)
-            if idx is None or idx <= self._last_out:
-                raise _UntrustedTimestamps
-            self._last_out = idx
-            if idx >= self._run_start and todo.wants(idx):
-                out[todo.take(idx)] = self._to_rgb(frame)
+            self._accept(frame, todo, out)
+
+    def _accept(self, frame: Any, todo: _Pending, out: np.ndarray) -> None:
+        """Places a decoded frame by its pts; raises ``_UntrustedTimestamps`` where the pts contradict the table."""
+        idx = self._disp_of_pts.get(frame.pts)
+        if idx is None or idx <= self._last_out:
+            raise _UntrustedTimestamps
+        self._last_out = idx
+        if idx >= self._run_start and todo.wants(idx):
+            out[todo.take(idx)] = self._to_rgb(frame)
 
     def _set_skip(self, mode: str) -> None:
         if mode != self._skip_mode:

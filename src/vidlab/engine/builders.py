@@ -306,7 +306,7 @@ def _audio_dataset(cfg: Config, items: list, split: str, kind: str, from_video: 
     source = "video" if from_video else "features"
     return AudioDataset(items, _split_sampler(cfg, split), cfg.model.num_classes, source=source,
                         fixed_length=d.audio_fixed_length, target_type=kind, on_error=d.on_error,
-                        seed=cfg.train.seed)  # fmt: skip
+                        decode_timeout=d.decode_timeout, seed=cfg.train.seed)  # fmt: skip
 
 
 def build_dataset(cfg: Config, split: str, items: list | None = None):
@@ -367,6 +367,7 @@ def build_dataset(cfg: Config, split: str, items: list | None = None):
         input_format=d.input_format,
         num_segments=d.num_segments,
         on_error=d.on_error,
+        decode_timeout=d.decode_timeout,
         short_side=d.short_side,
         backend=d.backend,
         filename_tmpl=d.filename_tmpl,
