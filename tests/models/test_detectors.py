@@ -16,7 +16,7 @@ def test_detectors_are_listed_apart_from_recognition_models():
     assert {"slowonly_r50_4x16_ava", "slowfast_r50_8x8_ava", "videomae_vit_b_ava"} <= set(detectors)
     assert not set(detectors) & set(list_models())
     others = set(list_models(task="pretrain")) | set(list_models(task="encoder"))  # VideoMAE's autoencoder, CLIP
-    others |= set(list_models(task="audio"))  # spectrogram classifiers
+    others |= set(list_models(task="audio")) | set(list_models(task="counting"))  # spectrograms, SimCount
     assert {"videomae_pretrain_vit_b", "clip_vit_b16", "audioonly_r50"} <= others
     assert set(list_models(task=None)) == set(detectors) | set(list_models()) | others
     assert all(get_model_info(n).task == "detection" for n in detectors)

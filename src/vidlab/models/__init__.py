@@ -11,6 +11,7 @@ from vidlab.models import (  # noqa: F401
     mvit,
     r2plus1d,
     resnet_audio,
+    simcount,
     slowfast,
     slowonly,
     tanet,

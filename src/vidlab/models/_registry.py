@@ -55,8 +55,9 @@ class ModelInfo:
         module: the module that defines the builder (``vidlab.models.tsn`` ...).
         task: ``recognition`` (a video classifier), ``detection`` (an AVA action detector taking boxes too),
             ``pretrain`` (a self-supervised model returning its loss: VideoMAE's autoencoder), ``encoder`` (a
-            feature tower without a video classifier: CLIP) or ``audio`` (a spectrogram classifier, MMAction2's audio
-            recognizers; its ``input_shape`` is ``(1, 1, T, F)``: one single-channel "frame" of T rows by F bins).
+            feature tower without a video classifier: CLIP), ``audio`` (a spectrogram classifier, MMAction2's audio
+            recognizers; its ``input_shape`` is ``(1, 1, T, F)``: one single-channel "frame" of T rows by F bins) or
+            ``counting`` (vidlab's own repetition counters: SimCount).
     """
 
     name: str
@@ -142,6 +143,7 @@ def register_variant(
     *,
     num_classes: int = 400,
     input_shape: tuple[int, int, int, int] = (3, 8, 224, 224),
+    task: str = "recognition",
     **fixed,
 ) -> Callable[..., nn.Module]:
     """Register ``name`` as ``cls(num_classes=..., **{**fixed, **kwargs})``, for families with many variants.
@@ -159,6 +161,7 @@ def register_variant(
         doc: the builder's docstring (the reference config it mirrors).
         num_classes: the builder's default class count (the reference config's).
         input_shape: default clip ``(C, T, H, W)``.
+        task: what the model does (:attr:`ModelInfo.task`).
         **fixed: constructor arguments that define the variant (``depth=50`` ...).
     """
 
@@ -168,7 +171,7 @@ def register_variant(
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc
     builder.__module__ = namespace["__name__"]
-    register_model(input_shape=input_shape)(builder)
+    register_model(input_shape=input_shape, task=task)(builder)
     namespace[name] = builder
     namespace.setdefault("__all__", []).append(name)
     return builder
