@@ -41,6 +41,38 @@ def test_slowonly_detector_matches_its_parts():
         model(x, rois[:, 1:])
 
 
+def test_severe_r2plus1d_detector_is_torchvision_r2plus1d_18_and_pyslowfast_roi_head():
+    """SEVERE's AVA network: torchvision's r2plus1d_18 trunk (31,300,125 parameters without its fc) at 32 x 112 x 112,
+    a 7 x 7 map (stride 16), PySlowFast's ResNetRoIHead (temporal mean, RoIAlign 7 at 1/16 aligned, max, fc 512)."""
+    torch.manual_seed(0)
+    model = create_model("r2plus1d_r18_ava", num_classes=80, output_size=7, dropout=0.0).eval()
+    assert get_model_info("r2plus1d_r18_ava").num_params(num_classes=80) == 31_300_125 + 512 * 80 + 80
+    x = torch.randn(1, 3, 32, 112, 112)
+    rois = torch.tensor([[0, 4.0, 8, 60, 100], [0, 30, 0, 111, 111]])
+    with torch.no_grad():
+        feats = model.backbone.forward_features(x)
+        assert feats.shape == (1, 512, 4, 7, 7)
+        expected = model.head.fc(roi_align(feats.mean(2), rois, 7, 1 / 16, 0, True).amax(dim=(2, 3)))
+        torch.testing.assert_close(model(x, rois), expected)
+
+
+def test_a_recognition_checkpoint_of_the_backbone_loads_into_the_detector(tmp_path):
+    """SEVERE's suite fine-tunes its converted R(2+1)D-18 files (recognizer names) as AVA detectors."""
+    from vidlab.engine.checkpoint import save_checkpoint
+    from vidlab.models.convert import load_checkpoint
+
+    recognizer = create_model("r2plus1d_r18", num_classes=1)
+    save_checkpoint({"model": recognizer.state_dict()}, tmp_path / "r.pth")
+    detector = create_model("r2plus1d_r18_ava", num_classes=80)
+    report = load_checkpoint(detector, tmp_path / "r.pth", strict=False)
+    assert report["missing"] == ["head.fc.bias", "head.fc.weight"] and not report["unexpected"]
+    assert "its classifier (head.fc.bias, head.fc.weight) is left out" in report["adapted"][0]
+    own = detector.state_dict()
+    assert all(torch.equal(own["backbone." + k], v) for k, v in recognizer.state_dict().items() if "head." not in k)
+    with pytest.raises(ValueError, match="head.fc.weight"):
+        load_checkpoint(detector, tmp_path / "r.pth")  # strict: the box classifier is not in the file
+
+
 def test_slowfast_detector_pools_each_pathway_slow_first():
     model = create_model("slowfast_r50_4x16_ava", num_classes=3, backbone_kwargs={"slow_depth": 50}).eval()
     x = torch.randn(1, 3, 32, 64, 64)

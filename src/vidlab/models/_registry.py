@@ -215,6 +215,8 @@ def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Modu
         kwargs["num_classes"] = num_classes
     try:
         return info.builder(**kwargs)
+    except ModelArgumentError as e:  # from a model built inside this one (a detector's backbone): it names both
+        raise ModelArgumentError(f"{name}: {e}") from e
     except TypeError as e:
         if "argument" not in str(e):  # not about the call's arguments: a bug, keep the traceback
             raise

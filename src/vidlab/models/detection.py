@@ -11,7 +11,8 @@ pool of each pathway (SlowFast: the slow pathway's channels first, then the fast
 Registered as ``<backbone>_ava`` (``vidlab.list_models(task="detection")``). The 3D-ResNet variants run
 ``layer4`` at stride 1 (a map of H/16), as both references' AVA configs do; ``res5_dilation=2`` adds
 PySlowFast's dilation of that stage (MMAction2's configs keep dilation 1). C2D (a 2D ResNet per frame) has no such
-option and keeps its H/32 map.
+option and keeps its H/32 map. ``r2plus1d_r18_ava`` (SEVERE's AVA network: its PySlowFast fork's ``VSSL`` model
+on torchvision's ``r2plus1d_18``) keeps torchvision's strides, whose stem has no max pool: a map of H/16 too.
 
 The non-local detectors are PySlowFast's networks (MMAction2 has no non-local AVA config; MicroG-4M's C2D NLN and
 I3D NLN rows are PySlowFast's): blocks after blocks 1, 3 of ``layer2`` and 1, 3, 5 of ``layer3``, its ``softmax``
@@ -133,6 +134,21 @@ class ActionDetector(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.head.reset_classifier(num_classes)
 
+    def adapt_state_dict(
+        self, state_dict: dict[str, torch.Tensor], source_frames: int | None = None
+    ) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """A recognition checkpoint of the backbone (its own names: what ``vidlab train`` / ``vidlab convert
+        --model <backbone>`` write, e.g. SEVERE's converted R(2+1)D-18 files) -> this detector's names, the
+        backbone's weights under ``backbone.``; the recognizer's classifier (``head.*``, not this detector's box
+        classifier) is left out, and named in the notes. A detector's own state dict passes unchanged."""
+        own = self.state_dict()
+        body = {"backbone." + k: v for k, v in state_dict.items() if not k.startswith("head.")}
+        if any(k in own for k in state_dict if not k.startswith("head.")) or not any(k in own for k in body):
+            return state_dict, []
+        classifier = sorted(k for k in state_dict if k.startswith("head."))
+        note = f"a {self.backbone_name} recognition checkpoint: its weights go under backbone."
+        return body, [note + (f"; its classifier ({', '.join(classifier)}) is left out" if classifier else "")]
+
     def to_channels_last(self) -> ActionDetector:
         self.backbone.to_channels_last()
         return self
@@ -183,12 +199,18 @@ DETECTORS = {
     "mvit_v1_b_16x4_ava": ("mvit_v1_b_16x4", {}, (3, 16, 224, 224)),
     "mvit_v2_s_ava": ("mvit_v2_s", {}, (3, 16, 224, 224)),
     "videomae_vit_b_ava": ("videomae_vit_b", {}, (3, 16, 224, 224)),
+    # SEVERE's AVA network (its PySlowFast fork's VSSL model): torchvision's R(2+1)D-18 as is, a map of H/16
+    "r2plus1d_r18_ava": ("r2plus1d_r18", {}, (3, 32, 112, 112)),
 }
 
 
+_HEAD_OPTIONS = ("output_size", "sampling_ratio", "aligned", "spatial_scale", "dropout", "init_std")
+
+
 def _register(name: str, backbone: str, fixed: dict, input_shape: tuple[int, int, int, int]) -> None:
-    def builder(*, num_classes: int = 80, res5_dilation: int = 1, backbone_kwargs: dict | None = None, **head):
-        kwargs = {**fixed, **(backbone_kwargs or {})}
+    def builder(*, num_classes: int = 80, res5_dilation: int = 1, backbone_kwargs: dict | None = None, **options):
+        head = {k: options.pop(k) for k in _HEAD_OPTIONS if k in options}
+        kwargs = {**fixed, **options, **(backbone_kwargs or {})}  # the rest: the backbone's (TCLR's strides ...)
         if res5_dilation != 1:
             if "spatial_strides" not in fixed:
                 raise InputError(f"{name}: res5_dilation needs a 3D-ResNet backbone with a stride-1 layer4")
@@ -198,7 +220,8 @@ def _register(name: str, backbone: str, fixed: dict, input_shape: tuple[int, int
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = (
         f"AVA action detector on {backbone} ({', '.join(f'{k}={v}' for k, v in fixed.items()) or 'as built'}); "
-        "``res5_dilation=2``: PySlowFast's dilated last stage; ``backbone_kwargs``: other backbone arguments."
+        "``res5_dilation=2``: PySlowFast's dilated last stage; :class:`RoIHead`'s options; other arguments (or "
+        "``backbone_kwargs``) go to the backbone."
     )
     builder.__module__ = __name__
     register_model(input_shape=input_shape, task="detection")(builder)
