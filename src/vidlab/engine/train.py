@@ -406,6 +406,8 @@ def _load_pretrained(model, cfg: Config) -> None:
         r["dropped"],
         [k for k, _, _ in r["mismatched"]],
     )
+    for note in r.get("adapted", []):  # position tables resized, a recognizer's weights moved into a detector
+        logger.info("%s: %s", cfg.model.pretrained, note)
 
 
 def _weights_of(cfg: Config) -> str | None:
