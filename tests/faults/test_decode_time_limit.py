@@ -111,6 +111,8 @@ def test_a_read_stuck_in_native_code_ends_the_process_with_a_line_naming_the_fil
     assert seconds < 30  # 0.5 s + 1 s grace, plus start-up
 
 
+@pytest.mark.slow
+@pytest.mark.faults
 def test_in_a_data_loader_worker_the_stuck_read_is_named_and_the_loader_reports_the_worker(videos):
     script = HANGING + textwrap.dedent(
         f"""

@@ -13,9 +13,10 @@ from loader_soak import soak  # noqa: E402
 
 def _check(rows, rss_mib: float) -> None:
     ends = [r[3] for r in rows if r[3].get("epoch_end")]  # after each epoch: workers gone, garbage collected
-    # no growth with the epochs: a leak of one descriptor per video or per epoch would show (the test process's own
-    # descriptors may differ by one or two between the first two epochs: lazily opened files, the shm manager)
-    assert ends[-1]["main_fds"] <= max(e["main_fds"] for e in ends[:2]), rows
+    # no growth with the epochs: a leak of one descriptor per video or per epoch would raise both of the last two
+    # counts (the test process's own descriptors may differ by one or two between the first two epochs: lazily
+    # opened files, the shm manager; and a finished epoch's worker pipe may close a moment after its sample)
+    assert min(e["main_fds"] for e in ends[-2:]) <= max(e["main_fds"] for e in ends[:2]), rows
     assert ends[-1]["main_rss_mib"] - ends[0]["main_rss_mib"] < rss_mib, rows
     assert any(r[3]["workers"] == 2 for r in rows if not r[3].get("epoch_end"))  # sampled while workers ran
 
