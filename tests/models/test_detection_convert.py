@@ -219,3 +219,30 @@ def test_convert_checkpoint_detector(tmp_path, source, name, ref):
     assert report["kwargs"] == expected
     meta = torch.load(dst, map_location="cpu", weights_only=True)["meta"]
     assert meta["task"]["name"] == "detection" and meta["kwargs"] == expected and meta["model"] == name
+
+
+def test_pyslowfast_non_local_blocks_convert_and_set_the_network():
+    """``sK.pathway0_nonlocalJ.{conv_theta,conv_phi,conv_g,conv_out,bn}`` (PySlowFast's ``ResStage`` puts block J's
+    non-local after it) -> ``layer{K-1}.J.non_local.*``, and the builder arguments of PySlowFast's network: an I3D
+    NLN Kinetics checkpoint converted with ``--model i3d_r50`` starts MicroG-4M's ``i3d_nln_8x8`` row whole."""
+    import re
+
+    from vidlab.models.convert.pyslowfast import CONFIGS, builder_kwargs
+    from vidlab.models.i3d import NON_LOCAL_I3D
+
+    nl = {"non_local": NON_LOCAL_I3D, "non_local_mode": "embedded_gaussian", "non_local_use_scale": True,
+          "non_local_style": "pyslowfast"}  # fmt: skip
+    reference = create_model("i3d_r50", **CONFIGS["I3D_8x8_R50"][1], **nl).state_dict()
+    sd = {}
+    for key, value in reference.items():  # the non-local keys in PySlowFast's names, the rest already converted
+        m = re.match(r"backbone\.layer(\d)\.(\d+)\.non_local\.(g|theta|phi|conv_out|bn)\.(.*)$", key)
+        if m:
+            part = {"g": "conv_g", "theta": "conv_theta", "phi": "conv_phi"}.get(m.group(3), m.group(3))
+            key = f"s{int(m.group(1)) + 1}.pathway0_nonlocal{m.group(2)}.{part}.{m.group(4)}"
+        sd[key] = value
+    assert sum("pathway0_nonlocal" in k for k in sd) == 5 * 13  # 5 blocks: theta, phi, g, out (w, b), bn (5)
+    converted = vidlab.convert_state_dict(sd, source="pyslowfast", model="i3d_r50")
+    assert set(converted) == set(reference) and all(converted[k] is reference[k] for k in reference)
+    kwargs = builder_kwargs("i3d_r50", converted)
+    assert {k: kwargs[k] for k in nl} == {**nl, "non_local": tuple(tuple(s) for s in NON_LOCAL_I3D)}
+    create_model("i3d_r50", **kwargs).load_state_dict(converted)  # strict: the network it describes

@@ -8,6 +8,9 @@ its modules are named by stage ``sK`` (``s1`` the stem, ``s2`` .. ``s5`` the res
   ``conv_xy`` (spatial) / ``conv`` (temporal, depthwise) / ``bn`` -> ``backbone.conv1_s`` / ``conv1_t`` / ``bn1``
 - ``sK.pathwayP_resJ`` -> ``layer{K-1}.J``; inside ``branch1`` / ``branch1_bn`` -> ``downsample.0/.1``,
   ``branch2.a/b/c`` -> ``conv1/2/3``, ``branch2.a_bn/b_bn/c_bn`` -> ``bn1/2/3``, ``branch2.se`` -> ``se`` (X3D)
+- non-local blocks ``sK.pathwayP_nonlocalJ`` (after block J) -> ``layer{K-1}.J.non_local``, with ``conv_theta`` /
+  ``conv_phi`` / ``conv_g`` -> ``theta`` / ``phi`` / ``g`` and ``conv_out`` / ``bn`` as they are; the network is
+  then PySlowFast's (:func:`builder_kwargs` adds ``non_local_style="pyslowfast"`` and the blocks' positions)
 - SlowFast's fusions ``sK_fuse.conv_f2s`` / ``.bn`` -> ``backbone.laterals.{K-1}`` / ``backbone.lateral_norms.{K-1}.0``
 - head ``head.projection`` -> ``head.fc`` (X3D: ``head.fc2``; SlowFast: columns reordered from (slow, fast) to
   vidlab's (fast, slow) features); X3D's ``head.conv_5`` / ``conv_5_bn`` -> ``backbone.conv5`` / ``bn5`` and
@@ -110,6 +113,10 @@ def _rename(key: str, value: torch.Tensor, x3d: bool, paths: tuple[str, str], fa
     ):
         stage, path, block, part, rest = m.groups()
         return f"{paths[int(path)]}layer{int(stage) - 1}.{block}.{_BLOCK[part]}.{rest}", value
+    if m := re.match(r"s(\d)\.pathway(\d)_nonlocal(\d+)\.(conv_theta|conv_phi|conv_g|conv_out|bn)\.(.*)$", key):
+        stage, path, block, part, rest = m.groups()
+        part = part.removeprefix("conv_") if part != "conv_out" else part
+        return f"{paths[int(path)]}layer{int(stage) - 1}.{block}.non_local.{part}.{rest}", value
     if m := re.match(r"s(\d)_fuse\.(conv_f2s|bn)\.(.*)$", key):
         k = int(m.group(1)) - 1
         if m.group(2) == "bn":
@@ -126,16 +133,35 @@ def _rename(key: str, value: torch.Tensor, x3d: bool, paths: tuple[str, str], fa
     return key, value
 
 
+def _non_local_kwargs(converted: dict[str, torch.Tensor]) -> dict:
+    """PySlowFast's non-local blocks where the converted weights have them: per stage, a 0/1 flag per block, its
+    ``softmax`` instantiation (scaled embedded Gaussian) in its layout."""
+    blocks: dict[int, int] = {}
+    placed: set[tuple[int, int]] = set()
+    for key in converted:
+        if m := re.match(r"backbone\.layer(\d)\.(\d+)\.", key):
+            stage, block = int(m.group(1)), int(m.group(2))
+            blocks[stage] = max(blocks.get(stage, 0), block + 1)
+            if ".non_local." in key:
+                placed.add((stage, block))
+    flags = tuple(tuple(int((stage, b) in placed) for b in range(blocks.get(stage, 0))) for stage in (1, 2, 3, 4))
+    return {"non_local": flags, "non_local_mode": "embedded_gaussian", "non_local_use_scale": True,
+            "non_local_style": "pyslowfast"}  # fmt: skip
+
+
 def builder_kwargs(model: str, converted: dict[str, torch.Tensor]) -> dict:
     """Builder arguments for vidlab ``model`` given converted PySlowFast weights: those of :data:`CONFIGS` for
     that model (C2D vs Slow told apart by ``layer3``'s temporal kernels), normalised SlowFast fusions and their
-    kernel size read off the weights. SlowFast's alpha cannot be read off the weights: pick the variant
-    (``slowfast_r50_4x16`` or ``_8x8``) that matches the checkpoint's config."""
+    kernel size read off the weights, and PySlowFast's non-local blocks where the weights have them. SlowFast's
+    alpha cannot be read off the weights: pick the variant (``slowfast_r50_4x16`` or ``_8x8``) that matches the
+    checkpoint's config."""
     kwargs = {}
     if model == "slowonly_r50_8x8":
         kwargs.update(CONFIGS["C2D_8x8_R50" if layer3_is_2d(converted) else "SLOW_8x8_R50"][1])
     elif model == "i3d_r50":
         kwargs.update(CONFIGS["I3D_8x8_R50"][1])
+    if any(".non_local." in k for k in converted):
+        kwargs.update(_non_local_kwargs(converted))
     if any(k.startswith("backbone.lateral_norms.") for k in converted):
         kwargs["lateral_norm"] = True
     if "backbone.laterals.0.weight" in converted:
