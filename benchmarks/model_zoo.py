@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from vidlab.models import create_model, get_model_info, list_models
+from vidlab.models import get_model_info, list_models
+from vidlab.models.flops import count_macs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "MODEL_ZOO.md"
@@ -304,26 +304,6 @@ ACCURACY["r2plus1d_r18"] = Accuracy(
 )
 NO_ACCURACY |= {"c2d_r50_nopool": "c2d_nopool", "c2d_r101_nopool": "c2d_nopool"}
 NO_ACCURACY |= {"r2plus1d_r50": "ptv_ref"}
-
-
-def count_macs(name: str, shape: Shape, **kwargs) -> tuple[float, bool]:
-    """Multiply-adds (FLOPs / 2) of one eval-mode forward of ``name`` (built with ``kwargs``) on a ``(1, *shape)``
-    input.
-
-    Runs on the meta device (no weights, no arithmetic); falls back to real CPU tensors if an op has no meta
-    kernel. Returns the count and whether the fallback was used."""
-    try:
-        with torch.device("meta"):
-            model = create_model(name, **kwargs).eval()
-            x = torch.empty(1, *shape)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(x)
-        return counter.get_total_flops() / 2, False
-    except (NotImplementedError, RuntimeError):
-        model = create_model(name, **kwargs).eval()
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(torch.zeros(1, *shape))
-        return counter.get_total_flops() / 2, True
 
 
 # vidlab name -> (reference toolbox, its parameter count, note key); filled in by generate()

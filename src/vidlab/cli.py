@@ -217,6 +217,22 @@ def _cmd_models(args) -> None:
         print(f"{name.ljust(width)}  {info.task:<11}  {params:>12,}  {classes:>7}  {info.input_shape}")
 
 
+def _cmd_flops(args) -> None:
+    from vidlab.models import get_model_info
+    from vidlab.models.flops import count_macs
+
+    kwargs = _mapping(args.kwargs, "--kwargs") or {}
+    if args.num_classes is not None:
+        kwargs["num_classes"] = args.num_classes
+    shape = tuple(args.input) if args.input else get_model_info(args.name).input_shape
+    macs, fallback = count_macs(args.name, shape, **kwargs)
+    params = get_model_info(args.name).num_params(**kwargs)
+    how = "on CPU tensors (an operation has no meta kernel)" if fallback else "on the meta device"
+    print(f"{args.name}: input (1, {', '.join(map(str, shape))}), {params:,} parameters")
+    print(f"{macs / 1e9:.2f} GMACs = {2 * macs / 1e9:.2f} GFLOPs (torch.utils.flop_counter, eval mode, {how})")
+    print(f"RESULT gmacs={macs / 1e9:.4f} gflops={2 * macs / 1e9:.4f} params={params}")
+
+
 def _mapping(text: str | None, option: str) -> dict | None:
     """A YAML mapping given on the command line (``'{embed_dim: 192, depth: 6}'``)."""
     if text is None:
@@ -616,6 +632,14 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'tsm_*'")
     models.add_argument("--num-classes", type=int, default=None, help="default: each model's reference config's")
     models.set_defaults(func=_cmd_models)
+
+    flops = sub.add_parser("flops", help="multiply-adds of one forward pass of a registered model (batch 1)")
+    flops.add_argument("name", help="a recognition, counting or audio model (`vidlab models`)")
+    flops.add_argument("--input", type=int, nargs=4, metavar=("C", "T", "H", "W"), default=None,
+                       help="clip size; default: the model's registered input")  # fmt: skip
+    flops.add_argument("--num-classes", type=int, default=None, help="default: the reference config's")
+    flops.add_argument("--kwargs", default=None, help="builder arguments as a YAML mapping, e.g. '{num_segments: 16}'")
+    flops.set_defaults(func=_cmd_flops)
 
     _add_convert_parser(sub)
     _add_fuse_parser(sub)
