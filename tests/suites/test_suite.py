@@ -265,6 +265,7 @@ def _tiny_suite(tmp_path: Path, synth_tiny: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # about a minute: four real training runs
 def test_shards_merge_resume_and_submitit(tmp_path, synth_tiny):
     path = _tiny_suite(tmp_path, synth_tiny)
     a, b = tmp_path / "a", tmp_path / "b"
