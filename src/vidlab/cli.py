@@ -224,9 +224,10 @@ def _cmd_flops(args) -> None:
     kwargs = _mapping(args.kwargs, "--kwargs") or {}
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
-    shape = tuple(args.input) if args.input else get_model_info(args.name).input_shape
+    info = get_model_info(args.name)
+    shape = tuple(args.input) if args.input else info.input_shape
     macs, fallback = count_macs(args.name, shape, **kwargs)
-    params = get_model_info(args.name).num_params(**kwargs)
+    params = info.num_params(**kwargs)
     how = "on CPU tensors (an operation has no meta kernel)" if fallback else "on the meta device"
     print(f"{args.name}: input (1, {', '.join(map(str, shape))}), {params:,} parameters")
     print(f"{macs / 1e9:.2f} GMACs = {2 * macs / 1e9:.2f} GFLOPs (torch.utils.flop_counter, eval mode, {how})")

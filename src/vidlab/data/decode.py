@@ -90,6 +90,11 @@ class _UntrustedTimestamps(Exception):
     """Decoded frames carry timestamps that do not match the packet table."""
 
 
+def _is_end(pkt: Any) -> bool:
+    """Whether ``pkt`` is the empty packet PyAV's demuxer yields at the end of the file."""
+    return pkt.size == 0 and pkt.pts is None and pkt.dts is None
+
+
 def check_media_file(path: str, error: type[VideoDecodeError] = VideoDecodeError, what: str = "a video file") -> None:
     """Raise ``error`` naming ``path`` if it is missing, a directory or empty (before FFmpeg is asked to open it)."""
     if not os.path.exists(path):
@@ -304,7 +309,7 @@ class _PyAVReader:
         seen_key = False
         try:
             for pkt in self._container.demux(self._stream):
-                if pkt.size == 0 and pkt.pts is None and pkt.dts is None:
+                if _is_end(pkt):
                     continue  # the dummy packet PyAV appends at end of file
                 declared += 1
                 if pkt.is_corrupt:
@@ -435,7 +440,7 @@ class _PyAVReader:
         self._set_skip("DEFAULT")
         wanted, last = self._pkt_pts[self._dec_of_disp[t]], self._dec_of_disp[t] + 32
         for pkt in self._packets:
-            end = pkt.size == 0 and pkt.pts is None and pkt.dts is None
+            end = _is_end(pkt)
             j = None if end else self._dec_of_pts.get(pkt.pts)
             frames = self._decode(None if end else pkt, "while checking timestamps")
             if any(frame.pts == wanted for frame in frames):
@@ -517,7 +522,7 @@ class _PyAVReader:
         packets = self._container.demux(self._stream)
         consumed: list[Any] = []  # packets read while checking; they still have to be decoded
         for pkt in packets:
-            if pkt.size == 0 and pkt.pts is None and pkt.dts is None:
+            if _is_end(pkt):
                 return None  # end of file
             consumed.append(pkt)
             if not consumed[0].is_keyframe:
@@ -549,7 +554,7 @@ class _PyAVReader:
         if not skip:
             self._set_skip("DEFAULT")
         for pkt in self._packets:
-            if pkt.size == 0 and pkt.pts is None and pkt.dts is None:
+            if _is_end(pkt):
                 frames = self._decode(None, "at the end of the stream")
                 self._eof = True
             else:
@@ -613,7 +618,7 @@ class _PyAVReader:
             self._open()
             self._reset_state()
         for pkt in self._packets:
-            is_end = pkt.size == 0 and pkt.pts is None and pkt.dts is None
+            is_end = _is_end(pkt)
             if is_end:
                 frames = self._decode(None, "at the end of the stream")
             else:

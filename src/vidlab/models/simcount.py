@@ -75,28 +75,16 @@ class SimCount(FrameClassifier):
         num_classes: outputs (for ``task: counting`` the builder sets ``3 x`` the anchor count).
         num_segments: frames per clip; fixed (the head's MLP sees the whole ``T x T`` matrix).
         in_channels: input channels.
-        embed_dim, channels, hidden_dim, temperature, dropout: see :class:`SelfSimilarityHead`.
+        **head: :class:`SelfSimilarityHead`'s options (``embed_dim``, ``channels``, ``hidden_dim``, ``temperature``,
+            ``dropout``).
     """
 
     def __init__(
-        self,
-        *,
-        depth: int = 18,
-        num_classes: int = 39,
-        num_segments: int = 16,
-        in_channels: int = 3,
-        embed_dim: int = 128,
-        channels: int = 32,
-        hidden_dim: int = 512,
-        temperature: float = 13.544,
-        dropout: float = 0.25,
+        self, *, depth: int = 18, num_classes: int = 39, num_segments: int = 16, in_channels: int = 3, **head
     ) -> None:
         super().__init__(num_segments)
         self.backbone = frame_backbone(depth, in_channels=in_channels)
-        self.head = SelfSimilarityHead(
-            self.backbone.num_features, num_classes, num_segments, embed_dim=embed_dim, channels=channels,
-            hidden_dim=hidden_dim, temperature=temperature, dropout=dropout,
-        )  # fmt: skip
+        self.head = SelfSimilarityHead(self.backbone.num_features, num_classes, num_segments, **head)
 
 
 _DOC = "counts repetitions from the frames' self-similarity matrix (vidlab's own; RepNet's idea, not its model)"
