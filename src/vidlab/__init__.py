@@ -6,6 +6,7 @@ __all__ = [
     "VidlabError",
     "convert_state_dict",
     "create_model",
+    "inference_model",
     "list_models",
     "load_checkpoint",
     "load_model",
@@ -27,6 +28,10 @@ def __getattr__(name: str):
         from vidlab.errors import VidlabError
 
         return VidlabError
+    if name == "inference_model":
+        from vidlab.engine.fast import inference_model
+
+        return inference_model
     if name == "load_model":
         from vidlab.engine.inference import load_model
 

@@ -124,10 +124,39 @@ def _config_and_overrides(args) -> tuple[str | None, list[str]]:
     return None, items
 
 
+def _inference_overrides(args) -> list[str]:
+    """``--precision`` / ``--compile`` / ``--backend`` as ``test.*`` overrides (vidlab.engine.fast)."""
+    out = []
+    if getattr(args, "precision", None):
+        out.append(f"test.amp={'none' if args.precision == 'fp32' else args.precision}")
+    if getattr(args, "compile", False):
+        out.append("test.compile=true")
+    if getattr(args, "backend", None):
+        out.append(f"test.backend={args.backend}")
+    return out
+
+
+def _add_inference_options(parser) -> None:
+    parser.add_argument(
+        "--precision",
+        default=None,
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="auto: bf16 where the CPU/GPU computes it natively, else fp32 (default: the checkpoint's test.amp)",
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (inductor; compiles first)")
+    parser.add_argument(
+        "--backend",
+        default=None,
+        choices=["torch", "onnxruntime"],
+        help="onnxruntime: run an fp32 ONNX export of the model (pip install vidlab[export])",
+    )
+
+
 def _cmd_test(args) -> None:
     from vidlab.engine.inference import resolve_config, run_test
 
     config, overrides = _config_and_overrides(args)
+    overrides += _inference_overrides(args)
     if args.list:
         overrides.append(f"data.{args.split}_list={args.list}")
     if args.root:
@@ -154,12 +183,37 @@ def _cmd_fuse(args) -> None:
 def _cmd_predict(args) -> None:
     from vidlab.engine.inference import predict_video, resolve_config
 
-    cfg = resolve_config(args.checkpoint, args.config, args.overrides)
+    given = [opt for opt in ("stride", "timeline", "render") if getattr(args, opt) is not None]
+    if args.window is None and given:
+        raise InputError(f"--{', --'.join(given)}: sliding-window options; give --window too (e.g. --window 2s)")
+    cfg = resolve_config(args.checkpoint, args.config, args.overrides + _inference_overrides(args))
     if cfg.data.modality == "Flow":
         raise InputError(
             "this checkpoint takes optical flow (data.modality: Flow), not a video; evaluate flow "
             "folders with `vidlab test --checkpoint CKPT --list LIST_flow.txt --root FLOW_ROOT`"
         )
+    if args.window is not None:
+        from vidlab.engine.longvideo import parse_seconds, predict_long_video, window_line
+
+        window = parse_seconds(args.window, "--window")
+        stride = parse_seconds(args.stride, "--stride") if args.stride is not None else window
+        predict_long_video(
+            cfg,
+            args.video,
+            args.checkpoint,
+            window=window,
+            stride=stride,
+            topk=args.topk,
+            batch_size=args.batch_size,
+            timeline=args.timeline,
+            render=args.render,
+            progress=sys.stderr.isatty(),
+            on_window=lambda entry: print(window_line(entry), flush=True),
+        )
+        for what, path in (("timeline", args.timeline), ("labelled video", args.render)):
+            if path is not None:
+                print(f"{what}: {path}")
+        return
     if cfg.task == "detection":
         from vidlab.engine.inference import predict_video_boxes
 
@@ -232,6 +286,57 @@ def _cmd_flops(args) -> None:
     print(f"{args.name}: input (1, {', '.join(map(str, shape))}), {params:,} parameters")
     print(f"{macs / 1e9:.2f} GMACs = {2 * macs / 1e9:.2f} GFLOPs (torch.utils.flop_counter, eval mode, {how})")
     print(f"RESULT gmacs={macs / 1e9:.4f} gflops={2 * macs / 1e9:.4f} params={params}")
+
+
+def _cmd_bench(args) -> None:
+    from vidlab.engine.bench import bench_model
+
+    if (args.name is None) == (args.checkpoint is None):
+        raise InputError("give a model name (`vidlab models` lists them) or --checkpoint CKPT, not both")
+    kwargs = _mapping(args.kwargs, "--kwargs") or {}
+    if args.num_classes is not None:
+        kwargs["num_classes"] = args.num_classes
+    r = bench_model(
+        args.name, checkpoint=args.checkpoint, shape=tuple(args.input) if args.input else None, batch=args.batch,
+        precision=args.precision, compile=args.compile, backend=args.backend, memory_format=args.memory_format,
+        fold_bn=not args.no_fold_bn, threads=args.threads, repeats=args.repeats, warmup=args.warmup,
+        model_kwargs=kwargs,
+    )  # fmt: skip
+    print(f"{r['model']}: input {tuple(r['input'])}, {r['precision']}, {r['threads']} threads ({r['prepared']})")
+    print(f"| latency (ms / batch, median of {r['repeats']}) | {r['latency_ms']:.1f} |")
+    print(f"| clips / s | {r['clips_per_s']:.2f} |")
+    print(f"| first call (s; compiles with --compile) | {r['first_call_s']:.2f} |")
+    print(f"| preparation (s; BatchNorm folding, export) | {r['prepare_s']:.2f} |")
+    print(f"| peak RSS (MiB) | {r['peak_rss_mib']:.0f} |")
+    print(f"RESULT ms_per_clip={r['ms_per_clip']:.3f} precision={r['precision']}")
+
+
+def _add_bench_parser(sub) -> None:
+    bench = sub.add_parser("bench", help="inference speed of a zoo model or a checkpoint (vidlab.inference_model)")
+    cmds = bench.add_subparsers(dest="bench_command", required=True)
+    m = cmds.add_parser(
+        "model",
+        help="latency, clips/s and peak memory of one model on a random clip batch",
+        description="Times the model as vidlab.inference_model prepares it (BatchNorm folded, memory format, "
+        "precision, optionally compiled or run by ONNX Runtime); the last line is "
+        "RESULT ms_per_clip=<float> precision=<str>.",
+    )
+    m.add_argument("name", nargs="?", default=None, help="a zoo model (random weights); or give --checkpoint")
+    m.add_argument("--checkpoint", default=None, help="a self-describing vidlab checkpoint instead of a name")
+    m.add_argument("--input", type=int, nargs=4, metavar=("C", "T", "H", "W"), default=None,
+                   help="clip size; default: the model's registered input")  # fmt: skip
+    m.add_argument("--batch", type=int, default=1)
+    m.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    m.add_argument("--compile", action="store_true", help="torch.compile (inductor); the first call compiles")
+    m.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"])
+    m.add_argument("--memory-format", default="auto", choices=["auto", "channels_last", "contiguous"])
+    m.add_argument("--no-fold-bn", action="store_true", help="keep BatchNorm layers as they are")
+    m.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    m.add_argument("--repeats", type=int, default=5, help="timed calls (the median is reported)")
+    m.add_argument("--warmup", type=int, default=1, help="untimed calls first (the first one compiles)")
+    m.add_argument("--num-classes", type=int, default=None, help="default: the reference config's")
+    m.add_argument("--kwargs", default=None, help="builder arguments as a YAML mapping")
+    m.set_defaults(func=_cmd_bench)
 
 
 def _mapping(text: str | None, option: str) -> dict | None:
@@ -380,7 +485,8 @@ def _add_list_parsers(data) -> None:
 def _add_predict_parser(sub) -> None:
     pred = sub.add_parser(
         "predict",
-        help="top-k labels for one video ('<rank> <class name> <prob>' lines); a detector draws its boxes into an MP4",
+        help="top-k labels for one video ('<rank> <class name> <prob>' lines), or per sliding window (--window); a "
+        "detector draws its boxes into an MP4",
     )
     pred.add_argument("video")
     pred.add_argument("--config", default=None, help="optional YAML recipe (default: what the checkpoint describes)")
@@ -391,6 +497,14 @@ def _add_predict_parser(sub) -> None:
     pred.add_argument("--video-id", default=None, help="detectors: the video's id in the box file (default: stem)")
     pred.add_argument("--out", default=None, help="detectors: output MP4 (default: <video>_det.mp4)")
     pred.add_argument("--score-thr", type=float, default=0.5, help="detectors: draw actions scoring at least this")
+    pred.add_argument(
+        "--window", default=None, help="sliding windows of this many seconds over a long video (2, 2s, 500ms)"
+    )
+    pred.add_argument("--stride", default=None, help="--window: seconds between window starts (default: the window)")
+    pred.add_argument("--timeline", default=None, help="--window: JSON file for the per-window top-k and segments")
+    pred.add_argument("--render", default=None, help="--window: MP4 to write with each frame's label drawn on it")
+    pred.add_argument("--batch-size", type=int, default=8, help="--window: windows per forward pass")
+    _add_inference_options(pred)
     pred.add_argument("overrides", nargs="*")
     pred.set_defaults(func=_cmd_predict)
 
@@ -607,6 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write per-video scores and metrics (JSON); detectors: the AVA result CSV and <out>.per_class.csv",
     )
     test.add_argument("--split", default="test", choices=["train", "val", "test"])
+    _add_inference_options(test)
     test.set_defaults(func=_cmd_test)
 
     _add_predict_parser(sub)
@@ -622,7 +737,10 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--layer", default=None, help="intermediate stage/block index (default: the final map)")
     ext.add_argument("--pool", default="mean", choices=["mean", "none"], help="mean: (clips, C); none: the maps")
     ext.add_argument("--clips", type=int, default=None, help="clips per video (default: the test sampler's)")
-    ext.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "auto"], help="compute precision")
+    ext.add_argument(
+        "--precision", "--dtype", dest="dtype", default="fp32", choices=["fp32", "bf16", "auto"],
+        help="compute precision (auto: bf16 where native); BatchNorm is folded into the convolutions either way",
+    )  # fmt: skip
     ext.add_argument("--config", default=None, help="optional YAML recipe on top of the checkpoint's description")
     ext.add_argument("--batch-size", type=int, default=4, help="videos per forward")
     ext.add_argument("--num-workers", type=int, default=2, help="decoding processes")
@@ -642,6 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
     flops.add_argument("--kwargs", default=None, help="builder arguments as a YAML mapping, e.g. '{num_segments: 16}'")
     flops.set_defaults(func=_cmd_flops)
 
+    _add_bench_parser(sub)
     _add_convert_parser(sub)
     _add_fuse_parser(sub)
 
@@ -649,6 +768,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_caption_eval_parser(sub)
     _add_suite_parser(sub)
     _add_viz_mae_parser(sub)
+    _add_report_parser(sub)
+    _add_export_parser(sub)
     return p
 
 
@@ -669,6 +790,77 @@ def _add_viz_mae_parser(sub) -> None:
     viz.add_argument("--seed", type=int, default=0, help="seed of the mask")
     viz.add_argument("--mask-ratio", type=float, default=None, help="default: the model's")
     viz.set_defaults(func=_cmd_viz_mae)
+
+
+def _cmd_report(args) -> None:
+    from vidlab.engine.report import write_report
+
+    print(f"report: {write_report(args.work_dir, args.out, args.results)}")
+
+
+def _add_report_parser(sub) -> None:
+    rep = sub.add_parser(
+        "report",
+        help="one self-contained HTML page about a training run: curves, per-class accuracy, confusion matrix, "
+        "config, environment, timings",
+    )
+    rep.add_argument("work_dir", help="the run's work_dir (config.yaml, metrics.jsonl, train.log, checkpoints)")
+    rep.add_argument("--out", default=None, help="HTML file to write (default: WORK_DIR/report.html)")
+    rep.add_argument(
+        "--results",
+        nargs="+",
+        default=None,
+        help="`vidlab test --out` files for per-class accuracy and the confusion matrix (default: *.json results "
+        "files found in WORK_DIR)",
+    )
+    rep.set_defaults(func=_cmd_report)
+
+
+def _cmd_export(args) -> None:
+    from vidlab.engine.export import FORMATS, export_checkpoint_model
+
+    out = args.out or str(Path(args.checkpoint).with_suffix(FORMATS[args.format]))
+    r = export_checkpoint_model(
+        args.checkpoint,
+        args.format,
+        out,
+        batch=args.batch,
+        opset=args.opset,
+        dynamic_batch=not args.static_batch,
+        exporter=args.exporter,
+    )
+    how = "dynamic batch" if r["dynamic_batch"] else f"fixed batch {args.batch}"
+    via = f", {r['exporter']} exporter" if r["exporter"] else ""
+    shape = "x".join(map(str, r["input_shape"]))
+    print(f"exported {r['model']} ({r['family']}) -> {r['path']}: {args.format}, input (B, C, T, H, W) = (B, {shape}), "
+          f"{how}{via}, {r['seconds']:.1f} s")  # fmt: skip
+    batches = ", ".join(map(str, r["batches"]))
+    print(f"checked against PyTorch eager at batch {batches}: max relative error {r['max_rel_error']:.2e}")
+    print(f"RESULT max_rel_error={r['max_rel_error']:.3e} path={r['path']}")
+
+
+def _add_export_parser(sub) -> None:
+    exp = sub.add_parser(
+        "export",
+        help="export a checkpoint's model to ONNX, TorchScript or a torch.export program, checked against PyTorch",
+        description="Export the model of a self-describing CHECKPOINT (normalized clips (B, C, T, H, W) -> logits) "
+        "with its test-time mean/std and clip spec as metadata, then run the file on random clips and compare with "
+        "PyTorch eager (docs/EXPORT.md).",
+    )
+    exp.add_argument("checkpoint", help="a checkpoint written by `vidlab train` or `vidlab convert`")
+    exp.add_argument("--format", default="onnx", choices=["onnx", "torchscript", "exported-program"])
+    exp.add_argument("--out", default=None, help="file to write (default: CHECKPOINT with .onnx, .pt or .pt2)")
+    exp.add_argument("--batch", type=int, default=1, help="clips in the example input (default: 1)")
+    exp.add_argument("--static-batch", action="store_true", help="fix the batch size to --batch (no dynamic axis)")
+    exp.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    exp.add_argument(
+        "--exporter",
+        default="auto",
+        choices=["auto", "legacy", "dynamo"],
+        help="ONNX exporter: torch.onnx's TorchScript-based one (legacy), its torch.export-based one (dynamo), or "
+        "auto: legacy where onnxruntime reproduces the model at a second batch size, else dynamo",
+    )
+    exp.set_defaults(func=_cmd_export)
 
 
 # OS errors about a path the user gave (exit 2, like every VidlabError); other OS errors (a full disk) exit 1

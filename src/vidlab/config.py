@@ -180,6 +180,12 @@ class TestConfig:
     topk: list = field(default_factory=lambda: [1, 5])
     amp: str = "auto"  # inference precision: auto | none | bf16 (as train.amp)
     view_chunk: int | None = None  # clips per forward at test (chunked inference of long inputs); None: all at once
+    # inference speed (vidlab.engine.fast): BatchNorm folded into convolutions, weights and inputs in the memory
+    # format that pays (auto: channels-last for convolutional networks), torch.compile (inductor), ONNX Runtime
+    fold_bn: bool = True
+    memory_format: str = "auto"  # auto | channels_last | contiguous
+    compile: bool = False
+    backend: str = "torch"  # torch | onnxruntime (fp32; pip install vidlab[export])
 
 
 @dataclass
@@ -441,6 +447,8 @@ _CHOICES = {
     "mixup.mode": ("batch", "pair", "elem"),
     "train.strategy": ("ddp", "fsdp"),
     "test.amp": ("auto", "none", "bf16", "fp16"),
+    "test.memory_format": ("auto", "channels_last", "contiguous"),
+    "test.backend": ("torch", "onnxruntime"),
     "task": ("recognition", "regression", "detection", "pretrain", "counting"),
     "detection.keyframe_unit": ("second", "frame"),
     "detection.source": ("video", "frames"),

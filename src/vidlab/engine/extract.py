@@ -24,6 +24,7 @@ from vidlab.engine.builders import build_dataset
 from vidlab.engine.checkpoint import atomic_write
 from vidlab.engine.distributed import barrier, cleanup, init_distributed
 from vidlab.engine.evaluate import to_input
+from vidlab.engine.fast import fold_batchnorm
 from vidlab.engine.inference import build_and_load, resolve_config
 from vidlab.engine.precision import autocast_context, resolve_precision
 from vidlab.errors import InputError
@@ -106,6 +107,8 @@ def extract_features(
         for batch in loader:
             x = to_input(batch["imgs"], cfg.data.mean, cfg.data.std, info.device)  # (B, V, C, T, H, W)
             b, v = x.shape[:2]
+            if done == 0 and cfg.test.fold_bn:  # BatchNorm folded into the convolutions, checked on this clip
+                fold_batchnorm(model, x[:1, 0])
             with autocast_context(precision, info.device):
                 feats = features_of(model, x.flatten(0, 1), index, pool)  # (B*V, C[, T', H', W'])
             feats = feats.float().cpu().unflatten(0, (b, v)).numpy()

@@ -15,7 +15,7 @@ from vidlab.engine.builders import build_dataset, build_model, build_task, confi
 from vidlab.engine.checkpoint import CheckpointError, load_file
 from vidlab.engine.distributed import cleanup, init_distributed
 from vidlab.engine.evaluate import batch_inputs, evaluate_split, result_table, video_paths, write_results
-from vidlab.engine.precision import autocast_context, resolve_precision
+from vidlab.engine.precision import autocast_context
 from vidlab.models.convert import load_checkpoint
 
 
@@ -47,6 +47,27 @@ def class_names(cfg: Config, checkpoint: str | Path) -> list[str] | None:
     return load_class_names(cfg) or checkpoint_meta_of(checkpoint).get("classes")
 
 
+def inference_precision(cfg: Config, device: torch.device) -> str:
+    """The autocast precision of ``test.amp`` on ``device`` (``none`` under the onnxruntime backend)."""
+    from vidlab.engine.fast import resolve_inference_precision
+
+    amp = "fp32" if cfg.test.amp == "none" else cfg.test.amp
+    return resolve_inference_precision(amp, device, cfg.test.backend)
+
+
+def build_for_inference(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
+    """:func:`build_and_load`, then made fast (``test.fold_bn``, ``memory_format``, ``compile``, ``backend``; see
+    :mod:`vidlab.engine.fast`) on its first call, with what was done logged."""
+    import logging
+
+    from vidlab.engine.fast import prepare_on_first_call
+
+    model = build_and_load(cfg, checkpoint, device)
+    log = logging.getLogger("vidlab")
+    prepare_on_first_call(model, cfg.test, lambda p: log.info("inference: %s", p.describe()))
+    return model
+
+
 def build_and_load(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
     """Build the configured model and load a local checkpoint strictly (vidlab's own, or MMAction2's layout)."""
     model = build_model(cfg, checkpoint)
@@ -72,7 +93,7 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
     """Multi-view evaluation of ``checkpoint`` on ``split``; prints the table and the RESULT line."""
     t0 = time.time()
     info = init_distributed(cfg.device)
-    precision = resolve_precision(cfg.test.amp, info.device)
+    precision = inference_precision(cfg, info.device)
     dataset = build_dataset(cfg, split)
     loader = build_loader(
         dataset,
@@ -83,7 +104,7 @@ def run_test(cfg: Config, checkpoint: str | Path, out: str | Path | None = None,
         world_size=info.world_size,
         timeout=cfg.data.timeout,
     )
-    model = build_and_load(cfg, checkpoint, info.device)
+    model = build_for_inference(cfg, checkpoint, info.device)
     task = build_task(cfg, split=split)
     values, scores, labels, skipped = evaluate_split(
         model, loader, info, task, mean=cfg.data.mean, std=cfg.data.std, precision=precision, progress=True
@@ -131,9 +152,9 @@ def predict_video(
     counting: ``(0, "count", count)``),
     with the test sampler and pipeline of ``cfg``."""
     device = init_distributed(cfg.device).device
-    precision = resolve_precision(cfg.test.amp, device)
+    precision = inference_precision(cfg, device)
     dataset = build_dataset(cfg, "test", items=[VideoItem(str(video), [0])])
-    model = build_and_load(cfg, checkpoint, device)
+    model = build_for_inference(cfg, checkpoint, device)
     task = build_task(cfg)
     item = dataset[0]
     x = batch_inputs({k: item[k][None] for k in ("imgs", "audio") if k in item}, cfg.data.mean, cfg.data.std, device)
@@ -194,7 +215,7 @@ def predict_video_boxes(
         )
     info = init_distributed(cfg.device)
     device = info.device
-    precision = resolve_precision(cfg.test.amp, device)
+    precision = inference_precision(cfg, device)
     dataset = AVADataset(
         keyframes,
         cfg.model.num_classes,
@@ -211,7 +232,7 @@ def predict_video_boxes(
         short_side=cfg.data.short_side,
         backend=cfg.data.backend,
     )
-    model = build_and_load(cfg, checkpoint, device)
+    model = build_for_inference(cfg, checkpoint, device)
     task = DetectionTask(class_ids, names)  # predicts only: no ground truth to evaluate against
     _, preds, _, _ = task.evaluate_loader(
         model,
