@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import sys
 import time
 import warnings
 import zipfile
@@ -55,20 +57,41 @@ INPUT_NAME, OUTPUT_NAME = "video", "logits"
 #: ONNX files stay in one protobuf up to this size; larger models keep their weights in ``<file>.data``
 _PROTOBUF_LIMIT = 1_900_000_000
 
-#: families whose traced graph holds for one batch size only, per format, and why (export them with
+_TAM = (
+    "TAM's temporal convolution runs an input-computed kernel with groups = batch x channels, and ONNX Conv (like a "
+    "traced conv2d) takes a constant group count"
+)
+#: (family, format) pairs whose exported graph holds for one batch size only, and why (export them with
 #: ``dynamic_batch=False``, ``vidlab export --static-batch``)
 STATIC_BATCH_ONLY = {
-    "tanet": (
-        ("onnx", "torchscript"),
-        "TAM's temporal convolution runs an input-computed kernel with groups = batch x channels, and ONNX Conv (like "
-        "a traced conv2d) takes a constant group count",
-    ),
-    "videomamba": (
-        ("onnx", "torchscript", "exported-program"),
+    ("tanet", "onnx"): _TAM,
+    ("tanet", "torchscript"): _TAM,
+    ("videomamba", "onnx"): (
         "the selective scan sizes its channel blocks from the batch size (a Python int, `step` in "
-        "models/layers/selective_scan.py), so a trace holds for the traced batch size only",
+        "models/layers/selective_scan.py), so a trace holds for the traced batch size only"
     ),
 }
+#: (family, format) pairs that cannot be exported at all, and why
+CANNOT_EXPORT = {
+    ("tsm", "torchscript"): (
+        "its temporal shift is a torch.autograd.Function (a hand-written backward), which torch.jit.trace cannot "
+        "record (RuntimeError: unordered_map::at); --format onnx or exported-program export it"
+    ),
+    ("videomamba", "torchscript"): (
+        "its selective scan is a torch.autograd.Function (a hand-written backward), which torch.jit.trace cannot "
+        "record (Could not export Python function call '_Scan'); --format onnx --static-batch exports it"
+    ),
+    ("videomamba", "exported-program"): (
+        "torch.export traces autograd through the selective scan, whose in-place out= products it refuses "
+        "(RuntimeError: mul(): functions with out=... arguments don't support automatic differentiation); "
+        "--format onnx --static-batch exports it"
+    ),
+}
+#: what a failed torch.jit.trace most likely met
+_TRACE_HINT = (
+    " (torch.jit.trace cannot record torch.autograd.Function layers, such as the temporal shift of TSM-based models; "
+    "--format onnx or exported-program export them)"
+)
 #: model tasks whose forward is not ``clip -> logits``
 _NOT_EXPORTABLE = {
     "detection": "an action detector takes person boxes (RoIs) with the clip",
@@ -183,23 +206,53 @@ def _remove(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _muted_fds():
+    """File descriptors 1 and 2 on /dev/null while the block runs: the legacy exporter prints the whole TorchScript
+    graph (hundreds of kB) from C++ on some failures, which ``auto`` expects and handles. Process-wide, so another
+    thread's output in that second is lost too."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved, null = [os.dup(1), os.dup(2)], os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
 def _legacy_reproduces(model, example, path: Path, dynamic_batch: bool, opset: int | None) -> bool:
     """Write the legacy exporter's ONNX file and tell whether onnxruntime reproduces ``model`` with it (at the
     example's batch size and, with a dynamic batch, at 2): the tracer fails on ``autograd.Function`` layers and can
     freeze shape arithmetic into constants."""
     try:
-        _onnx_legacy(model, example, path, dynamic_batch, opset)
+        with _muted_fds():
+            _onnx_legacy(model, example, path, dynamic_batch, opset)
         batches = sorted({example.shape[0], 2}) if dynamic_batch else [example.shape[0]]
         return _check_batches(OnnxRuntimeModel(path, spinning=False), model, example, batches) <= TOLERANCE
     except Exception:  # whatever the tracer raises, the dynamo exporter is tried next
         return False
 
 
-def _write_onnx_metadata(path: Path, metadata: dict) -> None:
-    """Set ``metadata_props`` of the ONNX file (weights kept where the exporter put them)."""
+def _write_onnx_metadata(path: Path, metadata: dict, dynamic_batch: bool) -> None:
+    """Set ``metadata_props`` of the ONNX file (weights kept where the exporter put them), after checking that a
+    dynamic batch was kept: the dynamo exporter falls back to a fixed-shape trace where ``torch.export`` refuses it."""
     import onnx
 
     proto = onnx.load(str(path), load_external_data=False)
+    batch_dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    if dynamic_batch and not batch_dim.dim_param:
+        _remove(path)
+        raise InputError(
+            f"the exporter fixed the batch size of {path.name} to {batch_dim.dim_value}: the model's graph depends on "
+            "the batch size; export it with dynamic_batch=False (vidlab export --static-batch)"
+        )
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
@@ -234,8 +287,9 @@ def export_onnx(
 
     Raises:
         ExportDependencyError: onnx / onnxruntime (or onnxscript, for ``dynamo``) are not installed.
-        InputError: an unknown ``exporter``; with ``auto``, a legacy export that onnxruntime does not reproduce is
-            replaced silently, errors of the ``dynamo`` exporter propagate.
+        InputError: an unknown ``exporter``, or a dynamic batch the exporter could not keep (nothing is left
+            written). With ``auto``, a legacy export that onnxruntime does not reproduce is replaced silently; the
+            ``dynamo`` exporter's errors propagate.
     """
     if exporter not in ("auto", "legacy", "dynamo"):
         raise InputError(f"exporter must be auto, legacy or dynamo, got {exporter!r}")
@@ -251,7 +305,7 @@ def export_onnx(
     if used == "dynamo":
         _remove(path)
         _onnx_dynamo(model, example, path, dynamic_batch, opset)
-    _write_onnx_metadata(path, {**(metadata or {}), "exporter": used})
+    _write_onnx_metadata(path, {**(metadata or {}), "exporter": used}, dynamic_batch)
     return path
 
 
@@ -401,8 +455,10 @@ def _check_exportable(name: str, fmt: str, dynamic_batch: bool) -> None:
     task, family = get_model_info(name).task, _family(name)
     if task in _NOT_EXPORTABLE:
         raise InputError(f"{name} ({family} family) cannot be exported: {_NOT_EXPORTABLE[task]}")
-    formats, why = STATIC_BATCH_ONLY.get(family, ((), ""))
-    if dynamic_batch and fmt in formats:
+    if (family, fmt) in CANNOT_EXPORT:
+        raise InputError(f"{name} ({family} family) cannot be exported to {fmt}: {CANNOT_EXPORT[family, fmt]}")
+    why = STATIC_BATCH_ONLY.get((family, fmt))
+    if dynamic_batch and why:
         raise InputError(
             f"{name} ({family} family) cannot be exported to {fmt} with a dynamic batch axis: {why}; export a fixed "
             "batch with --static-batch (the batch size of --batch)"
@@ -472,19 +528,24 @@ def export_checkpoint_model(
     except Exception as e:  # the exporter's own errors: name the family, keep the first line
         _remove(out)
         first = one_line(e).split("; ")[0][:500]
-        raise InputError(f"{name} ({family} family) cannot be exported to {fmt}: {type(e).__name__}: {first}") from e
+        hint = _TRACE_HINT if fmt == "torchscript" else ""
+        raise InputError(
+            f"{name} ({family} family) cannot be exported to {fmt}: {type(e).__name__}: {first}{hint}"
+        ) from e
     seconds = time.time() - t0
     batches = sorted({batch, 2}) if dynamic_batch else [batch]
-    with torch.no_grad():
-        error = _check_batches(runner, model, example, batches)
+    try:
+        error, failure = _check_batches(runner, model, example, batches), ""
+    except Exception as e:  # a trace that holds for its own batch size only may fail at another
+        error, failure = float("inf"), f": running it failed ({type(e).__name__}: {one_line(e).split('; ')[0][:300]})"
     if not error <= TOLERANCE:
         _remove(out)
         raise InputError(
-            f"{name} ({family} family): the {fmt} export does not reproduce the model (max relative error {error:.3g} "
-            f"> {TOLERANCE:g} at batch {', '.join(map(str, batches))}); nothing was written"
-            + ("; try --static-batch" if dynamic_batch else "")
+            f"{name} ({family} family): the {fmt} export does not reproduce the model at batch "
+            f"{', '.join(map(str, batches))} (max relative error {error:.3g} > {TOLERANCE:g}){failure}; nothing was "
+            "written" + ("; try --static-batch" if dynamic_batch else "")
         )
-    used = read_metadata(out, "onnx").get("exporter") if fmt == "onnx" else None
+    used = runner.metadata.get("exporter") if fmt == "onnx" else None
     return {
         "path": str(out),
         "format": fmt,
