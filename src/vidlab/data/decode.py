@@ -212,10 +212,9 @@ class VideoReader:
                 f"0..{self.num_frames - 1} ({self.num_frames} frames)"
             )
         unique, inverse = np.unique(idx.astype(np.int64), return_inverse=True)
-        frames = self._impl.read_sorted(unique)
         if unique.size == idx.size and np.array_equal(unique, idx):
-            return frames
-        return frames[inverse.reshape(-1)]
+            return self._impl.read_sorted(unique)
+        return self._impl.read_sorted(unique, inverse.reshape(-1))
 
     def close(self) -> None:
         """Releases the file. Further ``read`` calls raise ``ValueError``."""
@@ -394,10 +393,16 @@ class _PyAVReader:
         self._sought_dec = -1  # decode position of the keyframe the current run's seek aimed at
         self._count_next = 0  # counting mode: index of the next frame the decoder will return
 
-    def read_sorted(self, wanted: np.ndarray) -> np.ndarray:
-        """Decodes the frames at ``wanted`` (sorted, unique, in range) into (len(wanted), H, W, 3)."""
-        out = np.empty((wanted.size, self.height, self.width, 3), np.uint8)
-        todo = _Pending(wanted.tolist())
+    def read_sorted(self, wanted: np.ndarray, inverse: np.ndarray | None = None) -> np.ndarray:
+        """Decodes the frames at ``wanted`` (sorted, unique, in range) into (len(wanted), H, W, 3), or, with
+        ``inverse``, into (len(inverse), H, W, 3) where row ``r`` is frame ``wanted[inverse[r]]``.
+
+        Each frame is decoded and converted once and written straight into all of its rows: a request with repeated
+        or unordered indices (overlapping multi-clip sampling) costs no second array and no gather copy.
+        """
+        rows = None if inverse is None else _rows_of(inverse, wanted.size)
+        out = np.empty((wanted.size if inverse is None else inverse.size, self.height, self.width, 3), np.uint8)
+        todo = _Pending(wanted.tolist(), rows)
         if self._mode == "pts":
             try:
                 self._read_by_pts(todo, out)
@@ -406,7 +411,7 @@ class _PyAVReader:
                 self._mode = "count"  # for good: this file's frame timestamps do not match its packets
                 self._open()
                 self._reset_state()
-                todo = _Pending(wanted.tolist())
+                todo = _Pending(wanted.tolist(), rows)
         self._read_by_count(todo, out)
         return out
 
@@ -664,11 +669,22 @@ class _PyAVReader:
             self._container = None
 
 
-class _Pending:
-    """The sorted frame indices of one request that are still to be decoded."""
+def _rows_of(inverse: np.ndarray, n: int) -> list[int | list[int]]:
+    """For each of ``n`` unique frames, its output row (an int) or rows (a list): where ``inverse`` points to it."""
+    order = np.argsort(inverse, kind="stable")
+    groups = np.split(order, np.cumsum(np.bincount(inverse, minlength=n))[:-1])
+    return [int(g[0]) if g.size == 1 else g.tolist() for g in groups]
 
-    def __init__(self, indices: list[int]) -> None:
+
+class _Pending:
+    """The sorted frame indices of one request that are still to be decoded.
+
+    ``rows``: the output row(s) of each index (see :func:`_rows_of`); None when index ``k`` goes to row ``k``.
+    """
+
+    def __init__(self, indices: list[int], rows: list[int | list[int]] | None = None) -> None:
         self._indices = indices
+        self._rows = rows
         self._slot = {t: i for i, t in enumerate(indices)}
         self._done = [False] * len(indices)
         self._next = 0
@@ -691,11 +707,11 @@ class _Pending:
         slot = self._slot.get(t)
         return slot is not None and not self._done[slot]
 
-    def take(self, t: int) -> int:
-        """Marks ``t`` decoded; returns its row in the output."""
+    def take(self, t: int) -> int | list[int]:
+        """Marks ``t`` decoded; returns its row, or list of rows, in the output."""
         slot = self._slot[t]
         self._done[slot] = True
-        return slot
+        return slot if self._rows is None else self._rows[slot]
 
 
 class _DecordReader:
@@ -734,11 +750,12 @@ class _DecordReader:
         self.duration = self.num_frames / self.fps if self.fps else 0.0
         self._vr = vr
 
-    def read_sorted(self, wanted: np.ndarray) -> np.ndarray:
+    def read_sorted(self, wanted: np.ndarray, inverse: np.ndarray | None = None) -> np.ndarray:
         try:
-            return self._vr.get_batch(wanted.tolist()).asnumpy()
+            frames = self._vr.get_batch(wanted.tolist()).asnumpy()
         except Exception as err:
             raise VideoDecodeError(self.path, f"decord failed to decode frames ({err})") from err
+        return frames if inverse is None else frames[inverse]
 
     def close(self) -> None:
         self._vr = None
