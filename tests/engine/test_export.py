@@ -39,8 +39,8 @@ FAMILIES = {
 }
 # the families the dynamo exporter takes (5-70 s each at these sizes) and C3D (its fixed 16 x 112 x 112 clip and
 # 78M parameters: 11 s) run in the slow suite; the default run keeps the families the legacy tracer exports (about
-# a second each)
-SLOW = {"tsm", "c2d", "c3d", "tpn", "mobilenetv2_tsm", "videomamba"}
+# a second each), less TIN and SlowFast (3-4 s each)
+SLOW = {"tsm", "c2d", "c3d", "tpn", "mobilenetv2_tsm", "videomamba", "tin", "slowfast"}
 
 
 def _tiny(name: str, kwargs: dict) -> torch.nn.Module:

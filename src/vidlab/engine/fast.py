@@ -51,13 +51,27 @@ def _first_tensor(out):
     return None
 
 
+@dataclass
+class Call:
+    """The inputs of one model call, positional and keyword (a detector's ``rois``)."""
+
+    args: tuple
+    kwargs: dict
+
+
+def _call_of(example) -> Call:
+    if isinstance(example, Call):
+        return example
+    return Call(example if isinstance(example, tuple) else (example,), {})
+
+
 def _run(model: nn.Module, example) -> torch.Tensor:
-    """The first output tensor of ``model`` on ``example`` (one input, or a tuple of positional inputs), in fp32
-    (autocast off)."""
-    args = example if isinstance(example, tuple) else (example,)
-    device = _first_tensor(list(args)).device.type
+    """The first output tensor of ``model`` on ``example`` (one input, a tuple of positional inputs or a
+    :class:`Call`), in fp32 (autocast off)."""
+    call = _call_of(example)
+    device = _first_tensor(list(call.args)).device.type
     with torch.inference_mode(), torch.autocast(device, enabled=False):
-        return _first_tensor(model(*args)).float()
+        return _first_tensor(model(*call.args, **call.kwargs)).float()
 
 
 def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
@@ -233,7 +247,7 @@ def prepare_model(
     model.eval()
     folded = fold_batchnorm(model, example) if fold_bn else 0
     if backend == "onnxruntime":
-        if isinstance(example, tuple):
+        if isinstance(example, (tuple, Call)):
             raise InputError("the onnxruntime backend runs models of one clip input; this one takes more inputs")
         _use_onnxruntime(model, example)
         return Prepared(folded, False, False, backend)
@@ -276,7 +290,7 @@ def prepare_on_first_call(model: nn.Module, cfg_test, describe=None) -> None:
 
     def hook(mod, args, kwargs):
         handle.remove()
-        example = tuple(args) if len(args) > 1 else args[0]
+        example = Call(tuple(args), dict(kwargs)) if kwargs or len(args) > 1 else args[0]
         prepared = prepare_model(
             mod,
             example,
