@@ -4,6 +4,9 @@ against scikit-learn (fixtures from tests/assets/make_ava_eval_fixtures.py), plu
 import heapq
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,16 @@ from vidlab.metrics.ava import (
 
 FIXTURES = json.loads((Path(__file__).parents[1] / "assets" / "ava_eval_fixtures.json").read_text())
 CASES = dict(DETECTION_CASES)
+# The references rank a class's detections with numpy's default (unstable) argsort, and so does vidlab; numpy sorts
+# with AVX-512 kernels where the CPU has them, which order tied scores differently. The fixtures were made where it
+# does not: on such a CPU, the cases with tied scores are checked in a process whose numpy leaves those kernels out.
+_NO_AVX512_SORT = {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
+
+
+def _numpy_sorts_with_avx512() -> bool:
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    return bool(__cpu_features__.get("X86_V4")) and "NPY_DISABLE_CPU_FEATURES" not in os.environ
 
 
 def _assert_matches(result, ref):
@@ -46,6 +59,13 @@ def _assert_matches(result, ref):
 
 @pytest.mark.parametrize("entry", FIXTURES["detection"], ids=[str(e["seed"]) for e in FIXTURES["detection"]])
 def test_frame_map_matches_references(entry, tmp_path):
+    if "tie_decimals" in entry.get("options", {}) and _numpy_sorts_with_avx512():
+        test = f"{__file__}::test_frame_map_matches_references[{entry['seed']}]"
+        env = {**os.environ, **_NO_AVX512_SORT}
+        cmd = [sys.executable, "-m", "pytest", "-q", test]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stdout[-3000:]
+        return
     case = WORKED_EXAMPLE if entry["seed"] == "worked_example" else generate_case(entry["seed"], **entry["options"])
     assert len(case["pred"]) == entry["num_pred_rows"] and len(case["gt"]) == entry["num_gt_rows"]
     paths = write_case(case, tmp_path)
