@@ -76,16 +76,19 @@ def build_pair(name: str):
 def variants(name: str, ref, model, x, args) -> dict:
     """Label -> a callable of one input batch returning logits."""
     is_2d = name in MODELS_2D
+    eager = {"MMAction2 fp32": lambda c: forward(ref, c, is_2d)[0], "vidlab fp32 eager": model}
+    if args.eager_only:
+        return eager
     fast = {"vidlab fp32": inference_model(model, "fp32", example=x)}
     if cpu_has_native_bf16():
         fast["vidlab bf16"] = inference_model(model, "bf16", example=x)
     if args.compile:
         fast["vidlab fp32 compiled"] = inference_model(model, "fp32", compile=True, example=x)
-        if cpu_has_native_bf16():
+        if cpu_has_native_bf16() and not args.no_bf16_compile:
             fast["vidlab bf16 compiled"] = inference_model(model, "bf16", compile=True, example=x)
     if args.onnxruntime:
         fast["vidlab onnxruntime"] = inference_model(model, "fp32", backend="onnxruntime", example=x)
-    return {"MMAction2 fp32": lambda c: forward(ref, c, is_2d)[0], "vidlab fp32 eager": model, **fast}
+    return {**eager, **fast}
 
 
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1, 1)
@@ -172,7 +175,9 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--eager-only", action="store_true", help="only the two fp32 eager variants")
     ap.add_argument("--compile", action="store_true", help="also torch.compile (inductor, freezing) variants")
+    ap.add_argument("--no-bf16-compile", action="store_true", help="with --compile: the fp32 variant only")
     ap.add_argument("--onnxruntime", action="store_true", help="also the ONNX Runtime backend (vidlab[export])")
     ap.add_argument("--media", default=None, help="folder of videos: also top-1 agreement on real decoded clips")
     ap.add_argument("--clips", type=int, default=4, help="clips per video of --media")
