@@ -489,18 +489,24 @@ def _single_label(res: Results) -> str | None:
     return None
 
 
-def _per_class(run: Run) -> str:
-    if not run.results:
-        return _missing("no results file: run `vidlab test --checkpoint best.pth --out WORK_DIR/test_results.json`")
-    parts = []
+def _single_label_results(run: Run, parts: list[str]):
+    """``(results, scores, labels, number of classes)`` of each results file with one label per video, each after
+    its heading in ``parts``; the others get a line there saying why they are left out."""
     for res in run.results:
         parts.append(f"<h3>{_e(res.path.name)}</h3>")
         why = _single_label(res)
         if why is not None:
             parts.append(_missing(why))
             continue
-        scores, labels = res.doc["scores"], res.doc["labels"].astype(np.int64)
-        n = scores.shape[1]
+        scores = res.doc["scores"]
+        yield res, scores, res.doc["labels"].astype(np.int64), scores.shape[1]
+
+
+def _per_class(run: Run) -> str:
+    if not run.results:
+        return _missing("no results file: run `vidlab test --checkpoint best.pth --out WORK_DIR/test_results.json`")
+    parts = []
+    for res, scores, labels, n in _single_label_results(run, parts):
         names, source = _class_names(run, res, n)
         counts = np.bincount(labels, minlength=n)
         correct = np.bincount(labels[scores.argmax(1) == labels], minlength=n)
@@ -548,14 +554,7 @@ def _confusion(run: Run) -> str:
     if not run.results:
         return _missing("no results file: the confusion matrix needs per-video scores (`vidlab test --out`)")
     parts = []
-    for res in run.results:
-        parts.append(f"<h3>{_e(res.path.name)}</h3>")
-        why = _single_label(res)
-        if why is not None:
-            parts.append(_missing(why))
-            continue
-        scores, labels = res.doc["scores"], res.doc["labels"].astype(np.int64)
-        n = scores.shape[1]
+    for res, scores, labels, n in _single_label_results(run, parts):
         names, _ = _class_names(run, res, n)
         cm = confusion_matrix(scores.argmax(1), labels, num_classes=n)
         parts.append('<p class="note">rows: true class, columns: prediction; colour: share of the row</p>')
