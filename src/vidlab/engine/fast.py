@@ -23,6 +23,7 @@ from torch import nn
 
 from vidlab.engine.precision import autocast_context, resolve_precision
 from vidlab.errors import InputError
+from vidlab.models.base import set_conv_memory_format
 
 logger = logging.getLogger("vidlab")
 
@@ -181,14 +182,6 @@ def _conv_heavy(model: nn.Module) -> bool:
     return len(kernels) >= 3
 
 
-def to_memory_format(model: nn.Module, channels_last: bool) -> None:
-    """Store 4-D conv weights as ``channels_last`` and 5-D ones as ``channels_last_3d`` (or back to contiguous)."""
-    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
-    for p in model.parameters():
-        if p.dim() in formats:
-            p.data = p.data.contiguous(memory_format=formats[p.dim()] if channels_last else torch.contiguous_format)
-
-
 def _input_format(x: torch.Tensor) -> torch.Tensor:
     fmt = {4: torch.channels_last, 5: torch.channels_last_3d}.get(x.dim())
     return x.contiguous(memory_format=fmt) if fmt is not None else x
@@ -252,7 +245,7 @@ def prepare_model(
         _use_onnxruntime(model, example)
         return Prepared(folded, False, False, backend)
     channels_last = memory_format == "channels_last" or (memory_format == "auto" and _conv_heavy(model))
-    to_memory_format(model, channels_last)
+    set_conv_memory_format(model, channels_last)
     if channels_last:
         model.register_forward_pre_hook(lambda _m, args: (_input_format(args[0]), *args[1:]) if args else args)
     if compile:

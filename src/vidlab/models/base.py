@@ -133,6 +133,15 @@ class StageBackbone(nn.Module):
         return [maps[i] for i in take]
 
 
+def set_conv_memory_format(module: nn.Module, channels_last: bool) -> None:
+    """Store the 4-D (2D conv) weights of ``module`` as ``channels_last`` and the 5-D (3D conv) ones as
+    ``channels_last_3d``, or both back to contiguous."""
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+    for p in module.parameters():
+        if p.dim() in formats:
+            p.data = p.data.contiguous(memory_format=formats[p.dim()] if channels_last else torch.contiguous_format)
+
+
 def _under(name: str, prefixes: Sequence[str]) -> bool:
     """Whether parameter ``name`` is (under) one of the module / parameter paths ``prefixes``."""
     return any(name == p or name.startswith(p + ".") for p in prefixes)
@@ -272,10 +281,7 @@ class VideoClassifier(nn.Module):
         ``model.to(memory_format=torch.channels_last)`` fails on 5-D weights, and 2D and 3D families differ;
         this picks the format per parameter. Convolutions then produce channels-last activations.
         """
-        formats = {4: torch.channels_last, 5: torch.channels_last_3d}
-        for p in self.parameters():
-            if p.dim() in formats:
-                p.data = p.data.contiguous(memory_format=formats[p.dim()])
+        set_conv_memory_format(self, channels_last=True)
         return self
 
     def check_views(self, x: torch.Tensor) -> None:
