@@ -465,6 +465,30 @@ def _check_exportable(name: str, fmt: str, dynamic_batch: bool) -> None:
         )
 
 
+def _write_and_load(fmt, model, example, out: Path, name, family, metadata, dynamic_batch, opset, exporter):
+    """Write ``model`` in ``fmt`` and load the file back as a callable; an exporter's own error becomes an
+    :class:`InputError` naming the model's family (the partial file removed)."""
+    try:
+        if fmt == "onnx":
+            export_onnx(
+                model, example, out, dynamic_batch=dynamic_batch, metadata=metadata, opset=opset, exporter=exporter
+            )
+            return OnnxRuntimeModel(out, spinning=False)
+        if fmt == "torchscript":
+            return torch.jit.load(str(export_torchscript(model, example, out, metadata=metadata)))
+        export_exported_program(model, example, out, dynamic_batch=dynamic_batch, metadata=metadata)
+        return torch.export.load(str(out)).module()
+    except (InputError, MissingDependencyError):
+        raise
+    except Exception as e:  # the exporter's own errors: name the family, keep the first line
+        _remove(out)
+        first = one_line(e).split("; ")[0][:500]
+        hint = _TRACE_HINT if fmt == "torchscript" else ""
+        raise InputError(
+            f"{name} ({family} family) cannot be exported to {fmt}: {type(e).__name__}: {first}{hint}"
+        ) from e
+
+
 def export_checkpoint_model(
     ckpt: str | Path,
     fmt: str,
@@ -512,26 +536,7 @@ def export_checkpoint_model(
     metadata = _metadata(model, name, meta, shape, batch, dynamic_batch)
     out = Path(out)
     t0 = time.time()
-    try:
-        if fmt == "onnx":
-            export_onnx(
-                model, example, out, dynamic_batch=dynamic_batch, metadata=metadata, opset=opset, exporter=exporter
-            )
-            runner = OnnxRuntimeModel(out, spinning=False)
-        elif fmt == "torchscript":
-            runner = torch.jit.load(str(export_torchscript(model, example, out, metadata=metadata)))
-        else:
-            export_exported_program(model, example, out, dynamic_batch=dynamic_batch, metadata=metadata)
-            runner = torch.export.load(str(out)).module()
-    except (InputError, MissingDependencyError):
-        raise
-    except Exception as e:  # the exporter's own errors: name the family, keep the first line
-        _remove(out)
-        first = one_line(e).split("; ")[0][:500]
-        hint = _TRACE_HINT if fmt == "torchscript" else ""
-        raise InputError(
-            f"{name} ({family} family) cannot be exported to {fmt}: {type(e).__name__}: {first}{hint}"
-        ) from e
+    runner = _write_and_load(fmt, model, example, out, name, family, metadata, dynamic_batch, opset, exporter)
     seconds = time.time() - t0
     batches = sorted({batch, 2}) if dynamic_batch else [batch]
     try:
