@@ -454,6 +454,27 @@ def _scored(model, dataset, stream, data, device, precision: str, batch_size: in
 
 
 @torch.no_grad()
+def _open_video(cfg, video, checkpoint, window: float):
+    """The checkpoint's test dataset for ``video`` (its sampler, pipeline and short side) and the video's probe,
+    after the checks: a readable file, a recognition checkpoint, a stated frame rate."""
+    from vidlab.data.datasets import VideoItem
+    from vidlab.engine.builders import build_dataset
+
+    check_media_file(str(video))
+    _check_task(cfg, checkpoint)
+    dataset = build_dataset(cfg, "test", items=[VideoItem(str(video), [0])])
+    _check_dataset(cfg, dataset, checkpoint)
+    info = probe_video(video, dataset.short_side)
+    if not info.fps or info.fps <= 0:
+        raise InputError(f"{video}: the video states no frame rate, so its windows cannot be placed in time")
+    if info.num_frames / info.fps < window:
+        logger.warning(
+            "%s lasts %.2f s, less than one %.2f s window: predicting one window over the whole video",
+            video, info.num_frames / info.fps, window,
+        )  # fmt: skip
+    return dataset, info
+
+
 def predict_long_video(
     cfg,
     video: str | Path,
@@ -486,28 +507,15 @@ def predict_long_video(
         ``stride``, ``sampler``, ``classes``, ``windows`` (``{start, end, frames: [first, last], topk: [[name, prob],
         ...]}``) and ``segments`` (:func:`merge_segments`).
     """
-    from vidlab.data.datasets import VideoItem
-    from vidlab.engine.builders import build_dataset
     from vidlab.engine.distributed import init_distributed
     from vidlab.engine.inference import build_for_inference, class_names, inference_precision
 
     window, stride = parse_seconds(window, "window"), parse_seconds(stride, "stride")
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise InputError(f"batch size must be a positive integer, got {batch_size!r}")
-    check_media_file(str(video))
-    _check_task(cfg, checkpoint)
-    dataset = build_dataset(cfg, "test", items=[VideoItem(str(video), [0])])
-    _check_dataset(cfg, dataset, checkpoint)
-    info = probe_video(video, dataset.short_side)
+    dataset, info = _open_video(cfg, video, checkpoint, window)
     num_frames, fps, size = info.num_frames, info.fps, (info.width, info.height)
-    if not fps or fps <= 0:
-        raise InputError(f"{video}: the video states no frame rate, so its windows cannot be placed in time")
     duration = num_frames / fps
-    if duration < window:
-        logger.warning(
-            "%s lasts %.2f s, less than one %.2f s window: predicting one window over the whole video",
-            video, duration, window,
-        )  # fmt: skip
     device = init_distributed(cfg.device).device
     precision = inference_precision(cfg, device)
     model = build_for_inference(cfg, checkpoint, device)
