@@ -252,7 +252,7 @@ def _cmd_extract(args) -> None:
         clips=args.clips,
         dtype=args.dtype,
         config=args.config,
-        overrides=args.overrides,
+        overrides=[*args.overrides, *_inference_overrides(args)],  # --compile, --backend (--precision is dtype)
         batch_size=args.batch_size,
         num_workers=args.num_workers,
     )
@@ -741,6 +741,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", "--dtype", dest="dtype", default="fp32", choices=["fp32", "bf16", "auto"],
         help="compute precision (auto: bf16 where native); BatchNorm is folded into the convolutions either way",
     )  # fmt: skip
+    ext.add_argument("--compile", action="store_true", help="torch.compile the feature model (inductor)")
+    ext.add_argument(
+        "--backend", default=None, choices=["torch", "onnxruntime"],
+        help="onnxruntime: run an fp32 ONNX export of the feature model (pip install vidlab[export])",
+    )  # fmt: skip
     ext.add_argument("--config", default=None, help="optional YAML recipe on top of the checkpoint's description")
     ext.add_argument("--batch-size", type=int, default=4, help="videos per forward")
     ext.add_argument("--num-workers", type=int, default=2, help="decoding processes")
@@ -873,11 +878,19 @@ def _command_name(args) -> str:
     return " ".join(["vidlab"] + [w for w in words if w])
 
 
+#: commands that run models: they keep freed CPU memory for reuse (vidlab.engine.allocator; VIDLAB_MALLOC=system: off)
+MODEL_COMMANDS = ("train", "test", "predict", "extract", "bench")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run one command. Errors the user can cause (:class:`vidlab.errors.VidlabError`) and OS errors print one line,
     ``vidlab <command>: error: <message>``, and exit with the error's code (2; 1 for a diverged training, a failed
     suite job or a full disk); ``VIDLAB_DEBUG=1`` shows the traceback instead."""
     args = build_parser().parse_args(argv)
+    if args.command in MODEL_COMMANDS:
+        from vidlab.engine.allocator import reuse_freed_memory
+
+        reuse_freed_memory()
     try:
         args.func(args)
     except (VidlabError, OSError) as e:

@@ -3,6 +3,7 @@ inference options of `vidlab test`."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -118,6 +119,16 @@ def test_precision_follows_the_hardware():
         resolve_inference_precision("int8", cpu)
 
 
+def test_auto_keeps_cnns_in_fp32_where_bf16_convolutions_do_not_pay():
+    cpu, native = torch.device("cpu"), cpu_has_native_bf16()
+    cnn = create_model("tsm_r18", num_classes=5)
+    vit = create_model("videomae_vit_s", num_classes=3, depth=1, img_size=32, num_frames=4)
+    amx = torch.cpu._is_amx_tile_supported()
+    assert resolve_inference_precision("auto", cpu, model=cnn) == ("bf16" if native and amx else "none")
+    assert resolve_inference_precision("auto", cpu, model=vit) == ("bf16" if native else "none")
+    assert resolve_inference_precision("bf16", cpu, model=cnn) == "bf16"  # asked for: honoured
+
+
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU emulates bf16")
 def test_bf16_inference_close_to_fp32():
     torch.manual_seed(0)
@@ -184,3 +195,28 @@ def test_onnxruntime_backend(random_checkpoint, synth_tiny, tmp_path, cli_inproc
         assert r.returncode == 0, r.stderr
         scores.append(torch.tensor(json.loads(out.read_text())["scores"]))
     assert (scores[0] - scores[1]).abs().max() < 1e-4
+
+
+def _extract(cli_inprocess, checkpoint, synth_tiny, out, *extra):
+    args = ["extract", "--checkpoint", str(checkpoint), "--list", str(synth_tiny / "test.txt")]
+    r = cli_inprocess(*args, "--root", str(synth_tiny), "--out", str(out), "--num-workers", "0", *extra)
+    assert r.returncode == 0, r.stderr
+    return {p.name: np.load(p) for p in sorted(out.rglob("*.npy"))}
+
+
+def test_extract_with_onnxruntime_gives_the_plain_features(random_checkpoint, synth_tiny, tmp_path, cli_inprocess):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    plain = _extract(cli_inprocess, random_checkpoint, synth_tiny, tmp_path / "plain")
+    ort = _extract(cli_inprocess, random_checkpoint, synth_tiny, tmp_path / "ort", "--backend", "onnxruntime")
+    assert plain.keys() == ort.keys() and len(plain) > 3
+    for k in plain:
+        np.testing.assert_allclose(ort[k], plain[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_extract_compiled_gives_the_plain_features(random_checkpoint, synth_tiny, tmp_path, cli_inprocess):
+    plain = _extract(cli_inprocess, random_checkpoint, synth_tiny, tmp_path / "plain", "--pool", "none")
+    compiled = _extract(cli_inprocess, random_checkpoint, synth_tiny, tmp_path / "c", "--pool", "none", "--compile")
+    for k in plain:
+        np.testing.assert_allclose(compiled[k], plain[k], rtol=1e-4, atol=1e-5)

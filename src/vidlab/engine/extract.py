@@ -24,14 +24,14 @@ from vidlab.engine.builders import build_dataset
 from vidlab.engine.checkpoint import atomic_write
 from vidlab.engine.distributed import barrier, cleanup, init_distributed
 from vidlab.engine.evaluate import to_input
-from vidlab.engine.fast import fold_batchnorm
-from vidlab.engine.inference import build_and_load, resolve_config
-from vidlab.engine.precision import autocast_context, resolve_precision
+from vidlab.engine.fast import prepare_on_first_call
+from vidlab.engine.inference import build_and_load, inference_precision, resolve_config
+from vidlab.engine.precision import autocast_context
 from vidlab.errors import InputError
 
 logger = logging.getLogger("vidlab")
 
-DTYPES = {"fp32": "none", "bf16": "bf16", "auto": "auto"}
+DTYPES = ("fp32", "bf16", "auto")
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
@@ -44,6 +44,18 @@ def features_of(model: torch.nn.Module, x: torch.Tensor, layer: int | None, pool
     mean-pooled to ``(N, C)`` or kept as ``(N, C, T', H', W')``."""
     feats = model.forward_features(x) if layer is None else model.forward_intermediates(x, [layer])[0]
     return feats.mean(dim=(2, 3, 4)) if pool == "mean" else feats
+
+
+class FeatureModel(torch.nn.Module):
+    """A model's :func:`features_of` as a module of one clip batch, so that :func:`vidlab.engine.fast.prepare_model`
+    can fold, compile or export it like a classifier."""
+
+    def __init__(self, model: torch.nn.Module, layer: int | None, pool: str) -> None:
+        super().__init__()
+        self.model, self.layer, self.pool = model, layer, pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return features_of(self.model, x, self.layer, self.pool)
 
 
 def _rel(item) -> str:
@@ -79,7 +91,7 @@ def extract_features(
         key = "test_sampler" if cfg.data.test_sampler is not None else "val_sampler"
         getattr(cfg.data, key)["num_clips"] = clips
     info = init_distributed(cfg.device)
-    precision = resolve_precision(DTYPES[dtype], info.device)
+    precision = inference_precision(cfg, info.device, dtype)
     index = int(layer) if layer is not None else None
 
     everything = build_dataset(cfg, "test")
@@ -102,15 +114,15 @@ def extract_features(
             world_size=info.world_size,
             timeout=cfg.data.timeout,
         )
-        model = build_and_load(cfg, checkpoint, info.device)
+        # BatchNorm folded into the convolutions (checked on the first batch), compiled or exported as test.* says
+        model = FeatureModel(build_and_load(cfg, checkpoint, info.device), index, pool)
+        prepare_on_first_call(model, cfg.test)
         t0, done, shown = time.time(), 0, 0.0
         for batch in loader:
             x = to_input(batch["imgs"], cfg.data.mean, cfg.data.std, info.device)  # (B, V, C, T, H, W)
             b, v = x.shape[:2]
-            if done == 0 and cfg.test.fold_bn:  # BatchNorm folded into the convolutions, checked on this clip
-                fold_batchnorm(model, x[:1, 0])
             with autocast_context(precision, info.device):
-                feats = features_of(model, x.flatten(0, 1), index, pool)  # (B*V, C[, T', H', W'])
+                feats = model(x.flatten(0, 1))  # (B*V, C[, T', H', W'])
             feats = feats.float().cpu().unflatten(0, (b, v)).numpy()
             for i, j in enumerate(batch["index"].tolist()):
                 save_array(feature_path(out, _rel(todo[j])), feats[i])

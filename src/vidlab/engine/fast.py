@@ -329,16 +329,26 @@ class InferenceModel(nn.Module):
         return f"{self.precision_name}, {self.prepared.describe()}"
 
 
-def resolve_inference_precision(precision: str, device: torch.device, backend: str = "torch") -> str:
+def resolve_inference_precision(
+    precision: str, device: torch.device, backend: str = "torch", model: nn.Module | None = None
+) -> str:
     """``auto | fp32 | bf16 | fp16`` -> the engine's ``none | bf16 | fp16`` on ``device`` (``auto``: bf16 where
-    native). ONNX Runtime runs the exported fp32 graph."""
+    native). ONNX Runtime runs the exported fp32 graph.
+
+    With ``model`` given, ``auto`` keeps convolutional networks in fp32 on CPUs with AVX512-BF16 but no AMX: there
+    oneDNN's bf16 convolutions are no faster than its fp32 ones, and with the casts added a CNN forward is slower
+    (about 1.3x for I3D / TSM-R50 at batch 1, BENCHMARKS.md "Inference speed"); transformers' matmuls gain 2-3x."""
     if precision not in PRECISION_NAMES:
         raise InputError(f"precision must be one of auto, fp32, bf16, fp16; got {precision!r}")
     if backend == "onnxruntime":
         if precision not in ("auto", "fp32", "none"):
             raise InputError(f"the onnxruntime backend runs fp32 only; got precision {precision!r}")
         return "none"
-    return resolve_precision(PRECISION_NAMES[precision], device)
+    resolved = resolve_precision(PRECISION_NAMES[precision], device)
+    if precision == "auto" and resolved == "bf16" and device.type == "cpu" and model is not None:
+        if _conv_heavy(model) and not torch.cpu._is_amx_tile_supported():
+            return "none"
+    return resolved
 
 
 def inference_model(
@@ -357,8 +367,8 @@ def inference_model(
 
     Args:
         model: a vidlab model (any ``nn.Module`` taking one clip batch).
-        precision: ``auto`` (bf16 where the CPU or GPU computes it natively, else fp32), ``fp32``, ``bf16``,
-            ``fp16`` (CUDA).
+        precision: ``auto`` (bf16 where the CPU or GPU computes it natively and it pays, else fp32: see
+            :func:`resolve_inference_precision`), ``fp32``, ``bf16``, ``fp16`` (CUDA).
         compile: ``torch.compile`` with inductor (the first call compiles: seconds to minutes).
         backend: ``torch`` or ``onnxruntime`` (needs ``pip install vidlab[export]``; fp32, CPU).
         example: one input batch (its shape is what matters), used to find and check the BatchNorm folds and to
@@ -368,7 +378,7 @@ def inference_model(
         copy_model: work on a copy (default), leaving ``model`` as it was.
     """
     device = next(model.parameters()).device
-    resolved = resolve_inference_precision(precision, device, backend)
+    resolved = resolve_inference_precision(precision, device, backend, model)
     if example is None:
         example = example_input(model)
     if copy_model:

@@ -47,12 +47,20 @@ def class_names(cfg: Config, checkpoint: str | Path) -> list[str] | None:
     return load_class_names(cfg) or checkpoint_meta_of(checkpoint).get("classes")
 
 
-def inference_precision(cfg: Config, device: torch.device) -> str:
-    """The autocast precision of ``test.amp`` on ``device`` (``none`` under the onnxruntime backend)."""
+def inference_precision(cfg: Config, device: torch.device, amp: str | None = None) -> str:
+    """The autocast precision of ``amp`` (default ``test.amp``) on ``device`` (``none`` under the onnxruntime
+    backend; ``auto`` keeps CNNs in fp32 on CPUs without AMX, see
+    :func:`vidlab.engine.fast.resolve_inference_precision`)."""
     from vidlab.engine.fast import resolve_inference_precision
+    from vidlab.models._registry import meta_device
 
-    amp = "fp32" if cfg.test.amp == "none" else cfg.test.amp
-    return resolve_inference_precision(amp, device, cfg.test.backend)
+    amp = amp or cfg.test.amp
+    amp = "fp32" if amp == "none" else amp
+    shape_only = None
+    if amp == "auto" and device.type == "cpu":
+        with meta_device():  # the architecture only, no weights
+            shape_only = build_model(cfg)
+    return resolve_inference_precision(amp, device, cfg.test.backend, shape_only)
 
 
 def build_for_inference(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:

@@ -467,6 +467,13 @@ def _write_epoch(work_dir: Path, record: dict, stats: dict, vskipped: list, tb) 
     logger.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)))
 
 
+def _validation_precision(cfg: Config, info, model) -> str:
+    """``train.amp`` resolved for inference (:func:`vidlab.engine.fast.resolve_inference_precision`)."""
+    from vidlab.engine.fast import resolve_inference_precision
+
+    return resolve_inference_precision(cfg.train.amp, info.device, model=unwrap(model))
+
+
 def _log_start(cfg: Config, task: Task, train_loader, val_loader, info, global_batch, optimizer, precision, frozen):
     """The run's opening log line: model, task, data sizes, processes, batch, lr, precision, frozen parameters."""
     logger.info(
@@ -510,6 +517,9 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
     _log_start(cfg, task, train_loader, val_loader, info, global_batch, optimizer, precision, frozen)
     data_args = {"mean": cfg.data.mean, "std": cfg.data.std, "precision": precision}
+    # validation is inference: with amp auto, CNNs validate in fp32 where bf16 convolutions do not pay (as vidlab
+    # test runs them, so its figures reproduce the validation's)
+    val_args = {**data_args, "precision": _validation_precision(cfg, info, model)}
     epoch_args = {
         **data_args,
         "epochs": cfg.train.epochs,
@@ -536,7 +546,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         if (epoch + 1) % cfg.train.val_interval == 0 or epoch + 1 == cfg.train.epochs:
             broadcast_buffers(unwrap(model), info)  # validate the model the checkpoint holds (rank 0's statistics)
             with parallel.unsharded(model):  # ranks may run different numbers of batches
-                values, scores, labels, vskipped = evaluate_split(model, val_loader, info, task, **data_args)
+                values, scores, labels, vskipped = evaluate_split(model, val_loader, info, task, **val_args)
             record.update({f"val_{k}": v for k, v in values.items() if isinstance(v, float)})  # not per-class tables
             last_eval = (scores, labels)
         history.append(record)
@@ -555,7 +565,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
 
     minutes = (time.time() - t_start) / 60
     if info.is_main:
-        _finish(cfg, task, work_dir, history, values, minutes, best, last_eval, precision)
+        _finish(cfg, task, work_dir, history, values, minutes, best, last_eval, val_args["precision"])
     del model, optimizer, scheduler, train_loader, val_loader
     cleanup(info)
     return {**values, "minutes": minutes, "work_dir": str(work_dir), "precision": precision}
