@@ -27,7 +27,8 @@ each pipeline the script times vidlab's *decode floor*: ``VideoReader(path, shor
 much of the pipeline is decoding. Each repeat times one pass over all videos per pipeline and toolbox, interleaved;
 the figures are medians over repeats. The output shapes of both toolboxes are compared in one layout
 (views x frames x H x W x C; MMAction2's NCHW output does not split views, so frames x H x W x C there) and a
-mismatch fails the run.
+mismatch fails the run. vidlab's side runs with :func:`vidlab.engine.allocator.reuse_freed_memory`, as in the
+``vidlab`` commands' loader workers (``--system-malloc``: without); MMAction2's subprocess has glibc's default.
 
 Usage:
     python ../shared/bench/make_videos.py /tmp/benchvids 16
@@ -56,6 +57,7 @@ from vidlab.data.datasets import VideoDataset, parse_video_list
 from vidlab.data.decode import VideoReader
 from vidlab.data.sampling import SampleFrames
 from vidlab.data.transforms import build_pipeline
+from vidlab.engine.allocator import reuse_freed_memory
 
 TRAIN = [
     {"type": "RandomResizedCrop"},
@@ -218,7 +220,14 @@ def main() -> None:
     ap.add_argument(
         "--pipelines", default=",".join(PIPELINES), help=f"comma-separated subset of: {', '.join(PIPELINES)}"
     )
+    ap.add_argument(
+        "--system-malloc", action="store_true",
+        help="leave glibc's malloc as it is on vidlab's side (default: vidlab.engine.allocator's setting, which the "
+        "vidlab commands and their forked loader workers use)",
+    )  # fmt: skip
     args = ap.parse_args()
+    if not args.system_malloc:
+        reuse_freed_memory()
     names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
     unknown = [n for n in names if n not in PIPELINES]
     if unknown or not names:

@@ -48,3 +48,35 @@ def test_autocast_context():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
     with autocast_context("none", CPU):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def _weight_grad(conv, x, g, bf16: bool):
+    conv.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = conv(x)
+    out.float().backward(g)
+    return conv.weight.grad.clone()
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="bf16 is emulated on this CPU (auto trains in fp32)")
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_short_clip_conv3d_weight_gradient_is_right_under_bf16(channels_last):
+    """oneDNN's bf16 weight gradient of a Conv3d whose kernel is longer than the clip (3x1x1 on T = 2, as in
+    R(2+1)D-18's layer4) is NaN or wildly off; the guard computes that convolution in fp32."""
+    from torch import nn
+
+    from vidlab.engine.precision import guard_short_clip_convs
+
+    torch.manual_seed(0)
+    conv = nn.Conv3d(256, 256, (3, 1, 1), padding=(1, 0, 0), bias=False)
+    x = torch.randn(8, 256, 2, 4, 4)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    g = torch.randn(8, 256, 2, 4, 4)
+    ref = _weight_grad(conv, x, g, bf16=False)
+    assert guard_short_clip_convs(nn.Sequential(conv, nn.Conv3d(4, 4, 1))) == 1  # only temporal kernels
+    guarded = _weight_grad(conv, x, g, bf16=True)
+    assert (guarded - ref).abs().max() <= 1e-5 * ref.abs().max()  # computed in fp32
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # clips as long as the kernel: bf16 as before
+        assert conv(torch.randn(1, 256, 3, 4, 4, requires_grad=True)).dtype == torch.bfloat16
+        assert conv(x).dtype == torch.float32

@@ -12,6 +12,7 @@ import logging
 import os
 
 import torch
+from torch import nn
 
 from vidlab.errors import InputError
 
@@ -79,3 +80,39 @@ def describe(precision: str, device: torch.device) -> str:
     if device.type == "cpu":
         return f"{name} (CPU {torch.backends.cpu.get_cpu_capability()} kernels)"
     return f"{name} ({device.type})"
+
+
+class ShortClipSafeConv3d(nn.Conv3d):
+    """``nn.Conv3d`` whose forward runs in fp32 under CPU bf16 autocast, with gradients on, when the input is
+    shorter in time than the kernel (``T < kernel_t``).
+
+    There oneDNN's bf16 weight gradient is wrong (PyTorch 2.13, AVX512-BF16 CPU): NaN for contiguous inputs, values
+    up to 1e34 times too large for channels-last ones, while the forward and the input gradient are right and T >=
+    kernel_t, 2D convolutions and fp32 are unaffected. R(2+1)D-18 on 16-frame clips reaches T = 2 in ``layer4``,
+    under its 3x1x1 temporal convolutions, which is why its bf16 training diverged (BENCHMARKS.md, "3D networks from
+    scratch"); ``tests/engine/test_precision.py`` pins the bug and the guard. The fp32 path costs little: the short
+    clips are in the last stages, whose maps are small."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (
+            x.device.type == "cpu"
+            and x.shape[-3] < self.kernel_size[0]
+            and torch.is_grad_enabled()
+            and torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        ):
+            with torch.autocast("cpu", enabled=False):
+                return self._conv_forward(x.float(), self.weight, self.bias)
+        return super().forward(x)
+
+
+def guard_short_clip_convs(model: nn.Module) -> int:
+    """Make every ``nn.Conv3d`` of ``model`` with a temporal kernel above 1 a :class:`ShortClipSafeConv3d`, in
+    place (same parameters, state dict and ``isinstance``); returns how many. The engine does this for bf16
+    training on CPU."""
+    count = 0
+    for m in model.modules():
+        if type(m) is nn.Conv3d and m.kernel_size[0] > 1:
+            m.__class__ = ShortClipSafeConv3d
+            count += 1
+    return count

@@ -38,7 +38,7 @@ from vidlab.engine.distributed import (
 )
 from vidlab.engine.evaluate import TrainForward, batch_inputs, evaluate_split, result_table, unwrap
 from vidlab.engine.optim import apply_freeze, build_scheduler
-from vidlab.engine.precision import autocast_context, describe, resolve_precision
+from vidlab.engine.precision import autocast_context, describe, guard_short_clip_convs, resolve_precision
 from vidlab.engine.sources import MultiSourceLoader, source_loss
 from vidlab.errors import InputError, MissingDependencyError, VidlabError
 from vidlab.models.convert import load_checkpoint
@@ -507,6 +507,10 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     iters = len(train_loader) // cfg.train.accum_steps
     iters = min(iters, cfg.train.max_iters_per_epoch or iters)
     model, optimizer, scheduler, global_batch, frozen = _model_and_optimizer(cfg, info, iters)
+    if precision == "bf16" and info.device.type == "cpu":
+        guarded = guard_short_clip_convs(unwrap(model))
+        if guarded:
+            logger.info("bf16 on CPU: %d Conv3d layers run in fp32 where a clip is shorter than their kernel", guarded)
     scaler = torch.amp.GradScaler(info.device.type) if precision == "fp16" else None
     meta = checkpoint_meta(cfg, task, unwrap(model), _weights_of(cfg))  # the kwargs the model was built with
     start_epoch, best, history = 0, {"metric": task.best_metric, "value": None, "epoch": 0}, []
