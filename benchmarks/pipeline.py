@@ -34,6 +34,9 @@ Usage:
     python ../shared/bench/make_videos.py /tmp/benchvids 16
     python benchmarks/pipeline.py --videos /tmp/benchvids [--repeats 5] [--pipelines tsn_test,slowfast_test]
 
+(with ``transformers`` installed in the MMAction2 environment, as ``inference_speed.py`` needs, prefix
+``NO_TV_STUB=1``: the torchvision stub of ``shared/refs/refshim.py`` breaks transformers' import probe)
+
 Prints a table and, last, ``RESULT tsn_ratio=<x> slowfast_ratio=<y> slowfast_test_ratio=<z> tsn_test_ratio=<u>
 repeated_aug_ratio=<v>`` (the pipelines run): vidlab videos/s over MMAction2-decord videos/s.
 """
@@ -102,6 +105,8 @@ PIPELINES = {
 MM_SCRIPT = r"""
 import json, sys, time
 import refshim  # noqa: F401  (must precede mmaction)
+import mmaction.utils.dependency as mm_dependency
+mm_dependency.WITH_MULTIMODAL = False  # with transformers installed, VindLU would import timm; not used here
 import numpy as np
 from mmaction.utils import register_all_modules
 from mmaction.registry import TRANSFORMS

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from vidlab.engine.precision import autocast_context, resolve_precision
+from vidlab.engine.precision import autocast_context, cpu_bf16_pays, resolve_precision
 from vidlab.errors import InputError
 from vidlab.models.base import set_conv_memory_format
 
@@ -248,22 +249,40 @@ def prepare_model(
     set_conv_memory_format(model, channels_last)
     if channels_last:
         model.register_forward_pre_hook(lambda _m, args: (_input_format(args[0]), *args[1:]) if args else args)
-    if compile:
-        _compile(model)
-    return Prepared(folded, channels_last, compile, backend)
+    compiled = _compile(model, example) if compile else False
+    return Prepared(folded, channels_last, compiled, backend)
 
 
-def _compile(model: nn.Module) -> None:
+def _compile(model: nn.Module, example) -> bool:
     """``torch.compile`` with inductor; on CPU with ``freezing`` (weights become constants: conv weight pre-packing
-    and conv + activation fusion)."""
+    and conv + activation fusion). The compiled model runs once on ``example`` (this compiles it) and is checked
+    against the eager model in fp32: where it differs by more than 1e-4 relative, or is not finite, the compile is
+    undone with a warning and ``False`` returned.
+
+    Freezing is left off where ATen's kernels are capped below the CPU's ISA (``ATEN_CPU_CAPABILITY=avx2`` on an
+    AVX-512 machine, the way to emulate an AVX2-only CPU): there PyTorch 2.13's frozen convolutions returned garbage
+    (TSM-R50: errors of 1e13 and more, NaN for SlowOnly / SlowFast), while unfrozen compiles, and frozen ones under
+    ``ONEDNN_MAX_CPU_ISA=AVX2`` alone, were right."""
     import torch._inductor.config as inductor_config
 
     param = next(model.parameters(), None)
     if param is None or param.device.type == "cpu":
-        inductor_config.freezing = True
+        capped = torch.backends.cpu.get_cpu_capability() == "AVX2" and torch.cpu._is_avx512_supported()
+        inductor_config.freezing = not capped
     for p in model.parameters():
         p.requires_grad_(False)
+    reference = _run(model, example)
     model.compile(backend="inductor", dynamic=False)
+    out = _run(model, example)
+    err = ((out - reference).abs().max() / reference.abs().max().clamp_min(1e-12)).item()
+    if not math.isfinite(err) or err > FOLD_TOLERANCE:
+        model._compiled_call_impl = None
+        logger.warning(
+            "torch.compile changed the model's output on the example clip (max relative difference %.3g): running it "
+            "uncompiled", err,
+        )  # fmt: skip
+        return False
+    return True
 
 
 def _use_onnxruntime(model: nn.Module, example: torch.Tensor) -> None:
@@ -329,15 +348,12 @@ class InferenceModel(nn.Module):
         return f"{self.precision_name}, {self.prepared.describe()}"
 
 
-def resolve_inference_precision(
-    precision: str, device: torch.device, backend: str = "torch", model: nn.Module | None = None
-) -> str:
-    """``auto | fp32 | bf16 | fp16`` -> the engine's ``none | bf16 | fp16`` on ``device`` (``auto``: bf16 where
-    native). ONNX Runtime runs the exported fp32 graph.
+def resolve_inference_precision(precision: str, device: torch.device, backend: str = "torch") -> str:
+    """``auto | fp32 | bf16 | fp16`` -> the engine's ``none | bf16 | fp16`` on ``device``. ONNX Runtime runs the
+    exported fp32 graph.
 
-    With ``model`` given, ``auto`` keeps convolutional networks in fp32 on CPUs with AVX512-BF16 but no AMX: there
-    oneDNN's bf16 convolutions are no faster than its fp32 ones, and with the casts added a CNN forward is slower
-    (about 1.3x for I3D / TSM-R50 at batch 1, BENCHMARKS.md "Inference speed"); transformers' matmuls gain 2-3x."""
+    ``auto`` on CPU: bf16 where it is native *and* a one-off timing shows bf16 matmuls beating fp32 ones
+    (:func:`vidlab.engine.precision.cpu_bf16_pays`): some CPUs with AVX512-BF16 run bf16 slower than fp32."""
     if precision not in PRECISION_NAMES:
         raise InputError(f"precision must be one of auto, fp32, bf16, fp16; got {precision!r}")
     if backend == "onnxruntime":
@@ -345,9 +361,8 @@ def resolve_inference_precision(
             raise InputError(f"the onnxruntime backend runs fp32 only; got precision {precision!r}")
         return "none"
     resolved = resolve_precision(PRECISION_NAMES[precision], device)
-    if precision == "auto" and resolved == "bf16" and device.type == "cpu" and model is not None:
-        if _conv_heavy(model) and not torch.cpu._is_amx_tile_supported():
-            return "none"
+    if precision == "auto" and resolved == "bf16" and device.type == "cpu" and not cpu_bf16_pays():
+        return "none"
     return resolved
 
 
@@ -367,7 +382,7 @@ def inference_model(
 
     Args:
         model: a vidlab model (any ``nn.Module`` taking one clip batch).
-        precision: ``auto`` (bf16 where the CPU or GPU computes it natively and it pays, else fp32: see
+        precision: ``auto`` (bf16 where the CPU or GPU computes it natively and, on CPU, faster than fp32: see
             :func:`resolve_inference_precision`), ``fp32``, ``bf16``, ``fp16`` (CUDA).
         compile: ``torch.compile`` with inductor (the first call compiles: seconds to minutes).
         backend: ``torch`` or ``onnxruntime`` (needs ``pip install vidlab[export]``; fp32, CPU).
@@ -378,7 +393,7 @@ def inference_model(
         copy_model: work on a copy (default), leaving ``model`` as it was.
     """
     device = next(model.parameters()).device
-    resolved = resolve_inference_precision(precision, device, backend, model)
+    resolved = resolve_inference_precision(precision, device, backend)
     if example is None:
         example = example_input(model)
     if copy_model:

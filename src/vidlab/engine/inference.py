@@ -49,18 +49,11 @@ def class_names(cfg: Config, checkpoint: str | Path) -> list[str] | None:
 
 def inference_precision(cfg: Config, device: torch.device, amp: str | None = None) -> str:
     """The autocast precision of ``amp`` (default ``test.amp``) on ``device`` (``none`` under the onnxruntime
-    backend; ``auto`` keeps CNNs in fp32 on CPUs without AMX, see
+    backend; ``auto`` on CPU: bf16 only where it beats fp32, see
     :func:`vidlab.engine.fast.resolve_inference_precision`)."""
     from vidlab.engine.fast import resolve_inference_precision
-    from vidlab.models._registry import meta_device
 
-    amp = amp or cfg.test.amp
-    amp = "fp32" if amp == "none" else amp
-    shape_only = None
-    if amp == "auto" and device.type == "cpu":
-        with meta_device():  # the architecture only, no weights
-            shape_only = build_model(cfg)
-    return resolve_inference_precision(amp, device, cfg.test.backend, shape_only)
+    return resolve_inference_precision(amp or cfg.test.amp, device, cfg.test.backend)
 
 
 def build_for_inference(cfg: Config, checkpoint: str | Path, device: torch.device) -> torch.nn.Module:

@@ -65,6 +65,42 @@ def resolve_precision(amp: str, device: torch.device) -> str:
     return amp
 
 
+_BF16_PAYS: dict[str, bool] = {}
+
+
+def cpu_bf16_pays() -> bool:
+    """Whether bf16 matmuls beat fp32 ones on this CPU: native bf16 (:func:`cpu_has_native_bf16`) and a one-off
+    timing, cached per kernel capability and thread count (about 0.2 s).
+
+    The CPU flags do not tell: on an AMD EPYC with AVX512-BF16, bf16 autocast halved a ViT-B forward and sped up 3D
+    CNN training 2.5x, while on an Intel Xeon with AVX512-BF16 (and AVX512-FP16, no AMX) a bf16 matmul of a ViT-B
+    MLP's shape took 1.6-2.3x its fp32 time, and whole models were 1.1-1.6x slower in bf16 (BENCHMARKS.md,
+    "Inference speed"). The probe times a ``(512 x 768) @ (768 x 3072)`` addmm in both precisions (best of 5 after a
+    warm-up) and calls bf16 worth it when it takes under 0.9x the fp32 time."""
+    key = f"{torch.backends.cpu.get_cpu_capability()}/{torch.get_num_threads()}"
+    if key not in _BF16_PAYS:
+        pays = cpu_has_native_bf16() and _addmm_seconds(torch.bfloat16) < 0.9 * _addmm_seconds(torch.float32)
+        _BF16_PAYS[key] = pays
+        logger.debug("bf16 matmuls %s fp32 ones on this CPU", "beat" if pays else "do not beat")
+    return _BF16_PAYS[key]
+
+
+def _addmm_seconds(dtype: torch.dtype) -> float:
+    import time
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(512, 768, generator=g).to(dtype), torch.randn(768, 3072, generator=g).to(dtype)
+    bias = torch.zeros(3072, dtype=dtype)
+    best = float("inf")
+    with torch.no_grad():
+        for i in range(6):
+            t0 = time.perf_counter()
+            torch.addmm(bias, a, b)
+            if i:  # the first call warms up
+                best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def autocast_context(precision: str, device: torch.device):
     """``torch.autocast`` for a resolved ``precision`` (``none`` | ``bf16`` | ``fp16``)."""
     if precision == "none":
