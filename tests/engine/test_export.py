@@ -144,7 +144,14 @@ def _load(path, fmt):
     return torch.jit.load(str(path))
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "exported-program"])
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "onnx",
+        pytest.param("torchscript", marks=pytest.mark.slow),
+        pytest.param("exported-program", marks=pytest.mark.slow),
+    ],
+)
 def test_cli_exports_a_checkpoint_with_its_clip_spec(fmt, tmp_path, cli_inprocess):
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")

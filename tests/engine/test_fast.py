@@ -40,7 +40,9 @@ def _rel(a, b):
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "x3d_s" else n for n in TINY])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in ("x3d_s", "slowfast_r50_4x16") else n for n in TINY]
+)
 def test_fold_batchnorm_keeps_the_output(name):
     kwargs, shape = TINY[name]
     torch.manual_seed(0)
