@@ -74,9 +74,9 @@ def cpu_bf16_pays() -> bool:
 
     The CPU flags do not tell: on an AMD EPYC with AVX512-BF16, bf16 autocast halved a ViT-B forward and sped up 3D
     CNN training 2.5x, while on an Intel Xeon with AVX512-BF16 (and AVX512-FP16, no AMX) a bf16 matmul of a ViT-B
-    MLP's shape took 1.6-2.3x its fp32 time, and whole models were 1.1-1.6x slower in bf16 (BENCHMARKS.md,
-    "Inference speed"). The probe times a ``(512 x 768) @ (768 x 3072)`` addmm in both precisions (best of 5 after a
-    warm-up) and calls bf16 worth it when it takes under 0.9x the fp32 time."""
+    MLP's shape took 1.6-2.3x its fp32 time, and whole models (all but X3D-S) were 1.1-1.6x slower in bf16
+    (BENCHMARKS.md, "Inference speed"). The probe times a ``(512 x 768) @ (768 x 3072)`` addmm in both precisions
+    (best of 5 after a warm-up) and calls bf16 worth it when it takes under 0.9x the fp32 time."""
     key = f"{torch.backends.cpu.get_cpu_capability()}/{torch.get_num_threads()}"
     if key not in _BF16_PAYS:
         pays = cpu_has_native_bf16() and _addmm_seconds(torch.bfloat16) < 0.9 * _addmm_seconds(torch.float32)
