@@ -486,6 +486,34 @@ def _add_list_parsers(data) -> None:
     flow.set_defaults(func=_cmd_data_flow)
 
 
+def _add_extract_parser(sub) -> None:
+    ext = sub.add_parser(
+        "extract",
+        help="write per-video features of a checkpoint's backbone (resumable; torchrun for several processes)",
+    )
+    ext.add_argument("--checkpoint", required=True)
+    ext.add_argument("--list", required=True, help="annotation list of the videos (labels are ignored)")
+    ext.add_argument("--root", required=True, help="data root the list's paths are relative to")
+    ext.add_argument("--out", required=True, help="folder for <video id>.npy files and index.csv")
+    ext.add_argument("--layer", default=None, help="intermediate stage/block index (default: the final map)")
+    ext.add_argument("--pool", default="mean", choices=["mean", "none"], help="mean: (clips, C); none: the maps")
+    ext.add_argument("--clips", type=int, default=None, help="clips per video (default: the test sampler's)")
+    ext.add_argument(
+        "--precision", "--dtype", dest="dtype", default="fp32", choices=["fp32", "bf16", "auto"],
+        help="compute precision (auto: bf16 where native and faster); BatchNorm is folded either way",
+    )  # fmt: skip
+    ext.add_argument("--compile", action="store_true", help="torch.compile the feature model (inductor)")
+    ext.add_argument(
+        "--backend", default=None, choices=["torch", "onnxruntime"],
+        help="onnxruntime: run an fp32 ONNX export of the feature model (pip install vidlab[export])",
+    )  # fmt: skip
+    ext.add_argument("--config", default=None, help="optional YAML recipe on top of the checkpoint's description")
+    ext.add_argument("--batch-size", type=int, default=4, help="videos per forward")
+    ext.add_argument("--num-workers", type=int, default=2, help="decoding processes")
+    ext.add_argument("overrides", nargs="*")
+    ext.set_defaults(func=_cmd_extract)
+
+
 def _add_predict_parser(sub) -> None:
     pred = sub.add_parser(
         "predict",
@@ -730,31 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_predict_parser(sub)
 
-    ext = sub.add_parser(
-        "extract",
-        help="write per-video features of a checkpoint's backbone (resumable; torchrun for several processes)",
-    )
-    ext.add_argument("--checkpoint", required=True)
-    ext.add_argument("--list", required=True, help="annotation list of the videos (labels are ignored)")
-    ext.add_argument("--root", required=True, help="data root the list's paths are relative to")
-    ext.add_argument("--out", required=True, help="folder for <video id>.npy files and index.csv")
-    ext.add_argument("--layer", default=None, help="intermediate stage/block index (default: the final map)")
-    ext.add_argument("--pool", default="mean", choices=["mean", "none"], help="mean: (clips, C); none: the maps")
-    ext.add_argument("--clips", type=int, default=None, help="clips per video (default: the test sampler's)")
-    ext.add_argument(
-        "--precision", "--dtype", dest="dtype", default="fp32", choices=["fp32", "bf16", "auto"],
-        help="compute precision (auto: bf16 where native); BatchNorm is folded into the convolutions either way",
-    )  # fmt: skip
-    ext.add_argument("--compile", action="store_true", help="torch.compile the feature model (inductor)")
-    ext.add_argument(
-        "--backend", default=None, choices=["torch", "onnxruntime"],
-        help="onnxruntime: run an fp32 ONNX export of the feature model (pip install vidlab[export])",
-    )  # fmt: skip
-    ext.add_argument("--config", default=None, help="optional YAML recipe on top of the checkpoint's description")
-    ext.add_argument("--batch-size", type=int, default=4, help="videos per forward")
-    ext.add_argument("--num-workers", type=int, default=2, help="decoding processes")
-    ext.add_argument("overrides", nargs="*")
-    ext.set_defaults(func=_cmd_extract)
+    _add_extract_parser(sub)
 
     models = sub.add_parser("models", help="list registered models with parameter counts")
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'tsm_*'")

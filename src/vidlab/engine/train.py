@@ -467,6 +467,15 @@ def _write_epoch(work_dir: Path, record: dict, stats: dict, vskipped: list, tb) 
     logger.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)))
 
 
+def _guard_bf16_convs(model, precision: str, info) -> None:
+    """bf16 training on CPU: Conv3d layers compute in fp32 where a clip is shorter than their temporal kernel
+    (:class:`vidlab.engine.precision.ShortClipSafeConv3d`)."""
+    if precision == "bf16" and info.device.type == "cpu":
+        guarded = guard_short_clip_convs(unwrap(model))
+        if guarded:
+            logger.info("bf16 on CPU: %d Conv3d layers run in fp32 where a clip is shorter than their kernel", guarded)
+
+
 def _validation_precision(cfg: Config, info) -> str:
     """``train.amp`` resolved for inference (:func:`vidlab.engine.fast.resolve_inference_precision`)."""
     from vidlab.engine.fast import resolve_inference_precision
@@ -507,10 +516,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     iters = len(train_loader) // cfg.train.accum_steps
     iters = min(iters, cfg.train.max_iters_per_epoch or iters)
     model, optimizer, scheduler, global_batch, frozen = _model_and_optimizer(cfg, info, iters)
-    if precision == "bf16" and info.device.type == "cpu":
-        guarded = guard_short_clip_convs(unwrap(model))
-        if guarded:
-            logger.info("bf16 on CPU: %d Conv3d layers run in fp32 where a clip is shorter than their kernel", guarded)
+    _guard_bf16_convs(model, precision, info)
     scaler = torch.amp.GradScaler(info.device.type) if precision == "fp16" else None
     meta = checkpoint_meta(cfg, task, unwrap(model), _weights_of(cfg))  # the kwargs the model was built with
     start_epoch, best, history = 0, {"metric": task.best_metric, "value": None, "epoch": 0}, []
