@@ -16,6 +16,10 @@ fine-tuning runs).
 
 Usage:
     python benchmarks/videomae_synth.py [--work-root work_dirs/videomae_synth] [--epochs-10pct 40]
+        [--pretrain-config YAML] [--finetune-config YAML] [--pretrain-set KEY=VALUE ...] [--set KEY=VALUE ...]
+
+``--pretrain-set`` overrides the pre-training recipe; ``--set`` every fine-tuning run and the probed encoder (e.g. a
+smaller input: ``model.kwargs.img_size=32`` with 32-pixel pipelines).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def train_and_test(config: str, work: Path, overrides: list[str]) -> dict:
     }
 
 
-def encoder_checkpoint(pretrained: Path, out: Path) -> Path:
+def encoder_checkpoint(config: str, pretrained: Path, out: Path, overrides: list[str]) -> Path:
     """The fine-tuning network with the pre-trained encoder loaded (as ``model.pretrained`` loads it), saved as a
     self-describing checkpoint for ``vidlab extract``."""
     if out.is_file():
@@ -81,7 +85,7 @@ def encoder_checkpoint(pretrained: Path, out: Path) -> Path:
     from vidlab.engine.checkpoint import save_checkpoint
     from vidlab.models.convert import load_checkpoint
 
-    cfg = load_config(FINETUNE, [f"model.pretrained={pretrained}"])
+    cfg = load_config(config, [f"model.pretrained={pretrained}", *overrides])
     torch.manual_seed(0)
     model = build_model(cfg)
     report = load_checkpoint(model, pretrained, strict=False, drop_head=True)
@@ -121,13 +125,20 @@ def main() -> None:
     ap.add_argument("--epochs-10pct", type=int, default=40, help="fine-tuning epochs on 10%% of the labels")
     ap.add_argument("--skip-probes", action="store_true", help="no linear probes (e.g. for a second process)")
     ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS), help="fine-tuning runs to do")
+    ap.add_argument("--pretrain-config", default=PRETRAIN)
+    ap.add_argument("--finetune-config", default=FINETUNE)
+    ap.add_argument("--pretrain-set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for pre-training")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every fine-tuning run")
     args = ap.parse_args()
     work = Path(args.work_root)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if not (work / "pretrain" / "best.pth").is_file():
         (work / "pretrain").mkdir(exist_ok=True)
-        vidlab("train", PRETRAIN, f"work_dir={work / 'pretrain'}", log=work / "pretrain" / "stdout.txt")
+        vidlab(
+            "train", args.pretrain_config, f"work_dir={work / 'pretrain'}", *args.pretrain_set,
+            log=work / "pretrain" / "stdout.txt",
+        )  # fmt: skip
     pre = history(work / "pretrain")
     pretrained = work / "pretrain" / "best.pth"
     ten = ["data.train_fraction=0.1", f"train.epochs={args.epochs_10pct}", "train.val_interval=5"]
@@ -138,10 +149,10 @@ def main() -> None:
         "scratch_10": ["model.pretrained=null", *ten],
     }
     runs = {RUNS[k]: (work / k, overrides[k]) for k in RUNS if k in args.runs}
-    results = {name: train_and_test(FINETUNE, path, ov) for name, (path, ov) in runs.items()}
+    results = {name: train_and_test(args.finetune_config, path, [*ov, *args.set]) for name, (path, ov) in runs.items()}
     probes = {}
     if not args.skip_probes:
-        enc = encoder_checkpoint(pretrained, work / "encoder_pretrained.pth")
+        enc = encoder_checkpoint(args.finetune_config, pretrained, work / "encoder_pretrained.pth", args.set)
         root = Path(args.root)
         probes["pre-trained encoder"] = probe(enc, root, work / "probe_pretrained", [])
         probes["random encoder"] = probe(random_init(enc, work / "encoder_random.pth"), root, work / "probe_random", [])
