@@ -37,6 +37,7 @@ from vidlab.engine.distributed import (
     init_distributed,
 )
 from vidlab.engine.evaluate import TrainForward, batch_inputs, evaluate_split, result_table, unwrap
+from vidlab.engine.fast import resolve_inference_precision
 from vidlab.engine.optim import apply_freeze, build_scheduler
 from vidlab.engine.precision import autocast_context, describe, guard_short_clip_convs, resolve_precision
 from vidlab.engine.sources import MultiSourceLoader, source_loss
@@ -476,13 +477,6 @@ def _guard_bf16_convs(model, precision: str, info) -> None:
             logger.info("bf16 on CPU: %d Conv3d layers run in fp32 where a clip is shorter than their kernel", guarded)
 
 
-def _validation_precision(cfg: Config, info) -> str:
-    """``train.amp`` resolved for inference (:func:`vidlab.engine.fast.resolve_inference_precision`)."""
-    from vidlab.engine.fast import resolve_inference_precision
-
-    return resolve_inference_precision(cfg.train.amp, info.device)
-
-
 def _log_start(cfg: Config, task: Task, train_loader, val_loader, info, global_batch, optimizer, precision, frozen):
     """The run's opening log line: model, task, data sizes, processes, batch, lr, precision, frozen parameters."""
     logger.info(
@@ -529,7 +523,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     data_args = {"mean": cfg.data.mean, "std": cfg.data.std, "precision": precision}
     # validation is inference: with amp auto, in fp32 where bf16 does not beat it on this CPU (as vidlab test runs
     # it, so its figures reproduce the validation's)
-    val_args = {**data_args, "precision": _validation_precision(cfg, info)}
+    val_args = {**data_args, "precision": resolve_inference_precision(cfg.train.amp, info.device)}
     epoch_args = {
         **data_args,
         "epochs": cfg.train.epochs,
