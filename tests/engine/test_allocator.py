@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,7 +38,15 @@ def test_a_freed_large_block_is_reused_without_page_faults():
     # once the heap has settled, 4 rounds fault in less than one round's 64 MiB (0 or one 16 MiB block seen)
     assert faults < 16_384
     off, default_faults = _faults("0")
-    assert off == "False" and default_faults > 4 * 16_384  # glibc's default: fresh pages for the 64 MiB every time
+    assert off == "False"
+    # the control: glibc's default maps the 64 MiB afresh each round. How many faults that costs depends on the
+    # kernel (transparent huge pages, fault-around), so ask only for more than two rounds' worth of 4 KiB pages
+    # (measured: 65,540 here and 57,347 on another machine); with huge pages always on, a fault maps 2 MiB.
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if thp.exists() and "[always]" in thp.read_text():
+        assert default_faults > faults
+    else:
+        assert default_faults > 2 * 16_384
 
 
 def test_vidlab_malloc_system_turns_it_off():
