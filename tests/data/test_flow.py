@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from vidlab.data.batch_transforms import normalize_batch
 from vidlab.data.datasets import parse_rawframe_list
 from vidlab.data.decode import VideoDecodeError
 from vidlab.data.flow import (
@@ -26,7 +27,7 @@ from vidlab.data.flow import (
     stack_flow,
 )
 from vidlab.data.sampling import SampleFrames
-from vidlab.data.transforms import Resize, normalize_batch
+from vidlab.data.transforms import Resize
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "assets" / "flow_mmaction2.json").read_text())
 

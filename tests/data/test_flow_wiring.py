@@ -118,7 +118,7 @@ def test_colour_transforms_refuse_flow():
 
 def test_3d_flow_clips_feed_a_two_channel_3d_network(tmp_path):
     """MMAction2's 3D flow recipe (SlowOnly, in_channels=2): NCTHW clips of (x, y) flow frames, mean/std of 2."""
-    from vidlab.data.transforms import normalize_batch
+    from vidlab.data.batch_transforms import normalize_batch
     from vidlab.models import create_model
 
     frames = write_flow_folder(tmp_path / "v0", n=8, h=32, w=32)

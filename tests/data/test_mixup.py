@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vidlab.data.batch_transforms import RandomErasing
 from vidlab.data.mixup import Mixup, smooth_one_hot, soft_target_cross_entropy
-from vidlab.data.transforms import RandomErasing, build_pipeline
+from vidlab.data.transforms import build_pipeline
 
 K = 5
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidlab.data import transforms as T
+from vidlab.data import randaugment as T
 from vidlab.data.transforms import RandAugment, build_pipeline
 
 ALL_OPS = sorted(set(T.RAND_AUGMENT_OPS) | set(T.RAND_AUGMENT_INCREASING_OPS))

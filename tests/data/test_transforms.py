@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vidlab.data import transforms as T
+from vidlab.data.batch_transforms import normalize_batch
 
 FIXTURES = json.loads((Path(__file__).parents[1] / "assets" / "transform_fixtures.json").read_text())
 CROPS = {"CenterCrop": T.CenterCrop, "ThreeCrop": T.ThreeCrop, "TenCrop": T.TenCrop}
@@ -219,7 +220,7 @@ def test_hue_rotation_round_trips():
 def test_normalize_batch_matches_hand_computation():
     mean, std = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
     x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 3, 4, 5, 6, 3), dtype=np.uint8))
-    out = T.normalize_batch(x)
+    out = normalize_batch(x)
     assert out.shape == (2, 3, 3, 4, 5, 6) and out.dtype == torch.float32
     b, v, c, t, i, j = 1, 2, 1, 3, 4, 5
     assert out[b, v, c, t, i, j].item() == pytest.approx((x[b, v, t, i, j, c].item() - mean[c]) / std[c], abs=1e-6)
@@ -227,7 +228,7 @@ def test_normalize_batch_matches_hand_computation():
     torch.testing.assert_close(out, expected.permute(0, 1, 5, 2, 3, 4).float())
     folded = out.reshape(6, 3, 4, 5, 6)  # (B*V, C, T, H, W) without a copy, channels-last 3D
     assert folded.is_contiguous(memory_format=torch.channels_last_3d)
-    five_d = T.normalize_batch(x[:, 0], contiguous=True)
+    five_d = normalize_batch(x[:, 0], contiguous=True)
     assert five_d.shape == (2, 3, 4, 5, 6) and five_d.is_contiguous()
     torch.testing.assert_close(five_d, out[:, 0])
 

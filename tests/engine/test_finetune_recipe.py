@@ -7,10 +7,10 @@ import torch
 
 from tests.helpers import write_indexed_video
 from vidlab.config import Config, ConfigError, load_config
+from vidlab.data.batch_transforms import RandomErasing
 from vidlab.data.datasets import VideoDataset, VideoItem, collate
 from vidlab.data.mixup import Mixup, soft_target_cross_entropy
 from vidlab.data.sampling import SampleFrames
-from vidlab.data.transforms import RandomErasing
 from vidlab.engine.builders import build_dataset, build_model, build_task, scale_head_init
 from vidlab.engine.distributed import DistInfo
 from vidlab.engine.evaluate import to_input

@@ -157,7 +157,7 @@ def test_label_index_and_segments_follow_the_nearest_centre():
 def test_colour_model_reads_the_colour(colour_ckpt):
     """The hand-set checkpoint is what the timeline test assumes: the dominant colour wins with near certainty."""
     import vidlab
-    from vidlab.data.transforms import normalize_batch
+    from vidlab.data.batch_transforms import normalize_batch
 
     model = vidlab.load_model(colour_ckpt)
     frames = torch.zeros(3, 1, 4, 32, 32, 3, dtype=torch.uint8)  # (B, V, T, H, W, C): red, green, blue clips

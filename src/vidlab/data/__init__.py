@@ -1,3 +1,4 @@
+from vidlab.data.batch_transforms import normalize_batch  # noqa: F401
 from vidlab.data.decode import VideoDecodeError, VideoReader  # noqa: F401
 from vidlab.data.longterm import sliding_windows  # noqa: F401
 from vidlab.data.sampling import DenseSampleFrames, SampleFrames, SparseSample, UniformSample  # noqa: F401
@@ -14,7 +15,6 @@ from vidlab.data.transforms import (  # noqa: F401
     TenCrop,
     ThreeCrop,
     build_pipeline,
-    normalize_batch,
 )
 
 

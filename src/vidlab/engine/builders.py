@@ -539,8 +539,8 @@ def build_mixup(cfg: Config):
 
 
 def build_random_erasing(cfg: Config):
-    """The batch-level :class:`~vidlab.data.transforms.RandomErasing` of ``data.random_erasing``, or None."""
-    from vidlab.data.transforms import RandomErasing
+    """The batch-level :class:`~vidlab.data.batch_transforms.RandomErasing` of ``data.random_erasing``, or None."""
+    from vidlab.data.batch_transforms import RandomErasing
 
     spec = cfg.data.random_erasing
     if spec is None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidlab.data.batch_transforms import normalize_batch
 from vidlab.data.longterm import aggregate_by_video
-from vidlab.data.transforms import normalize_batch
 from vidlab.engine.distributed import DistInfo, all_gather_objects
 from vidlab.engine.precision import autocast_context
 from vidlab.errors import InputError
