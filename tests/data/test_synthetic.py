@@ -11,6 +11,9 @@ import av
 import numpy as np
 import pytest
 
+from vidlab.data.synth_scene import (
+    _render_sprite,
+)
 from vidlab.data.synthetic import (
     CLASSES,
     DEFAULT_SIZES,
@@ -18,7 +21,6 @@ from vidlab.data.synthetic import (
     FLIP_LABEL_MAP,
     FPS_CHOICES,
     _make_scene,
-    _render_sprite,
     generate_synth_actions,
     render_synth_video,
 )

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from vidlab.data.synthetic import (
+from vidlab.data.synth_scene import (
     _JITTER,
     _SHAPES,
     CLASSES,
@@ -44,8 +44,10 @@ from vidlab.data.synthetic import (
     _contrasting_color,
     _distractor_track,
     _make_background,
-    _run_jobs,
     _Track,
+)
+from vidlab.data.synthetic import (
+    _run_jobs,
     _write_video,
 )
 from vidlab.errors import InputError

@@ -31,20 +31,22 @@ from typing import Any
 
 import numpy as np
 
-from vidlab.data.synthetic import (
+from vidlab.data.synth_scene import (
     _CLASS_MOTION,
     _JITTER,
-    _SPLITS,
     _actor_track,
     _camera_jitter,
     _distractor_track,
     _iter_frames,
+    _Scene,
+    _Track,
+)
+from vidlab.data.synthetic import (
+    _SPLITS,
     _prepare_dir,
     _run_jobs,
-    _Scene,
     _stratified_split,
     _styled_background,
-    _Track,
     _write_text,
     _write_video,
 )
