@@ -298,12 +298,7 @@ def _add_predict_parser(sub) -> None:
     pred.set_defaults(func=_cmd_predict)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidlab", description="Video understanding toolbox.")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    _add_data_parser(sub)
-
+def _add_train_test_parsers(sub) -> None:
     train = sub.add_parser("train", help="train a model from a YAML recipe")
     train.add_argument("config")
     train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=0.01")
@@ -337,10 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_options(test)
     test.set_defaults(func=_cmd_test)
 
-    _add_predict_parser(sub)
 
-    _add_extract_parser(sub)
-
+def _add_model_info_parsers(sub) -> None:
     models = sub.add_parser("models", help="list registered models with parameter counts")
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'tsm_*'")
     models.add_argument("--num-classes", type=int, default=None, help="default: each model's reference config's")
@@ -354,10 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
     flops.add_argument("--kwargs", default=None, help="builder arguments as a YAML mapping, e.g. '{num_segments: 16}'")
     flops.set_defaults(func=_cmd_flops)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidlab", description="Video understanding toolbox.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    _add_data_parser(sub)
+    _add_train_test_parsers(sub)
+    _add_predict_parser(sub)
+    _add_extract_parser(sub)
+    _add_model_info_parsers(sub)
     _add_bench_parser(sub)
     _add_convert_parser(sub)
     _add_fuse_parser(sub)
-
     _add_eval_ava_parser(sub)
     _add_caption_eval_parser(sub)
     _add_suite_parser(sub)

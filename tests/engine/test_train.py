@@ -66,8 +66,11 @@ def test_train_test_predict_end_to_end(trained, synth_tiny, tmp_path, cli_inproc
         assert all(line[1] in names for line in lines)
         probs = [float(line[2]) for line in lines]
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
-        outputs.append(r.stdout)
-    assert outputs[0] == outputs[1]
+        outputs.append({line[1]: float(line[2]) for line in lines})
+    # the same predictions; two processes may differ in the last printed digit (fp32 sums in another order), and
+    # a class whose probability is within that of the 5th may swap with the 6th
+    common = outputs[0].keys() & outputs[1].keys()
+    assert len(common) >= 4 and all(abs(outputs[0][k] - outputs[1][k]) <= 2e-4 for k in common), outputs
 
     # `vidlab test` from the checkpoint alone gives the metrics of the recipe's test run
     r = cli_inprocess("test", "--checkpoint", str(work / "best.pth"), "--list", "test.txt", "--root", str(synth_tiny))

@@ -104,47 +104,60 @@ def extract_features(
             file=sys.stderr,
         )
     if todo:
-        dataset = build_dataset(cfg, "test", items=todo)
-        loader = build_loader(
-            dataset,
-            batch_size,
-            train=False,
-            num_workers=num_workers,
-            rank=info.rank,
-            world_size=info.world_size,
-            timeout=cfg.data.timeout,
-        )
-        # BatchNorm folded into the convolutions (checked on the first batch), compiled or exported as test.* says
-        model = FeatureModel(build_and_load(cfg, checkpoint, info.device), index, pool)
-        prepare_on_first_call(model, cfg.test)
-        t0, done, shown = time.time(), 0, 0.0
-        for batch in loader:
-            x = to_input(batch["imgs"], cfg.data.mean, cfg.data.std, info.device)  # (B, V, C, T, H, W)
-            b, v = x.shape[:2]
-            with autocast_context(precision, info.device):
-                feats = model(x.flatten(0, 1))  # (B*V, C[, T', H', W'])
-            feats = feats.float().cpu().unflatten(0, (b, v)).numpy()
-            for i, j in enumerate(batch["index"].tolist()):
-                save_array(feature_path(out, _rel(todo[j])), feats[i])
-            done += b
-            if info.is_main and time.time() - shown > 10:  # a progress line every 10 s
-                shown = time.time()
-                rate = done / max(shown - t0, 1e-9)
-                print(f"extract: rank 0 wrote {done} videos ({rate:.2f}/s)", file=sys.stderr, flush=True)
+        _extract_todo(cfg, checkpoint, todo, out, info, precision, layer=index, pool=pool, batch_size=batch_size,
+                      num_workers=num_workers)  # fmt: skip
     barrier(info)
     path = out / "index.csv"
     if info.is_main:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["video", "file", "shape", "label"])
-        for it in everything.items:
-            rel = _rel(it)
-            file = feature_path(out, rel)
-            shape = np.load(file, mmap_mode="r").shape
-            writer.writerow(
-                [rel, file.relative_to(out).as_posix(), "x".join(map(str, shape)), " ".join(map(str, it.label))]
-            )
-        atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
-        print(f"extract: features of {len(everything.items)} videos in {out}, index {path}", file=sys.stderr)
+        _write_index(path, out, everything.items)
     cleanup(info)
     return path
+
+
+@torch.no_grad()
+def _extract_todo(cfg, checkpoint, todo: list, out: Path, info, precision: str, *, layer: int | None, pool: str,
+                  batch_size: int, num_workers: int) -> None:  # fmt: skip
+    """Run the model on the videos of ``todo`` (this rank's share) and write one features file per video."""
+    dataset = build_dataset(cfg, "test", items=todo)
+    loader = build_loader(
+        dataset,
+        batch_size,
+        train=False,
+        num_workers=num_workers,
+        rank=info.rank,
+        world_size=info.world_size,
+        timeout=cfg.data.timeout,
+    )
+    # BatchNorm folded into the convolutions (checked on the first batch), compiled or exported as test.* says
+    model = FeatureModel(build_and_load(cfg, checkpoint, info.device), layer, pool)
+    prepare_on_first_call(model, cfg.test)
+    t0, done, shown = time.time(), 0, 0.0
+    for batch in loader:
+        x = to_input(batch["imgs"], cfg.data.mean, cfg.data.std, info.device)  # (B, V, C, T, H, W)
+        b, v = x.shape[:2]
+        with autocast_context(precision, info.device):
+            feats = model(x.flatten(0, 1))  # (B*V, C[, T', H', W'])
+        feats = feats.float().cpu().unflatten(0, (b, v)).numpy()
+        for i, j in enumerate(batch["index"].tolist()):
+            save_array(feature_path(out, _rel(todo[j])), feats[i])
+        done += b
+        if info.is_main and time.time() - shown > 10:  # a progress line every 10 s
+            shown = time.time()
+            rate = done / max(shown - t0, 1e-9)
+            print(f"extract: rank 0 wrote {done} videos ({rate:.2f}/s)", file=sys.stderr, flush=True)
+
+
+def _write_index(path: Path, out: Path, items: list) -> None:
+    """``index.csv``: each video's features file, its shape and its label(s)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["video", "file", "shape", "label"])
+    for it in items:
+        rel = _rel(it)
+        file = feature_path(out, rel)
+        shape = np.load(file, mmap_mode="r").shape
+        writer.writerow(
+            [rel, file.relative_to(out).as_posix(), "x".join(map(str, shape)), " ".join(map(str, it.label))]
+        )
+    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+    print(f"extract: features of {len(items)} videos in {out}, index {path}", file=sys.stderr)

@@ -524,17 +524,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     # validation is inference: with amp auto, in fp32 where bf16 does not beat it on this CPU (as vidlab test runs
     # it, so its figures reproduce the validation's)
     val_args = {**data_args, "precision": resolve_inference_precision(cfg.train.amp, info.device)}
-    epoch_args = {
-        **data_args,
-        "epochs": cfg.train.epochs,
-        "accum": cfg.train.accum_steps,
-        "max_iters": cfg.train.max_iters_per_epoch,
-        "grad_clip": cfg.optim.grad_clip,
-        "channels_last": cfg.train.channels_last,
-        "log_interval": cfg.train.log_interval,
-        "frozen": frozen,
-        "scaler": scaler,
-    }
+    epoch_args = _epoch_args(cfg, data_args, frozen, scaler)
 
     values, last_eval = {}, None
     for epoch in range(start_epoch, cfg.train.epochs):
@@ -548,16 +538,10 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         record["precision"] = "fp32" if precision == "none" else precision
         vskipped = []
         if (epoch + 1) % cfg.train.val_interval == 0 or epoch + 1 == cfg.train.epochs:
-            broadcast_buffers(unwrap(model), info)  # validate the model the checkpoint holds (rank 0's statistics)
-            with parallel.unsharded(model):  # ranks may run different numbers of batches
-                values, scores, labels, vskipped = evaluate_split(model, val_loader, info, task, **val_args)
-            record.update({f"val_{k}": v for k, v in values.items() if isinstance(v, float)})  # not per-class tables
-            last_eval = (scores, labels)
+            values, last_eval, vskipped = _validate(model, val_loader, info, task, val_args, record)
         history.append(record)
-        is_best = best["metric"] in values and f"val_{best['metric']}" in record
-        is_best = is_best and task.is_better(values[best["metric"]], best["value"])
-        if is_best:
-            best = {"metric": best["metric"], "value": values[best["metric"]], "epoch": epoch + 1}
+        previous, best = best, _update_best(best, values, record, task, epoch + 1)
+        is_best = best is not previous
         weights = parallel.full_state_dicts(model, optimizer)  # every rank: FSDP gathers the shards on rank 0
         if info.is_main:
             state = _state(weights, scheduler, epoch + 1, best, history, cfg, meta)
@@ -573,6 +557,39 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     del model, optimizer, scheduler, train_loader, val_loader
     cleanup(info)
     return {**values, "minutes": minutes, "work_dir": str(work_dir), "precision": precision}
+
+
+def _epoch_args(cfg: Config, data_args: dict, frozen, scaler) -> dict:
+    """The keyword arguments of :func:`train_one_epoch` that stay the same for every epoch."""
+    return {
+        **data_args,
+        "epochs": cfg.train.epochs,
+        "accum": cfg.train.accum_steps,
+        "max_iters": cfg.train.max_iters_per_epoch,
+        "grad_clip": cfg.optim.grad_clip,
+        "channels_last": cfg.train.channels_last,
+        "log_interval": cfg.train.log_interval,
+        "frozen": frozen,
+        "scaler": scaler,
+    }
+
+
+def _validate(model, val_loader, info: DistInfo, task: Task, val_args: dict, record: dict):
+    """One validation pass; adds its scalar metrics to ``record`` as ``val_<name>``. Returns the metrics, the
+    (scores, labels) pair and the skipped videos."""
+    broadcast_buffers(unwrap(model), info)  # validate the model the checkpoint holds (rank 0's statistics)
+    with parallel.unsharded(model):  # ranks may run different numbers of batches
+        values, scores, labels, skipped = evaluate_split(model, val_loader, info, task, **val_args)
+    record.update({f"val_{k}": v for k, v in values.items() if isinstance(v, float)})  # not per-class tables
+    return values, (scores, labels), skipped
+
+
+def _update_best(best: dict, values: dict, record: dict, task: Task, epoch: int) -> dict:
+    """``best`` itself, or a new dict when this epoch validated and beat it."""
+    metric = best["metric"]
+    if metric in values and f"val_{metric}" in record and task.is_better(values[metric], best["value"]):
+        return {"metric": metric, "value": values[metric], "epoch": epoch}
+    return best
 
 
 def _tensorboard(work_dir: Path):
