@@ -31,6 +31,16 @@ def test_auto_is_bf16_exactly_where_native():
         resolve_precision("fp8", CPU)
 
 
+def test_training_and_inference_auto_need_bf16_to_be_faster():
+    """What `vidlab train` and `vidlab test` run with amp auto: bf16 only where native and faster than fp32 here (an
+    Intel Xeon with AVX512-BF16 but no AMX runs bf16 slower); explicit choices pass through."""
+    from vidlab.engine.precision import cpu_bf16_pays, resolve_fast_precision
+
+    assert resolve_fast_precision("auto", CPU) == ("bf16" if cpu_has_native_bf16() and cpu_bf16_pays() else "none")
+    assert resolve_fast_precision("none", CPU) == "none"
+    assert resolve_fast_precision("bf16", CPU) == "bf16"
+
+
 def test_avx2_kernels_mean_fp32_and_an_explicit_bf16_warns_once():
     """With PyTorch capped to AVX2 kernels (as on an AVX2-only CPU) auto picks fp32; bf16 is honoured with one
     warning."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vidlab.engine.precision import autocast_context, cpu_bf16_pays, resolve_precision
+from vidlab.engine.precision import autocast_context, resolve_fast_precision
 from vidlab.errors import InputError
 from vidlab.models.base import set_conv_memory_format
 
@@ -360,10 +360,7 @@ def resolve_inference_precision(precision: str, device: torch.device, backend: s
         if precision not in ("auto", "fp32", "none"):
             raise InputError(f"the onnxruntime backend runs fp32 only; got precision {precision!r}")
         return "none"
-    resolved = resolve_precision(PRECISION_NAMES[precision], device)
-    if precision == "auto" and resolved == "bf16" and device.type == "cpu" and not cpu_bf16_pays():
-        return "none"
-    return resolved
+    return resolve_fast_precision(PRECISION_NAMES[precision], device)
 
 
 def inference_model(

@@ -65,6 +65,15 @@ def resolve_precision(amp: str, device: torch.device) -> str:
     return amp
 
 
+def resolve_fast_precision(amp: str, device: torch.device) -> str:
+    """:func:`resolve_precision`, except that ``auto`` on a CPU also needs bf16 to be faster than fp32 there
+    (:func:`cpu_bf16_pays`), for training as for inference: native bf16 is not always the faster one."""
+    resolved = resolve_precision(amp, device)
+    if amp == "auto" and resolved == "bf16" and device.type == "cpu" and not cpu_bf16_pays():
+        return "none"
+    return resolved
+
+
 _BF16_PAYS: dict[str, bool] = {}
 
 

@@ -37,9 +37,8 @@ from vidlab.engine.distributed import (
     init_distributed,
 )
 from vidlab.engine.evaluate import TrainForward, batch_inputs, evaluate_split, result_table, unwrap
-from vidlab.engine.fast import resolve_inference_precision
 from vidlab.engine.optim import apply_freeze, build_scheduler
-from vidlab.engine.precision import autocast_context, describe, guard_short_clip_convs, resolve_precision
+from vidlab.engine.precision import autocast_context, describe, guard_short_clip_convs, resolve_fast_precision
 from vidlab.engine.sources import MultiSourceLoader, source_loss
 from vidlab.errors import InputError, MissingDependencyError, VidlabError
 from vidlab.models.convert import load_checkpoint
@@ -503,7 +502,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed + info.rank, cfg.train.deterministic)
-    precision = resolve_precision(cfg.train.amp, info.device)
+    precision = resolve_fast_precision(cfg.train.amp, info.device)  # auto: bf16 only where native and faster
 
     train_loader, val_loader = _loaders(cfg, info)
     task = build_task(cfg, train_loader.dataset)
@@ -521,9 +520,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
     tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
     _log_start(cfg, task, train_loader, val_loader, info, global_batch, optimizer, precision, frozen)
     data_args = {"mean": cfg.data.mean, "std": cfg.data.std, "precision": precision}
-    # validation is inference: with amp auto, in fp32 where bf16 does not beat it on this CPU (as vidlab test runs
-    # it, so its figures reproduce the validation's)
-    val_args = {**data_args, "precision": resolve_inference_precision(cfg.train.amp, info.device)}
+    val_args = data_args  # the precision `vidlab test` picks for the same amp, so its figures reproduce these
     epoch_args = _epoch_args(cfg, data_args, frozen, scaler)
 
     values, last_eval = {}, None
