@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,31 +23,26 @@ import torch  # noqa: E402
 from mmaction2_ref import MODELS_2D, forward  # noqa: E402
 
 
-def profile_table(fn, calls: int = 5) -> str:
+def profile_table(fn, x: torch.Tensor, calls: int = 5) -> str:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(calls):
-            fn()
+            fn(x)
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40)
 
 
 @torch.no_grad()
 def compare(name: str, rounds: int, show_profile: bool) -> dict[str, float]:
     ref, model, x = inference_speed.build_pair(name)
-    runs = {"mmaction2": lambda: forward(ref, x, name in MODELS_2D), "vidlab": lambda: model(x)}
+    runs = {"mmaction2": lambda clip: forward(ref, clip, name in MODELS_2D), "vidlab": model}
     for fn in runs.values():
-        fn()  # warm-up
-    times = {k: [] for k in runs}
-    for r in range(rounds):
-        for k in runs if r % 2 == 0 else reversed(list(runs)):
-            t = time.perf_counter()
-            runs[k]()
-            times[k].append((time.perf_counter() - t) * 1e3)
+        fn(x)  # warm-up
+    times = inference_speed.round_robin(runs, x, rounds)
     if show_profile:
         for k, fn in runs.items():
-            print(f"== {name}: {k}\n{profile_table(fn)}")
-    return {k: statistics.median(v) for k, v in times.items()}
+            print(f"== {name}: {k}\n{profile_table(fn, x)}")
+    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
 def main() -> None:

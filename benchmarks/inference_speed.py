@@ -247,20 +247,27 @@ def _timed(fn, x: torch.Tensor) -> tuple[torch.Tensor, float]:
     return out, getattr(fn, "last_seconds", time.perf_counter() - t0)
 
 
+def round_robin(runs: dict, x: torch.Tensor, repeats: int) -> dict[str, list[float]]:
+    """Seconds of ``repeats`` calls of each of ``runs`` on ``x``, round-robin, every other round in reverse (so no
+    variant always runs first and a busy moment of the machine hits all of them alike)."""
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for r in range(repeats):
+        for label, fn in list(runs.items())[:: 1 if r % 2 == 0 else -1]:
+            times[label].append(_timed(fn, x)[1])
+    return times
+
+
 def bench_model(name: str, args) -> dict:
     ref, model, x = build_pair(name)
     del ref  # the references run in child processes
     runs = variants(name, model, x, args)
-    times: dict[str, list[float]] = {k: [] for k in runs}
     first: dict[str, float] = {}
     outputs: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for label, fn in runs.items():
             out, first[label] = _timed(fn, x)
             outputs[label] = out.float()
-        for r in range(args.repeats):  # round-robin, every other round in reverse: no variant always runs first
-            for label, fn in list(runs.items())[:: 1 if r % 2 == 0 else -1]:
-                times[label].append(_timed(fn, x)[1])
+        times = round_robin(runs, x, args.repeats)
     base = outputs["vidlab fp32 eager"]
     scale = base.abs().max().item()
     rows = {}

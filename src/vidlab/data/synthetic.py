@@ -565,16 +565,8 @@ def generate_synth_actions(
     start = time.perf_counter()
     generated = overwrite or not _is_complete(root, identity, rawframes)
     if generated:
-        _prepare_dir(root)
         jobs = [(str(root), i, seed, sizes, rawframes, variant) for i in range(num_videos)]
-        infos, speeds = (list(x) for x in zip(*_run_jobs(jobs, workers, progress)))
-        splits = _stratified_split([v["label"] for v in infos], split, seed)
-        _write_annotations(root, infos, splits, rawframes)
-        _write_speed_lists(root, infos, speeds, splits)
-        meta = {**identity, "rawframes": rawframes, "split_sizes": {k: len(v) for k, v in splits.items()}}
-        meta["videos"] = infos
-        # meta.json goes last: its presence marks a complete dataset.
-        (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        meta = _render_dataset(root, jobs, identity, split, seed, rawframes, workers, progress)
         logger.info("SynthActions: wrote %d videos to %s in %.1fs", num_videos, root, time.perf_counter() - start)
     else:
         meta = json.loads((root / "meta.json").read_text())
@@ -598,6 +590,21 @@ def generate_synth_actions(
         "generated": generated,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def _render_dataset(root: Path, jobs: list, identity: dict, split, seed: int, rawframes: bool, workers: int,
+                    progress: bool) -> dict:  # fmt: skip
+    """Render and encode every video of ``jobs`` into ``root`` and write the lists; returns the ``meta.json`` it
+    wrote last (its presence marks a complete dataset)."""
+    _prepare_dir(root)
+    infos, speeds = (list(x) for x in zip(*_run_jobs(jobs, workers, progress)))
+    splits = _stratified_split([v["label"] for v in infos], split, seed)
+    _write_annotations(root, infos, splits, rawframes)
+    _write_speed_lists(root, infos, speeds, splits)
+    meta = {**identity, "rawframes": rawframes, "split_sizes": {k: len(v) for k, v in splits.items()}}
+    meta["videos"] = infos
+    (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
 
 
 def _prepare_dir(root: Path) -> None:

@@ -519,8 +519,8 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         start_epoch, best, history, partial = _restore(path, model, optimizer, scheduler, info)
     tb = _tensorboard(work_dir) if cfg.train.tensorboard and info.is_main else None
     _log_start(cfg, task, train_loader, val_loader, info, global_batch, optimizer, precision, frozen)
+    # validation runs in the training's precision, which is what `vidlab test` picks for the same amp
     data_args = {"mean": cfg.data.mean, "std": cfg.data.std, "precision": precision}
-    val_args = data_args  # the precision `vidlab test` picks for the same amp, so its figures reproduce these
     epoch_args = _epoch_args(cfg, data_args, frozen, scaler)
 
     values, last_eval = {}, None
@@ -535,7 +535,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
         record["precision"] = "fp32" if precision == "none" else precision
         vskipped = []
         if (epoch + 1) % cfg.train.val_interval == 0 or epoch + 1 == cfg.train.epochs:
-            values, last_eval, vskipped = _validate(model, val_loader, info, task, val_args, record)
+            values, last_eval, vskipped = _validate(model, val_loader, info, task, data_args, record)
         history.append(record)
         previous, best = best, _update_best(best, values, record, task, epoch + 1)
         is_best = best is not previous
@@ -550,7 +550,7 @@ def train(cfg: Config, resume: str | None = None) -> dict:
 
     minutes = (time.time() - t_start) / 60
     if info.is_main:
-        _finish(cfg, task, work_dir, history, values, minutes, best, last_eval, val_args["precision"])
+        _finish(cfg, task, work_dir, history, values, minutes, best, last_eval, precision)
     del model, optimizer, scheduler, train_loader, val_loader
     cleanup(info)
     return {**values, "minutes": minutes, "work_dir": str(work_dir), "precision": precision}
@@ -571,12 +571,12 @@ def _epoch_args(cfg: Config, data_args: dict, frozen, scaler) -> dict:
     }
 
 
-def _validate(model, val_loader, info: DistInfo, task: Task, val_args: dict, record: dict):
+def _validate(model, val_loader, info: DistInfo, task: Task, data_args: dict, record: dict):
     """One validation pass; adds its scalar metrics to ``record`` as ``val_<name>``. Returns the metrics, the
     (scores, labels) pair and the skipped videos."""
     broadcast_buffers(unwrap(model), info)  # validate the model the checkpoint holds (rank 0's statistics)
     with parallel.unsharded(model):  # ranks may run different numbers of batches
-        values, scores, labels, skipped = evaluate_split(model, val_loader, info, task, **val_args)
+        values, scores, labels, skipped = evaluate_split(model, val_loader, info, task, **data_args)
     record.update({f"val_{k}": v for k, v in values.items() if isinstance(v, float)})  # not per-class tables
     return values, (scores, labels), skipped
 

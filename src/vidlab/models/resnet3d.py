@@ -327,6 +327,20 @@ def _make_block(
     )
 
 
+def _check_arch(depth: int, csn: str | None, temporal_dilations, non_local_style: str):
+    """The block class and per-stage block counts of ``depth``, after the checks of the arguments that depend on it."""
+    if depth not in _ARCH:
+        raise InputError(f"ResNet3d depth must be one of {sorted(_ARCH)}, got {depth}")
+    if csn and depth < 50:
+        raise InputError("CSN blocks are bottlenecks: depth must be 50, 101 or 152")
+    block, stage_blocks = _ARCH[depth]
+    if any(int(d) != 1 for d in temporal_dilations) and block is not BasicBlock3d:
+        raise InputError(f"temporal_dilations apply to basic blocks (depth 18, 34), not depth {depth}")
+    if non_local_style not in NON_LOCAL_STYLES:
+        raise InputError(f"non_local_style must be one of {NON_LOCAL_STYLES}, got {non_local_style!r}")
+    return block, stage_blocks
+
+
 class ResNet3d(StageBackbone):
     """3D ResNet: ``(B, C, T, H, W)`` -> ``(B, num_features, T', H', W')``; no pooling, no classifier. ``H' = H/32``
     with the stem pool and ``spatial_strides=(1, 2, 2, 2)`` (``H/16`` without the pool, as torchvision's R(2+1)D).
@@ -405,15 +419,7 @@ class ResNet3d(StageBackbone):
         zero_init_residual: bool = True,
     ) -> None:
         super().__init__()
-        if depth not in _ARCH:
-            raise InputError(f"ResNet3d depth must be one of {sorted(_ARCH)}, got {depth}")
-        if csn and depth < 50:
-            raise InputError("CSN blocks are bottlenecks: depth must be 50, 101 or 152")
-        block, stage_blocks = _ARCH[depth]
-        if any(int(d) != 1 for d in temporal_dilations) and block is not BasicBlock3d:
-            raise InputError(f"temporal_dilations apply to basic blocks (depth 18, 34), not depth {depth}")
-        inflate = _per_block(inflate, stage_blocks, "inflate")
-        non_local = _per_block(non_local, stage_blocks, "non_local")
+        block, stage_blocks = _check_arch(depth, csn, temporal_dilations, non_local_style)
         kt, kh, kw = _triple(conv1_kernel)
         self.conv1 = make_conv(
             conv_kind,
@@ -428,12 +434,32 @@ class ResNet3d(StageBackbone):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool3d((1, 3, 3), stride=(pool1_stride_t, 2, 2), padding=(0, 1, 1)) if with_pool1 else None
         self.pool2 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1)) if with_pool2 else None
-        shared = dict(inflate_style=inflate_style, conv_kind=conv_kind, eps=norm_eps, csn=csn, middle_conv=middle_conv)
-        factorised = dict(downsample_kind=downsample_kind or conv_kind, per_block_mid=block_mid_channels == "block")
-        if non_local_style not in NON_LOCAL_STYLES:
-            raise InputError(f"non_local_style must be one of {NON_LOCAL_STYLES}, got {non_local_style!r}")
         pyslowfast = non_local_style == "pyslowfast"
-        nl_args = dict(mode=non_local_mode, use_scale=non_local_use_scale, pool_input=pyslowfast, out_bias=pyslowfast)
+        block_args = dict(
+            inflate_style=inflate_style, conv_kind=conv_kind, eps=norm_eps, csn=csn, middle_conv=middle_conv,
+            downsample_kind=downsample_kind or conv_kind, per_block_mid=block_mid_channels == "block",
+        )  # fmt: skip
+        stage_args = dict(
+            inflate=_per_block(inflate, stage_blocks, "inflate"),
+            non_local=_per_block(non_local, stage_blocks, "non_local"),
+            nl_args=dict(
+                mode=non_local_mode, use_scale=non_local_use_scale, pool_input=pyslowfast, out_bias=pyslowfast
+            ),
+            strides=(spatial_strides, temporal_strides),
+            dilations=(spatial_dilations, temporal_dilations),
+            lateral_channels=lateral_channels,
+        )
+        self._make_stages(block, stage_blocks, base_channels, block_args, **stage_args)
+        self._init_weights(zero_init_residual)
+
+    def _make_stages(
+        self, block, stage_blocks, base_channels: int, block_args: dict, *, inflate, non_local, nl_args, strides,
+        dilations, lateral_channels,
+    ) -> None:  # fmt: skip
+        """``layer1`` .. ``layer4`` (``stage_channels``, ``num_features``): stage ``i`` has ``planes = base * 2**i``;
+        its first block takes the stage's strides, temporal dilation and lateral channels."""
+        spatial_strides, temporal_strides = strides
+        spatial_dilations, temporal_dilations = dilations
         channels = base_channels
         self.stage_channels: list[int] = []
         for i, num_blocks in enumerate(stage_blocks):
@@ -452,15 +478,13 @@ class ResNet3d(StageBackbone):
                         non_local=nl_args if non_local[i][j] else None,
                         dilation=int(spatial_dilations[i]),
                         temporal_dilation=int(temporal_dilations[i]) if first else 1,
-                        **factorised,
-                        **shared,
+                        **block_args,
                     )
                 )
                 channels = planes * block.expansion
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
             self.stage_channels.append(channels)
         self.num_features = channels
-        self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         init_conv_bn(self, skip=[b.non_local for b in self.modules() if isinstance(b, _Block3d) and b.non_local])
