@@ -141,6 +141,32 @@ def optimizer_step(model, optimizer, scheduler, grad_clip: float | None, scaler=
     return grad_norm if grad_clip else None
 
 
+class _Progress:
+    """Progress of an epoch: a tqdm bar on rank 0's terminal, else a log line every ``log_interval`` micro-steps
+    (no carriage-return bars in logs and CI output)."""
+
+    def __init__(self, info: DistInfo, total: int, initial: int, epoch: int, epochs: int, log_interval: int) -> None:
+        self.total, self.epoch, self.log_interval, self.is_main = total, epoch, log_interval, info.is_main
+        self.bar = None
+        if info.is_main and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            desc = f"epoch {epoch + 1}/{epochs}"
+            self.bar = tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
+
+    def update(self, done: int, losses: list[float], lr: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{lr:.2e}")
+        elif self.is_main and done % self.log_interval == 0:
+            loss = np.mean(losses[-self.log_interval :])
+            logger.info("epoch %d iter %d/%d loss %.4f lr %.3g", self.epoch + 1, done, self.total, loss, lr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def train_one_epoch(
     model,
     loader,
@@ -177,12 +203,7 @@ def train_one_epoch(
         n_micro = min(n_micro, max_iters * accum)
     done = partial or {"step": 0, "losses": [], "skipped": [], "time_s": 0.0}
     losses, skipped, per_source = list(done["losses"]), list(done["skipped"]), {}
-    bar = None
-    if info.is_main and sys.stderr.isatty():  # no carriage-return bars in logs and CI output
-        from tqdm import tqdm
-
-        bar = tqdm(total=n_micro, initial=done["step"] * accum, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                   dynamic_ncols=True)  # fmt: skip
+    progress = _Progress(info, n_micro, done["step"] * accum, epoch, epochs, log_interval)
     step = {"mean": mean, "std": std, "precision": precision, "accum": accum, "channels_last": channels_last}
     t0 = time.time() - done["time_s"]
     batches = iter(loader)
@@ -201,16 +222,8 @@ def train_one_epoch(
             if on_step is not None:
                 so_far = {"step": (i + 1) // accum, "losses": losses, "skipped": skipped, "time_s": time.time() - t0}
                 on_step((i + 1) // accum, n_micro // accum, so_far)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-        elif info.is_main and (i + 1) % log_interval == 0:
-            lr = optimizer.param_groups[0]["lr"]
-            logger.info(
-                "epoch %d iter %d/%d loss %.4f lr %.3g", epoch + 1, i + 1, n_micro, np.mean(losses[-log_interval:]), lr
-            )
-    if bar is not None:
-        bar.close()
+        progress.update(i + 1, losses, optimizer.param_groups[0]["lr"])
+    progress.close()
     loss = float(np.mean(losses)) if losses else float("nan")
     gathered = all_gather_objects((loss, skipped, per_source), info)
     return {
