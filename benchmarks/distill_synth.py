@@ -13,11 +13,14 @@ Students:
   ten times a ViT-Tiny one on CPU), fine-tuned on 10% of the labels with its own recipe, against the same fine-tuning
   from scratch.
 
+With ``--probe``, each distilled student's encoder and the same encoder at its random init are also linearly probed
+(``benchmarks/linear_probe.py``'s recipe on mean-pooled patch tokens).
+
 Each step is skipped when its output exists. Prints a markdown table and a RESULT line.
 
 Usage:
     python benchmarks/distill_synth.py [--work-root work_dirs/distill_synth] [--videomae-root work_dirs/videomae_synth]
-        [--skip-vit] [--skip-mamba] [--distill-set KEY=VALUE ...] [--set KEY=VALUE ...]
+        [--skip-vit] [--skip-mamba] [--probe] [--distill-set KEY=VALUE ...] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from videomae_synth import FINETUNE, history, train_and_test, vidlab  # noqa: E402
+from linear_probe import probe, random_init  # noqa: E402
+from videomae_synth import FINETUNE, encoder_checkpoint, history, train_and_test, vidlab  # noqa: E402
 
 DISTILL = "configs/pretrain/distill_vit_t_tsm_synth.yaml"
 MAMBA = "configs/recognition/videomamba_ti_synth.yaml"
@@ -55,21 +59,24 @@ def main() -> None:
     ap.add_argument("--mamba-epochs-10pct", type=int, default=10)
     ap.add_argument("--skip-vit", action="store_true")
     ap.add_argument("--skip-mamba", action="store_true")
+    ap.add_argument("--probe", action="store_true", help="linear probes of the distilled and the random encoders")
     ap.add_argument("--distill-set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for distillation")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every fine-tuning run")
     args = ap.parse_args()
     work, t0 = Path(args.work_root), time.time()
     ten = ["data.train_fraction=0.1", "train.val_interval=5", *args.set]
     vit_ten = [f"train.epochs={args.epochs_10pct}", *ten]
-    rows = {}
+    rows, students = {}, {}
     if not args.skip_vit:
         student, d = distill(work / "vit_t", args.distill_set)
+        students["vit_t"] = (FINETUNE, student)
         ft = train_and_test(FINETUNE, work / "vit_t_ft_10", [f"model.pretrained={student}", *vit_ten])
         rows["ViT-T, distilled from TSM"] = (d, ft)
         scratch = train_and_test(FINETUNE, Path(args.videomae_root) / "scratch_10", ["model.pretrained=null", *vit_ten])
         rows["ViT-T, from scratch"] = (None, scratch)
     if not args.skip_mamba:
         student, d = distill(work / "mamba_ti", [*MAMBA_STUDENT, *MAMBA_BUDGET, *args.distill_set])
+        students["mamba_ti"] = (MAMBA, student)
         mamba_ten = [f"model.pretrained={student}", f"train.epochs={args.mamba_epochs_10pct}", *ten]
         rows["VideoMamba-Ti, distilled from TSM"] = (d, train_and_test(MAMBA, work / "mamba_ti_ft_10", mamba_ten))
         scratch_ten = ["model.pretrained=null", f"train.epochs={args.mamba_epochs_10pct}", *ten]
@@ -89,6 +96,13 @@ def main() -> None:
         )
         student_name = name.split(",")[0].replace("-", "").lower().replace(" ", "_")
         result.append(f"{student_name}_{'distilled' if d else 'scratch'}_10pct={m['top1']:.4f}")
+    for key, (config, student) in students.items() if args.probe else ():
+        enc = encoder_checkpoint(config, student, work / f"{key}_encoder_distilled.pth", args.set)
+        for init, ckpt in (("distilled", enc), ("random", random_init(enc, work / f"{key}_encoder_random.pth"))):
+            m = probe(ckpt, Path("data/synth"), work / f"probe_{key}_{init}", [])
+            print(f"| linear probe, {key} encoder {init} | test top-1 {m['top1']:.4f} | mean class acc "
+                  f"{m['mean_class_acc']:.4f} |")  # fmt: skip
+            result.append(f"probe_{key}_{init}={m['top1']:.4f}")
     print(f"total {(time.time() - t0) / 60:.1f} min")
     print("RESULT " + " ".join(result))
 
